@@ -1,0 +1,43 @@
+# lmc-book: `make book` builds the executed book, `make test` runs the test suite.
+# Both run `setup` first (idempotent), so nothing else is needed on a fresh machine.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PROFILE ?= cpu
+STAMP := $(VENV)/.lmc-installed
+
+.PHONY: setup data book notebooks chapter test bench clean
+
+setup: $(STAMP) data
+
+$(STAMP): pyproject.toml requirements.lock
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c requirements.lock -e '.[dev]'
+	@touch $@
+
+data: $(STAMP)
+	$(PY) -m lmc_lib.data fetch
+
+book: setup
+	@start=$$(date +%s); \
+	$(PY) -m lmc_lib.bookbuild all --profile $(PROFILE) || exit 1; \
+	echo "make book took $$(( $$(date +%s) - start )) s (profile $(PROFILE))"
+
+notebooks: setup
+	$(PY) -m lmc_lib.bookbuild notebooks
+
+# make chapter CH=01 ARGS="-p width 2"  -> _build/executed/<chapter>.ipynb
+chapter: setup
+	$(PY) -m lmc_lib.bookbuild execute --profile $(PROFILE) --chapters $(CH) $(ARGS)
+
+test: setup
+	@$(PY) -m pytest; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
+
+bench: setup
+	$(PY) benchmarks/train_speed.py
+	$(PY) benchmarks/merge_speed.py
+
+clean:
+	rm -rf _build _static/mathjax book/*.ipynb

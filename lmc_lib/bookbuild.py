@@ -1,0 +1,180 @@
+"""Build the book: execute the .py chapters with papermill, then render them offline with Jupyter Book.
+
+    python -m lmc_lib.bookbuild execute [--profile cpu] [--chapters 01 02] [-p NAME VALUE ...]
+    python -m lmc_lib.bookbuild render          # stage executed notebooks + index, jupyter-book build
+    python -m lmc_lib.bookbuild all [--profile cpu]
+    python -m lmc_lib.bookbuild notebooks       # book/NN_topic.ipynb beside the sources (git-ignored)
+    python -m lmc_lib.bookbuild mathjax         # vendor MathJax 3 from npm into _static/mathjax
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+from .utils import LmcError
+
+REPO = Path(__file__).resolve().parent.parent
+BOOK = REPO / "book"
+BUILD = REPO / "_build"
+EXECUTED = BUILD / "executed"
+STAGE = BUILD / "stage"
+MATHJAX = REPO / "_static" / "mathjax"
+MATHJAX_NPM = "mathjax@3.2.2"
+MATHJAX_SHA256 = "1b9c0a1c44df864e915690558e72adb9cc5203360daefd385084ced3b6c64c09"
+
+
+def chapters(selected=None) -> list[Path]:
+    """The chapter sources book/NN_topic.py, optionally only those whose NN is in `selected`."""
+    found = sorted(BOOK.glob("[0-9][0-9]_*.py"))
+    if selected:
+        found = [p for p in found if p.name[:2] in set(selected)]
+        missing = set(selected) - {p.name[:2] for p in found}
+        if missing:
+            raise LmcError(f"no chapter numbered {sorted(missing)} in {BOOK}")
+    return found
+
+
+def to_notebook(source: Path):
+    """Read a percent-format chapter as a notebook (jupytext)."""
+    import jupytext
+
+    return jupytext.read(source)
+
+
+def execute(source: Path, out: Path, parameters: dict, cwd: Path = BOOK) -> float:
+    """Execute one chapter with papermill into `out`; returns seconds; a cell error raises."""
+    import jupytext
+    import papermill
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
+    with tempfile.TemporaryDirectory() as tmp:
+        nb_in = Path(tmp) / (source.stem + ".ipynb")
+        jupytext.write(to_notebook(source), nb_in)
+        try:
+            papermill.execute_notebook(str(nb_in), str(out), parameters=parameters,
+                                       kernel_name="python3", cwd=str(cwd), progress_bar=False)
+        except papermill.PapermillExecutionError as err:
+            raise LmcError(f"{source.name} failed in cell {err.exec_count} "
+                           f"({err.ename}: {err.evalue}); the executed notebook with the "
+                           f"traceback is {out}") from None
+    return time.time() - t0
+
+
+def execute_all(profile="cpu", selected=None, parameters=None) -> None:
+    """Execute every (selected) chapter into _build/executed, printing a timing line for each."""
+    params = dict(parameters or {}, profile=profile)
+    os.environ.setdefault("LMC_PROFILE", profile)
+    todo = chapters(selected)
+    total = time.time()
+    for i, src in enumerate(todo, 1):
+        print(f"[{i}/{len(todo)}] {src.name} (profile={profile}) ...", flush=True)
+        seconds = execute(src, EXECUTED / (src.stem + ".ipynb"), params)
+        print(f"      done in {seconds:.0f} s", flush=True)
+    print(f"executed {len(todo)} chapter(s) in {time.time() - total:.0f} s -> {EXECUTED}")
+
+
+def fetch_mathjax() -> Path:
+    """Vendor MathJax 3 (es5 bundle) from the npm registry into _static/mathjax, once."""
+    if (MATHJAX / "tex-chtml.js").exists():
+        return MATHJAX
+    if shutil.which("npm") is None:
+        raise LmcError("npm is needed to vendor MathJax for the offline book; install Node.js/npm")
+    with tempfile.TemporaryDirectory() as tmp:
+        run = subprocess.run(["npm", "pack", MATHJAX_NPM, "--silent"], cwd=tmp,
+                             capture_output=True, text=True)
+        if run.returncode != 0:
+            raise LmcError(f"'npm pack {MATHJAX_NPM}' failed: {run.stderr.strip()[-500:]}")
+        tgz = Path(tmp) / run.stdout.strip().splitlines()[-1]
+        digest = hashlib.sha256(tgz.read_bytes()).hexdigest()
+        if digest != MATHJAX_SHA256:
+            raise LmcError(f"{tgz.name}: SHA-256 {digest} != expected {MATHJAX_SHA256}")
+        with tarfile.open(tgz) as tar:
+            tar.extractall(tmp, members=[m for m in tar.getmembers()
+                                         if m.name.startswith("package/es5/")], filter="data")
+        MATHJAX.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(Path(tmp) / "package" / "es5", MATHJAX, dirs_exist_ok=True)
+    return MATHJAX
+
+
+def stage() -> Path:
+    """Lay out config, toc, index (with the verdict table) and executed notebooks for rendering."""
+    from .report import verdict_table
+
+    if STAGE.exists():
+        shutil.rmtree(STAGE)
+    STAGE.mkdir(parents=True)
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy(REPO / name, STAGE / name)
+    shutil.copytree(REPO / "_static", STAGE / "_static")
+    for extra in BOOK.glob("*.md"):
+        shutil.copy(extra, STAGE / extra.name)
+    index = STAGE / "index.md"
+    index.write_text(index.read_text().replace("<!-- VERDICTS -->", verdict_table()))
+    for src in chapters():
+        nb = EXECUTED / (src.stem + ".ipynb")
+        if not nb.exists():
+            raise LmcError(f"{nb} is missing: run `make book` (or bookbuild execute) first")
+        shutil.copy(nb, STAGE / nb.name)
+    return STAGE
+
+
+def render() -> Path:
+    """Render the staged book with jupyter-book (no re-execution); returns index.html."""
+    fetch_mathjax()
+    src = stage()
+    cmd = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(src),
+           "--path-output", str(BUILD)]
+    if subprocess.run(cmd).returncode != 0:
+        raise LmcError("jupyter-book build failed (see the messages above)")
+    index = BUILD / "_build" / "html" / "index.html"
+    print(f"\nThe book is at {index}\n(open it in a browser: file://{index})")
+    return index
+
+
+def _parse(argv):
+    ap = argparse.ArgumentParser(prog="python -m lmc_lib.bookbuild", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("command", choices=["execute", "render", "all", "notebooks", "mathjax"])
+    ap.add_argument("--profile", default=os.environ.get("PROFILE", "cpu"))
+    ap.add_argument("--chapters", nargs="*", help="chapter numbers, e.g. 01 04 (default: all)")
+    ap.add_argument("-p", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                    help="papermill parameter (YAML value), as with papermill -p")
+    return ap.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    """Command-line entry point."""
+    import yaml
+
+    args = _parse(argv)
+    params = {k: yaml.safe_load(v) for k, v in args.p}
+    try:
+        if args.command in ("execute", "all"):
+            execute_all(args.profile, args.chapters, params)
+        if args.command in ("render", "all"):
+            render()
+        if args.command == "notebooks":
+            import jupytext
+
+            for src in chapters(args.chapters):
+                jupytext.write(to_notebook(src), src.with_suffix(".ipynb"))
+                print(f"wrote {src.with_suffix('.ipynb')}")
+        if args.command == "mathjax":
+            print(f"MathJax in {fetch_mathjax()}")
+    except LmcError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,26 @@
+"""Small shared helpers: devices, seeds and the library's error type."""
+from __future__ import annotations
+
+import torch
+
+
+class LmcError(ValueError):
+    """An error the user can cause and fix (bad name, bad value, missing file)."""
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """Turn "auto" / "cpu" / "cuda" / torch.device into a torch.device ("auto": cuda when present)."""
+    if isinstance(device, torch.device):
+        return device
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise LmcError(f"device={device!r} asked for CUDA but no GPU is visible; use 'cpu' or 'auto'")
+    return torch.device(device)
+
+
+def generator(seed: int, device: str | torch.device = "cpu") -> torch.Generator:
+    """A torch.Generator seeded with `seed` on `device`."""
+    g = torch.Generator(device=resolve_device(device))
+    g.manual_seed(int(seed))
+    return g
