@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -132,12 +133,23 @@ def render() -> Path:
     fetch_mathjax()
     src = stage()
     cmd = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(src),
-           "--path-output", str(BUILD)]
+           "--path-output", str(REPO)]
     if subprocess.run(cmd).returncode != 0:
         raise LmcError("jupyter-book build failed (see the messages above)")
-    index = BUILD / "_build" / "html" / "index.html"
+    index = BUILD / "html" / "index.html"
+    check_offline(index.parent)
     print(f"\nThe book is at {index}\n(open it in a browser: file://{index})")
     return index
+
+
+def check_offline(html_dir: Path) -> None:
+    """Fail when a rendered page loads a script, style sheet or image from the network."""
+    pattern = re.compile(r'<(?:script|link|img)[^>]+(?:src|href)="(https?:)?//[^"]+"')
+    offenders = sorted({f"{page.name}: {m.group(0)[:120]}" for page in html_dir.glob("*.html")
+                        for m in pattern.finditer(page.read_text(errors="replace"))})
+    if offenders:
+        raise LmcError("the book loads resources from the network at view time:\n"
+                       + "\n".join(offenders[:10]))
 
 
 def _parse(argv):

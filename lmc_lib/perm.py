@@ -200,12 +200,17 @@ def _similarity(spec, group, sa, sb, perm) -> torch.Tensor:
 def _match_group(spec, group, sa, sb, perm) -> bool:
     """One coordinate-descent step: re-solve `group` by linear assignment; keep it if it improves."""
     sim = _similarity(spec, group, sa, sb, perm).cpu().numpy()
-    _, cols = linear_sum_assignment(sim, maximize=True)
-    cand = dict(perm, **{group: torch.as_tensor(cols, dtype=torch.long, device=perm[group].device)})
-    names = sorted({n for n, _ in spec.touching(group, sa)})
-    old, new = _inner(spec, sa, sb, perm, names), _inner(spec, sa, sb, cand, names)
-    if new > old + 1e-12 * max(1.0, abs(old)):  # exact objective: safe even when W has (g, g) axes
-        perm[group] = cand[group]
+    rows, cols = linear_sum_assignment(sim, maximize=True)
+    cand = torch.as_tensor(cols, dtype=torch.long, device=perm[group].device)
+    touching = [n for n, _ in spec.touching(group, sa)]
+    if len(set(touching)) == len(touching):  # objective linear in this group's P: sim is exact
+        old, new = float(sim[rows, perm[group].cpu().numpy()].sum()), float(sim[rows, cols].sum())
+    else:  # a tensor with this group on two axes (MLP skip): evaluate the true objective
+        names = sorted(set(touching))
+        old = _inner(spec, sa, sb, perm, names)
+        new = _inner(spec, sa, sb, dict(perm, **{group: cand}), names)
+    if new > old + 1e-12 * max(1.0, abs(old)):
+        perm[group] = cand
         return True
     return False
 

@@ -1,0 +1,131 @@
+"""Chapter glue: turn a chapter's parameters into one Setup, and run the sweeps chapters share.
+
+A chapter does `setup = Setup.from_params(profile=..., dataset=..., model=..., ...)`; everything
+downstream (configs, model pairs, evaluation inputs, figure titles) comes from that object.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+import torch
+
+from . import cache, merge, perm
+from .config import book_settings, make_config, TrainConfig
+from .data import DATASETS
+from .models import ARCHS
+from .train import prepare_data
+from .utils import LmcError, resolve_device
+
+DATASET_NAMES = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST", "cifar10": "CIFAR-10",
+                 "cifar100": "CIFAR-100"}
+ARCH_NAMES = {"mlp": "MLP", "vgg11": "VGG-11", "resnet20": "ResNet-20"}
+
+
+def width_label(width: float) -> str:
+    """1/16, 1/4, 1, 2 ... (fractions of powers of two print as fractions)."""
+    frac = Fraction(width).limit_denominator(64)
+    return str(frac) if abs(float(frac) - width) < 1e-9 else f"{width:g}"
+
+
+@dataclass(frozen=True)
+class Setup:
+    """One chapter's settings: profile, data, model, the widths swept and the training overrides."""
+
+    profile: str
+    dataset: str
+    arch: str
+    widths: tuple
+    n_pairs: int
+    device: torch.device
+    n_eval: int
+    variant: str = "plain"
+    overrides: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_params(cls, *, profile="cpu", dataset="fashion_mnist", model="mlp", widths=(),
+                    width=0.0, epochs=0, n_pairs=0, weight_decay=-1.0, device="auto",
+                    variant="plain", **overrides) -> "Setup":
+        """Build from a chapter's parameters cell (0 / empty / negative = the profile's value)."""
+        if dataset not in DATASETS:
+            raise LmcError(f"unknown dataset {dataset!r}; choose one of {DATASETS}")
+        if model not in ARCHS:
+            raise LmcError(f"unknown model {model!r}; choose one of {ARCHS}")
+        book = book_settings(profile)
+        default = book["widths"] if model == "mlp" else book["conv_widths"]
+        chosen = (float(width),) if width and width > 0 else tuple(float(w) for w in (widths or default))
+        if any(w <= 0 for w in chosen):
+            raise LmcError(f"widths must be > 0; got {chosen}")
+        if epochs and epochs > 0:
+            overrides["epochs"] = int(epochs)
+        if weight_decay is not None and weight_decay >= 0:
+            overrides["weight_decay"] = float(weight_decay)
+        return cls(profile=profile, dataset=dataset, arch=model, widths=tuple(sorted(chosen)),
+                   n_pairs=int(n_pairs) if n_pairs and n_pairs > 0 else book["n_pairs"],
+                   device=resolve_device(device), n_eval=book["n_eval"], variant=variant,
+                   overrides=dict(overrides))
+
+    def but(self, **changes) -> "Setup":
+        """A copy with some fields changed; training overrides merge into the existing ones."""
+        over = dict(self.overrides, **changes.pop("overrides", {}))
+        fields = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        return Setup(**{**fields, **changes, "overrides": over})
+
+    def config(self, width: float, seed: int = 0, **overrides) -> TrainConfig:
+        """The TrainConfig of one model of this setup."""
+        over = dict(self.overrides, variant=self.variant, **overrides)
+        return make_config(self.profile, self.dataset, self.arch, width, seed, **over)
+
+    def pairs(self, width: float, progress: bool = True, **overrides) -> list:
+        """n_pairs (model_a, model_b) pairs at `width`, trained once and cached."""
+        return cache.model_pairs(self.config(width, **overrides), self.n_pairs, self.device,
+                                 progress=progress)
+
+    def data(self):
+        """The dataset as the models see it (padded to 32x32 for conv nets on 28x28 data)."""
+        return prepare_data(self.config(self.widths[0]), self.device)
+
+    def eval_inputs(self, n: int | None = None):
+        """The first n (default n_eval) normalised test inputs and their labels."""
+        ds = self.data()
+        n = n or self.n_eval
+        return ds.normalize(ds.x_test[:n]), ds.y_test[:n]
+
+    def data_label(self) -> str:
+        """Dataset name, saying so when 28x28 images were padded for a conv net."""
+        name = DATASET_NAMES[self.dataset]
+        if self.arch != "mlp" and self.dataset in ("mnist", "fashion_mnist"):
+            name += " padded to 32x32 (CIFAR absent)"
+        return name
+
+    def title(self, widths=None, **extra) -> str:
+        """Figure title: dataset, model, profile, widths and number of pairs."""
+        ws = ", ".join(width_label(w) for w in (widths or self.widths))
+        arch = ARCH_NAMES[self.arch] + ("" if self.variant == "plain" else f" ({self.variant})")
+        parts = [self.data_label(), arch, f"profile {self.profile}", f"w = {ws}",
+                 f"{self.n_pairs} pairs"] + [f"{k} {v}" for k, v in extra.items()]
+        return " | ".join(parts)
+
+
+def pair_curves(setup: Setup, width: float, matching: str = "none", lams=11, **overrides) -> list:
+    """One interpolation curve per pair at `width`; matching: none | random | wm (Def 1-3)."""
+    if matching not in ("none", "random", "wm"):
+        raise LmcError(f"matching must be none, random or wm; got {matching!r}")
+    ds = setup.data()
+    curves = []
+    for i, (a, b) in enumerate(setup.pairs(width, **overrides)):
+        p = None
+        if matching != "none":
+            spec = perm.spec_for(b)
+            p = (perm.random_permutation(spec, seed=i) if matching == "random"
+                 else perm.weight_matching(spec, a, b, seed=i)[0])
+        bn = dict(bn_batches=10) if setup.profile != "paper" else {}
+        curves.append(merge.curve(a, b, ds, lams=lams, n_eval=setup.n_eval, perm=p, seed=i,
+                                  meta=dict(width=width, pair=i, matching=matching), **bn))
+    return curves
+
+
+def width_sweep(setup: Setup, matchings=("none",), lams=11, **overrides) -> dict:
+    """{matching: {width: [Curve per pair]}} over the setup's widths."""
+    return {m: {w: pair_curves(setup, w, m, lams, **overrides) for w in setup.widths}
+            for m in matchings}

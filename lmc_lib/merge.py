@@ -1,0 +1,221 @@
+"""Merging along the linear path theta(lam) = lam theta_a + (1 - lam) theta_b (SPEC notation, Def 1-2).
+
+Conventions:
+- lam = 1 is model_a, lam = 0 is model_b. Every floating parameter AND floating buffer (BatchNorm
+  running statistics) is interpolated; integer buffers (num_batches_tracked) are copied from model_a.
+- BN nets: the merged model's running statistics are then recomputed on training data with
+  `reset_bn` (REPAIR's "reset", SPEC "BN reset").
+- `curve` evaluates the path with the SPEC Def 2 protocol: ONE seeded fit/eval split of the test set
+  shared by every lam; beta is fitted on the fit part (20%) and acc, loss, cal_loss are all reported
+  on the eval part (80%). The endpoints lam = 0 and 1 are the models themselves, evaluated as they
+  are (no BN reset: their running stats come from training); `reset_endpoints=True` resets them too.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from . import calibrate as cal
+from .models import clone_architecture, has_batchnorm
+from .perm import MergeError, apply_permutation, check_same_architecture, spec_for
+
+__all__ = ["MergeError", "interpolate", "merge_many", "reset_bn", "Curve", "curve", "ensemble_logits"]
+
+
+def _combine(models, weights):
+    """A new model with sum_i w_i theta_i on every floating state entry (integer ones from models[0])."""
+    for m in models[1:]:
+        check_same_architecture(models[0], m)
+    states = [m.state_dict() for m in models]
+    merged = {}
+    for key, ref in states[0].items():
+        if ref.is_floating_point():
+            merged[key] = sum(w * s[key].to(ref.device) for w, s in zip(weights, states))
+        else:
+            merged[key] = ref.clone()
+    out = clone_architecture(models[0])
+    out.load_state_dict(merged)
+    return out.eval()
+
+
+def interpolate(model_a, model_b, lam, extrapolate: bool = False):
+    """SPEC merged model theta(lam) = lam theta_a + (1 - lam) theta_b, as a new model in eval mode."""
+    try:
+        lam = float(lam)
+    except (TypeError, ValueError):
+        raise MergeError(f"lam must be a number in [0, 1]; got {lam!r}") from None
+    if not math.isfinite(lam):
+        raise MergeError(f"lam must be finite; got {lam}")
+    if not extrapolate and not 0.0 <= lam <= 1.0:
+        raise MergeError(f"lam = {lam} lies outside [0, 1]; pass extrapolate=True to leave the segment")
+    return _combine([model_a, model_b], [lam, 1.0 - lam])
+
+
+def merge_many(models, weights=None):
+    """Convex combination sum_i w_i theta_i of N >= 2 same-architecture models (default: uniform)."""
+    models = list(models)
+    if len(models) < 2:
+        raise MergeError(f"merge_many needs at least 2 models; got {len(models)}")
+    w = np.full(len(models), 1.0 / len(models)) if weights is None else np.asarray(weights, dtype=float)
+    if w.shape != (len(models),):
+        raise MergeError(f"need one weight per model: {len(models)} models, weights {w.tolist()}")
+    if not np.all(np.isfinite(w)) or np.any(w < 0) or abs(w.sum() - 1.0) > 1e-6:
+        raise MergeError(f"weights must be >= 0 and sum to 1 (tol 1e-6); got {w.tolist()} "
+                         f"(sum {w.sum():.8g})")
+    return _combine(models, [float(x) for x in w])
+
+
+def _bn_layers(model) -> list:
+    """All BatchNorm modules of the model."""
+    return [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+
+
+def _batch_indices(n: int, n_batches: int, batch_size: int, seed: int) -> list:
+    """n_batches seeded batches of indices into 0..n-1, each without repeats (epochs of randperms)."""
+    batch_size = min(batch_size, n)
+    g = torch.Generator().manual_seed(int(seed))
+    n_perms = math.ceil(n_batches * batch_size / n)
+    order = torch.cat([torch.randperm(n, generator=g) for _ in range(n_perms)])
+    return list(order[: n_batches * batch_size].split(batch_size))
+
+
+def reset_bn(model, x_train_float, n_batches: int = 50, batch_size: int = 500, seed: int = 0):
+    """SPEC "BN reset" (REPAIR): recompute BN running stats as the average over seeded training batches."""
+    bns = _bn_layers(model)
+    if not bns:
+        return model
+    if not torch.is_floating_point(x_train_float):
+        raise MergeError(f"reset_bn needs normalised float inputs; got {x_train_float.dtype} "
+                         "(use data.normalize(x_uint8))")
+    if n_batches < 1 or batch_size < 2:
+        raise MergeError(f"reset_bn needs n_batches >= 1 and batch_size >= 2; got {n_batches}, {batch_size}")
+    device = next(model.parameters()).device
+    momenta = [bn.momentum for bn in bns]
+    for bn in bns:
+        bn.momentum = None  # cumulative moving average: running stat = mean over the batches seen
+        bn.reset_running_stats()
+    model.train()
+    with torch.no_grad():
+        for idx in _batch_indices(len(x_train_float), n_batches, batch_size, seed):
+            model(x_train_float[idx.to(x_train_float.device)].to(device))
+    for bn, mom in zip(bns, momenta):
+        bn.momentum = mom
+    return model.eval()
+
+
+def _logits(model, x: torch.Tensor, batch_size: int = 2048) -> torch.Tensor:
+    """Float32 CPU logits of `model` on `x` in eval mode, batched, without gradients."""
+    model.eval()
+    device = next(model.parameters()).device
+    with torch.no_grad():
+        return torch.cat([model(x[i:i + batch_size].to(device)).float().cpu()
+                          for i in range(0, len(x), batch_size)])
+
+
+def ensemble_logits(models, x: torch.Tensor, batch_size: int = 2048) -> torch.Tensor:
+    """Output ensemble: the average of the models' logits (SPEC Def 4 compares theta(1/2) with it)."""
+    models = list(models)
+    if not models:
+        raise MergeError("ensemble_logits needs at least one model")
+    return sum(_logits(m, x, batch_size) for m in models) / len(models)
+
+
+COLUMNS = ("lam", "acc", "loss", "cal_loss", "beta", "inv_beta")
+
+
+@dataclass
+class Curve:
+    """Def 1-2 measurements along the path: one row per lam (lam, acc, loss, cal_loss, beta, inv_beta)."""
+
+    rows: list
+    meta: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def column(self, name: str) -> np.ndarray:
+        """One column as a float array, in row order."""
+        if not self.rows or name not in self.rows[0]:
+            raise MergeError(f"unknown column {name!r}; columns: {list(self.rows[0]) if self.rows else []}")
+        return np.array([r[name] for r in self.rows], dtype=float)
+
+    def to_csv(self, path) -> None:
+        """Write the rows as CSV (meta is not included: use to_json to keep it)."""
+        with open(path, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(self.rows[0]))
+            writer.writeheader()
+            writer.writerows(self.rows)
+
+    def to_json(self) -> str:
+        """Rows and meta as one JSON string."""
+        return json.dumps({"rows": self.rows, "meta": self.meta}, default=str)
+
+    @classmethod
+    def from_json(cls, text: str) -> "Curve":
+        """Inverse of to_json."""
+        d = json.loads(text)
+        return cls(rows=d["rows"], meta=d.get("meta", {}))
+
+    def __repr__(self) -> str:
+        lam, acc, cl = (np.round(self.column(c), 4).tolist() for c in ("lam", "acc", "cal_loss"))
+        return f"Curve(n={len(self)}, lam={lam}, acc={acc}, cal_loss={cl}, meta={self.meta})"
+
+
+def lam_grid(lams) -> np.ndarray:
+    """int n -> np.linspace(0, 1, n) (0 and 1 included, 0.5 when n is odd); or an explicit sequence."""
+    if isinstance(lams, (int, np.integer)) and not isinstance(lams, bool):
+        if lams < 2:
+            raise MergeError(f"lams = {lams}: need at least 2 grid points (e.g. 11)")
+        return np.linspace(0.0, 1.0, int(lams))
+    grid = np.asarray(lams, dtype=float).ravel()
+    if isinstance(lams, bool) or grid.size == 0 or not np.all(np.isfinite(grid)) or grid.min() < 0 or grid.max() > 1:
+        raise MergeError(f"lams must be finite values in [0, 1]; got {grid.tolist()}")
+    return grid
+
+
+def _bn_subset(data, model, n: int, seed: int) -> torch.Tensor | None:
+    """Normalised random training subset (n images, seeded) for the BN reset; None without BN."""
+    if not has_batchnorm(model):
+        return None
+    g = torch.Generator().manual_seed(int(seed))
+    idx = torch.randperm(len(data.x_train), generator=g)[:n]
+    return data.normalize(data.x_train[idx.to(data.x_train.device)])
+
+
+def _path_model(model_a, model_b, lam, x_bn, bn_kw, reset_endpoints):
+    """theta(lam); BN-reset unless it is an endpoint evaluated as it is."""
+    if lam in (0.0, 1.0) and not reset_endpoints:
+        return model_a if lam == 1.0 else model_b
+    merged = interpolate(model_a, model_b, lam)
+    return reset_bn(merged, x_bn, **bn_kw) if x_bn is not None else merged
+
+
+def curve(model_a, model_b, data, lams=11, calib_frac: float = 0.2, seed: int = 0, n_eval=None,
+          bn_batches: int = 50, bn_batch_size: int = 500, perm=None, reset_endpoints: bool = False,
+          batch_size: int = 2048, meta=None) -> Curve:
+    """Def 1-2: acc, loss, calibrated loss and beta of theta(lam) on one shared 20/80 test split."""
+    check_same_architecture(model_a, model_b)
+    if perm is not None:
+        model_b = apply_permutation(spec_for(model_b), model_b, perm)
+    grid = lam_grid(lams)
+    x = data.normalize(data.x_test[:n_eval])
+    y = data.y_test[:n_eval].cpu()
+    split = cal.split_indices(len(y), calib_frac, seed)
+    x_bn = _bn_subset(data, model_a, bn_batches * bn_batch_size, seed)
+    bn_kw = dict(n_batches=bn_batches, batch_size=bn_batch_size, seed=seed)
+    rows = []
+    for lam in grid:
+        model = _path_model(model_a, model_b, float(lam), x_bn, bn_kw, reset_endpoints)
+        stats = cal.calibrate(_logits(model, x, batch_size), y, split=split)
+        rows.append({"lam": float(lam), **{c: float(stats[c]) for c in COLUMNS[1:]}})
+    info = dict(build_kwargs=dict(model_a.build_kwargs), dataset=getattr(data, "name", None),
+                n_eval=len(y), n_calib=len(split[0]), calib_frac=calib_frac, seed=seed,
+                bn_reset=x_bn is not None, bn_batches=bn_batches, bn_batch_size=bn_batch_size,
+                reset_endpoints=reset_endpoints, permuted=perm is not None)
+    return Curve(rows=rows, meta={**info, **(meta or {})})

@@ -1,0 +1,16 @@
+"""Shared fixtures."""
+import pytest
+
+
+@pytest.fixture(scope="session")
+def _smoke_dirs(tmp_path_factory):
+    return tmp_path_factory.mktemp("cache"), tmp_path_factory.mktemp("results")
+
+
+@pytest.fixture
+def smoke_env(_smoke_dirs, monkeypatch):
+    """A model cache and a results folder shared by the smoke executions of all chapters."""
+    cache, results = _smoke_dirs
+    monkeypatch.setenv("LMC_CACHE", str(cache))
+    monkeypatch.setenv("LMC_RESULTS", str(results))
+    return cache, results

@@ -1,0 +1,47 @@
+"""The book's chapters: structure (parameters cell, table of contents) and one smoke execution each."""
+import ast
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lmc_lib import bookbuild
+
+REPO = Path(__file__).resolve().parent.parent
+CHAPTERS = bookbuild.chapters()
+REQUIRED = {"dataset", "model", "widths", "width", "epochs", "n_pairs", "weight_decay",
+            "device", "profile"}
+
+
+def _parameters_cell(path: Path) -> str:
+    cells = path.read_text().split("\n# %%")
+    tagged = [c for c in cells if re.match(r'[^\n]*tags=\[[^\]]*"parameters"', c)]
+    assert len(tagged) == 1, f"{path.name}: {len(tagged)} parameters cells (want exactly 1)"
+    return tagged[0].split("\n", 1)[1]
+
+
+def test_there_are_chapters_and_all_are_in_the_toc():
+    assert CHAPTERS, "no book/NN_topic.py chapters found"
+    toc = yaml.safe_load((REPO / "_toc.yml").read_text())
+    listed = [c["file"] for c in toc["chapters"]]
+    assert listed == [p.stem for p in CHAPTERS]
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_chapter_has_one_parameters_cell_with_the_shared_parameters(path):
+    cell = _parameters_cell(path)
+    names = {t.id for node in ast.parse(cell).body if isinstance(node, (ast.Assign, ast.AnnAssign))
+             for t in ([node.target] if isinstance(node, ast.AnnAssign) else node.targets)}
+    assert REQUIRED <= names, f"{path.name} lacks parameters {sorted(REQUIRED - names)}"
+    assert "kernelspec" in path.read_text().split("# %%")[0]
+
+
+@pytest.mark.chapters
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_chapter_executes_in_the_smoke_profile(path, tmp_path, smoke_env):
+    out = tmp_path / (path.stem + ".ipynb")
+    bookbuild.execute(path, out, {"profile": "smoke"})
+    text = out.read_text()
+    assert '"output_type": "error"' not in text
+    assert "image/png" in text, f"{path.name} drew no figure"
