@@ -74,14 +74,16 @@ PROFILES = {
     "smoke": dict(mlp=dict(_MLP, epochs=1, n_train=2048),
                   conv=dict(_CONV, lr=0.1, epochs=1, n_train=1000, warmup_epochs=0.0),
                   book=dict(widths=(1 / 16, 1 / 4), conv_widths=(1 / 8,), n_pairs=2,
-                            wd_sweep=(0.0, 3e-3), n_eval=512)),
-    "cpu": dict(mlp=dict(_MLP, epochs=5, n_train=None),
-                conv=dict(_CONV, lr=0.1, epochs=2, n_train=10000, warmup_epochs=0.5),
-                book=dict(widths=(1 / 16, 1 / 8, 1 / 4, 1 / 2, 1, 2), conv_widths=(1 / 8, 1 / 4),
-                          n_pairs=2, wd_sweep=(0.0, 1e-4, 1e-3, 3e-3), n_eval=2000)),
+                            wd_sweep=(0.0, 3e-3), n_eval=512, bn_batches=2)),
+    "cpu": dict(mlp=dict(_MLP, epochs=3),
+                conv=dict(_CONV, lr=0.1, epochs=3, n_train=10000, warmup_epochs=0.5),
+                book=dict(widths=(1 / 16, 1 / 8, 1 / 4, 1 / 2, 1), conv_widths=(1 / 8, 1 / 4),
+                          n_pairs=2, wd_sweep=(0.0, 1e-4, 1e-3, 3e-3), n_eval=2000,
+                          bn_batches=4)),
     "paper": dict(mlp=dict(_MLP, epochs=100), conv=dict(_CONV, epochs=100),
                   book=dict(widths=(1 / 4, 1 / 2, 1, 2, 4, 8, 16), conv_widths=(1 / 4, 1, 4),
-                            n_pairs=3, wd_sweep=(0.0, 1e-4, 1e-3, 3e-3), n_eval=10000)),
+                            n_pairs=3, wd_sweep=(0.0, 1e-4, 1e-3, 3e-3), n_eval=10000,
+                            bn_batches=50)),
 }
 
 
@@ -101,5 +103,6 @@ def make_config(profile: str, dataset: str, arch: str, width: float, seed: int =
 
 
 def book_settings(profile: str) -> dict:
-    """The book's sweep settings of a profile (widths, conv_widths, n_pairs, wd_sweep, n_eval)."""
+    """The book's sweep settings of a profile (widths, conv_widths, n_pairs, wd_sweep, n_eval,
+    bn_batches: batches of 500 training images for the BN reset of a merged conv net)."""
     return dict(_check_profile(profile)["book"])

@@ -39,6 +39,7 @@ class Setup:
     n_pairs: int
     device: torch.device
     n_eval: int
+    bn_batches: int
     variant: str = "plain"
     overrides: dict = field(default_factory=dict)
 
@@ -62,7 +63,8 @@ class Setup:
             overrides["weight_decay"] = float(weight_decay)
         return cls(profile=profile, dataset=dataset, arch=model, widths=tuple(sorted(chosen)),
                    n_pairs=int(n_pairs) if n_pairs and n_pairs > 0 else book["n_pairs"],
-                   device=resolve_device(device), n_eval=book["n_eval"], variant=variant,
+                   device=resolve_device(device), n_eval=book["n_eval"],
+                   bn_batches=book["bn_batches"], variant=variant,
                    overrides=dict(overrides))
 
     def but(self, **changes) -> "Setup":
@@ -119,9 +121,9 @@ def pair_curves(setup: Setup, width: float, matching: str = "none", lams=11, **o
             spec = perm.spec_for(b)
             p = (perm.random_permutation(spec, seed=i) if matching == "random"
                  else perm.weight_matching(spec, a, b, seed=i)[0])
-        bn = dict(bn_batches=10) if setup.profile != "paper" else {}
         curves.append(merge.curve(a, b, ds, lams=lams, n_eval=setup.n_eval, perm=p, seed=i,
-                                  meta=dict(width=width, pair=i, matching=matching), **bn))
+                                  bn_batches=setup.bn_batches,
+                                  meta=dict(width=width, pair=i, matching=matching)))
     return curves
 
 

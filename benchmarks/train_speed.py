@@ -1,0 +1,185 @@
+"""Training throughput of lmc_lib.train against a plain DataLoader loop, in the same run.
+
+Both loops train the same freshly initialised model with the same optimiser, batch size, lr
+schedule and number of steps; the reference is a DataLoader over a TensorDataset (fp32, per-sample
+crop/flip in the Dataset for conv nets, no tricks). FLOPs: 6 x multiply-accumulates per sample
+(forward MACs counted with hooks on Linear/Conv2d; backward = 2 x forward), times samples.
+
+Usage: python benchmarks/train_speed.py [--device auto] [--peak-tflops 989] [--threads N]
+       python benchmarks/train_speed.py --train-cpu-profile [--widths 0.0625 1] [--seeds 2]
+Uses Fashion-MNIST when on disk, else synthetic uint8 data of its shape. On CUDA the MLP widths
+add 16 and the MFU column uses --peak-tflops (default: H100 SXM dense bf16).
+"""
+from __future__ import annotations
+
+import argparse
+import platform
+import random
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Dataset, TensorDataset
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from lmc_lib import config as cfg_mod  # noqa: E402
+from lmc_lib import data as data_mod  # noqa: E402
+from lmc_lib import train  # noqa: E402
+from lmc_lib.utils import LmcError, resolve_device  # noqa: E402
+
+
+def get_data(device, pad_to=None):
+    """(Dataset, source): Fashion-MNIST if present, else synthetic uint8 data of its shape."""
+    try:
+        return data_mod.load("fashion_mnist", device, pad_to=pad_to), "fashion_mnist"
+    except LmcError:
+        g = torch.Generator().manual_seed(0)
+        s = pad_to or 28
+        x = torch.randint(0, 256, (60000, 1, s, s), generator=g, dtype=torch.uint8).numpy()
+        y = torch.randint(0, 10, (60000,), generator=g).numpy()
+        return data_mod.from_arrays("synthetic", x, y, x[:10000], y[:10000], device=device), "synthetic"
+
+
+def sync(device) -> None:
+    """Wait for queued CUDA work."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def macs_per_sample(model, x) -> int:
+    """Forward multiply-accumulates per sample of Linear and Conv2d layers (forward hooks)."""
+    total = []
+
+    def hook(module, inp, out):
+        if isinstance(module, torch.nn.Linear):
+            total.append(module.in_features * module.out_features * out.shape[0])
+        else:
+            k = module.in_channels // module.groups * module.kernel_size[0] * module.kernel_size[1]
+            total.append(out.numel() * k)
+    handles = [m.register_forward_hook(hook) for m in model.modules()
+               if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d))]
+    with torch.no_grad():
+        model.eval()(x)
+    for h in handles:
+        h.remove()
+    return sum(total) // len(x)
+
+
+class PlainAugment(Dataset):
+    """Per-sample random crop (pad 4) and flip, the way a torchvision pipeline does it."""
+
+    def __init__(self, x, y):
+        self.x, self.y = x, y
+
+    def __len__(self):
+        return len(self.y)
+
+    def __getitem__(self, i):
+        img = F.pad(self.x[i], (4, 4, 4, 4))
+        dy, dx = random.randint(0, 8), random.randint(0, 8)
+        img = img[:, dy:dy + self.x.shape[-2], dx:dx + self.x.shape[-1]]
+        return (img.flip(-1) if random.random() < 0.5 else img), self.y[i]
+
+
+def reference(config, ds, device, steps) -> float:
+    """Seconds for `steps` steps of the plain loop (DataLoader over CPU tensors, fp32)."""
+    x = ds.normalize(ds.x_train[:steps * config.batch_size].cpu())
+    y = ds.y_train[:len(x)].cpu()
+    dset = PlainAugment(x, y) if config.augment else TensorDataset(x, y)
+    loader = DataLoader(dset, batch_size=config.batch_size, shuffle=True, drop_last=True)
+    model = train.init_model(config, ds).to(device).train()
+    opt = train.make_optimizer(config, model.parameters(), config.batch_size)
+    random.seed(0)
+    sync(device)
+    start = time.perf_counter()
+    for t, (xb, yb) in enumerate(loader):
+        for group in opt.param_groups:
+            group["lr"] = config.lr * train.lr_factor(t, steps, round(config.warmup_epochs * steps),
+                                                      config.schedule)
+        loss = F.cross_entropy(model(xb.to(device)), yb.to(device))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    sync(device)
+    return time.perf_counter() - start
+
+
+def fast(config, ds, device, steps) -> float:
+    """Seconds for `steps` steps of lmc_lib.train (one epoch over steps * batch samples)."""
+    _, metrics = train.train(config.replace(n_train=steps * config.batch_size, epochs=1), device,
+                             progress=False, data=ds)
+    return metrics["wall_time_s"]
+
+
+def cases(device) -> list:
+    """(config, steps) per benchmarked model; steps shrink with width to keep CPU runs short."""
+    cuda = device.type == "cuda"
+    mlp_widths = {1: 30, 2: 12, 4: 4} if not cuda else {1: 100, 2: 100, 4: 100, 16: 50}
+    conv_widths = {1 / 8: 4, 1 / 4: 3} if not cuda else {1 / 4: 50, 1: 50, 4: 20}
+    out = [(cfg_mod.make_config("paper", "fashion_mnist", "mlp", w), s) for w, s in mlp_widths.items()]
+    for arch in ("vgg11", "resnet20"):
+        out += [(cfg_mod.make_config("paper", "fashion_mnist", arch, w), s) for w, s in conv_widths.items()]
+    return out
+
+
+def run_table(device, peak_tflops: float) -> None:
+    """Benchmark every case and print a markdown table."""
+    datasets = {p: get_data(device, p) for p in (None, 32)}
+    print(f"device: {device} ({platform.processor() or platform.machine()}, torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads), data: {datasets[None][1]}\n")
+    cols = ["model", "w", "params", "batch", "steps", "ref samples/s", "lmc samples/s", "speed-up",
+            "ref GFLOP/s", "lmc GFLOP/s"] + (["MFU"] if device.type == "cuda" else [])
+    print("| " + " | ".join(cols) + " |\n|" + "---|" * len(cols))
+    for config, steps in cases(device):
+        ds = datasets[32 if config.arch != "mlp" else None][0]
+        fast(config, ds, device, 2), reference(config, ds, device, 2)  # warm-up
+        t_fast, t_ref = fast(config, ds, device, steps), reference(config, ds, device, steps)
+        model = train.init_model(config, ds)
+        flops = 6 * macs_per_sample(model, ds.normalize(ds.x_test[:2].cpu()))
+        n = steps * config.batch_size
+        row = [config.arch, f"{config.width:g}", f"{sum(p.numel() for p in model.parameters()):,}",
+               config.batch_size, steps, f"{n / t_ref:,.0f}", f"{n / t_fast:,.0f}",
+               f"{t_ref / t_fast:.2f}x", f"{flops * n / t_ref / 1e9:.1f}", f"{flops * n / t_fast / 1e9:.1f}"]
+        if device.type == "cuda":
+            row.append(f"{flops * n / t_fast / (peak_tflops * 1e12):.1%}")
+        print("| " + " | ".join(map(str, row)) + " |", flush=True)
+
+
+def run_cpu_profile(device, widths, seeds: int) -> None:
+    """Time training the cpu-profile Fashion-MNIST MLPs (the book's default models)."""
+    widths = widths or cfg_mod.book_settings("cpu")["widths"]
+    print(f"cpu profile MLPs on {device}, {torch.get_num_threads()} threads\n")
+    print("| w | seed | epochs | wall s (train loop) | test acc |\n|---|---|---|---|---|")
+    for w in widths:
+        for seed in range(seeds):
+            config = cfg_mod.make_config("cpu", "fashion_mnist", "mlp", w, seed)
+            _, m = train.train(config, device, progress=False)
+            print(f"| {w:g} | {seed} | {config.epochs} | {m['wall_time_s']:.1f} | {m['test_acc']:.4f} |",
+                  flush=True)
+
+
+def main(argv=None) -> int:
+    """CLI entry point."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--peak-tflops", type=float, default=989.0, help="bf16 dense peak (MFU)")
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
+    parser.add_argument("--train-cpu-profile", action="store_true",
+                        help="time the cpu-profile MLPs instead of the throughput table")
+    parser.add_argument("--widths", type=float, nargs="*", default=None)
+    parser.add_argument("--seeds", type=int, default=2)
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
+    if args.train_cpu_profile:
+        run_cpu_profile(device, args.widths, args.seeds)
+    else:
+        run_table(device, args.peak_tflops)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
