@@ -7,9 +7,11 @@ same shape (10000 test images, 28x28). Prints a markdown table. On CUDA the defa
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import torch
@@ -65,13 +67,18 @@ def main(argv=None) -> None:
     p.add_argument("--widths", type=float, nargs="+", default=None)
     p.add_argument("--device", default="auto")
     p.add_argument("--dataset", default="fashion_mnist")
+    p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (CPU)")
     args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    warnings.filterwarnings("ignore", message="fitted beta hits")  # random-init models: beta -> bound
     device = resolve_device(args.device)
     widths = args.widths or ([1, 2, 4, 16] if device.type == "cuda" else [1, 2, 4])
     ds, source = get_data(args.dataset, device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
     print(f"device: {device} ({name}), torch threads: {torch.get_num_threads()}, "
-          f"data: {ds.name} ({source}), test n = {len(ds.y_test)}\n")
+          f"data: {ds.name} ({source}), test n = {len(ds.y_test)}, "
+          f"load average {os.getloadavg()[0]:.1f} (timings are only comparable at low load)\n")
     print("| width | hidden | WM time (s) | WM sweeps | distance before -> after | "
           "11-pt curve (s) | acc(1/2) |")
     print("|---|---|---|---|---|---|---|")

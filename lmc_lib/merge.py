@@ -174,7 +174,7 @@ def lam_grid(lams) -> np.ndarray:
             raise MergeError(f"lams = {lams}: need at least 2 grid points (e.g. 11)")
         return np.linspace(0.0, 1.0, int(lams))
     grid = np.asarray(lams, dtype=float).ravel()
-    if isinstance(lams, bool) or grid.size == 0 or not np.all(np.isfinite(grid)) or grid.min() < 0 or grid.max() > 1:
+    if isinstance(lams, bool) or grid.size == 0 or not np.all((grid >= 0) & (grid <= 1)):
         raise MergeError(f"lams must be finite values in [0, 1]; got {grid.tolist()}")
     return grid
 
@@ -199,11 +199,19 @@ def _path_model(model_a, model_b, lam, x_bn, bn_kw, reset_endpoints):
 def curve(model_a, model_b, data, lams=11, calib_frac: float = 0.2, seed: int = 0, n_eval=None,
           bn_batches: int = 50, bn_batch_size: int = 500, perm=None, reset_endpoints: bool = False,
           batch_size: int = 2048, meta=None) -> Curve:
-    """Def 1-2: acc, loss, calibrated loss and beta of theta(lam) on one shared 20/80 test split."""
+    """Def 1-2: acc, loss, calibrated loss and beta of theta(lam) on one shared 20/80 test split.
+
+    The first `n_eval` test images (all if None) are split once by calibrate.split_indices(n, calib_frac,
+    seed); beta is fitted on the fit part and acc, loss, cal_loss are measured on the eval part, for
+    every lam. `perm` (from weight_matching) is applied to model_b first. BN nets: every interior
+    theta(lam) is BN-reset on a seeded training subset of bn_batches * bn_batch_size images.
+    """
     check_same_architecture(model_a, model_b)
     if perm is not None:
         model_b = apply_permutation(spec_for(model_b), model_b, perm)
     grid = lam_grid(lams)
+    if n_eval is not None and not 2 <= n_eval <= len(data.y_test):
+        raise MergeError(f"n_eval = {n_eval} must be None or lie in 2..{len(data.y_test)} (test set size)")
     x = data.normalize(data.x_test[:n_eval])
     y = data.y_test[:n_eval].cpu()
     split = cal.split_indices(len(y), calib_frac, seed)
@@ -214,8 +222,9 @@ def curve(model_a, model_b, data, lams=11, calib_frac: float = 0.2, seed: int = 
         model = _path_model(model_a, model_b, float(lam), x_bn, bn_kw, reset_endpoints)
         stats = cal.calibrate(_logits(model, x, batch_size), y, split=split)
         rows.append({"lam": float(lam), **{c: float(stats[c]) for c in COLUMNS[1:]}})
-    info = dict(build_kwargs=dict(model_a.build_kwargs), dataset=getattr(data, "name", None),
-                n_eval=len(y), n_calib=len(split[0]), calib_frac=calib_frac, seed=seed,
-                bn_reset=x_bn is not None, bn_batches=bn_batches, bn_batch_size=bn_batch_size,
-                reset_endpoints=reset_endpoints, permuted=perm is not None)
+    kw = model_a.build_kwargs
+    info = dict(arch=kw["arch"], width=kw["width"], variant=kw["variant"], build_kwargs=dict(kw),
+                dataset=getattr(data, "name", None), n_eval=len(y), n_calib=len(split[0]),
+                calib_frac=calib_frac, seed=seed, bn_reset=x_bn is not None, bn_batches=bn_batches,
+                bn_batch_size=bn_batch_size, reset_endpoints=reset_endpoints, permuted=perm is not None)
     return Curve(rows=rows, meta={**info, **(meta or {})})

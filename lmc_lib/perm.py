@@ -217,7 +217,7 @@ def _match_group(spec, group, sa, sb, perm) -> bool:
 
 def weight_matching(spec: PermSpec, model_a, model_b, seed: int = 0, max_iter: int = 100,
                     include_buffers: bool = False) -> tuple[dict, dict]:
-    """Def 3 WM (Git Re-Basin): perm of model_b minimising ||theta_a - pi(theta_b)||^2 by coordinate descent."""
+    """Def 3 WM (Git Re-Basin): perm of model_b minimising ||theta_a - pi(theta_b)||^2, coordinate descent."""
     check_same_architecture(model_a, model_b)
     device = next(model_a.parameters()).device
     names = _names(spec, include_buffers)

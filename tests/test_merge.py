@@ -156,6 +156,8 @@ def test_curve_rows_and_protocol(data):
         ref = calibrate(a(data.normalize(data.x_test[:400])), data.y_test[:400], split=split)
     assert c.rows[-1]["cal_loss"] == pytest.approx(ref["cal_loss"], rel=1e-6)
     assert c.rows[-1]["acc"] == pytest.approx(ref["acc"])
+    with pytest.raises(MergeError, match="n_eval"):
+        curve(a, b, data, n_eval=10**6)
     assert c.meta["n_eval"] == 400 and c.meta["n_calib"] == 80 and c.meta["build_kwargs"]["width"] == 1 / 16
 
 

@@ -1,0 +1,164 @@
+"""Chapters 4-6 figures: LEWC (Fig 3, 20), weak additivity (Thm 5.4, Fig 4, 5, 6, 21, 22),
+effective rank, reciprocal orthogonality (Fig 7, 8). Each takes a study's result dict and a title."""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from ..experiment import width_label
+from .style import band, errorbars, finish, mean_std, width_colors
+
+
+def _per_layer(ax, result, key, layers, ylabel, scale=None):
+    """One band (mean +- std over pairs) per width of per_width[w][key] against layer number."""
+    colors = width_colors(result["widths"])
+    for w in result["widths"]:
+        vals = np.asarray(result["per_width"][str(w)][key], dtype=float)
+        if scale is not None:
+            vals = scale(vals)
+        band(ax, layers, vals, label=f"w = {width_label(w)}", color=colors[w])
+    ax.set_xticks(layers)
+    ax.set_xlabel("layer l")
+    ax.set_ylabel(ylabel)
+    ax.legend()
+
+
+def lewc_cosine(result: dict, title: str = ""):
+    """Fig 3: cos(f_l(theta(1/2)), (f_l(a) + f_l(b))/2) per layer, one line per width."""
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    _per_layer(ax, result, "cos", result["layers"], "LEWC cosine (merged vs endpoint mean)")
+    ax.set_xlabel(f"layer l (l = {result['layers'][-1]}: logits)")
+    return finish(fig, title)
+
+
+def norm_decay(result: dict, title: str = ""):
+    """Fig 20: ||f_l(theta(1/2))|| / mean endpoint norm per layer vs LEWC and 2^-(l-1) (log y)."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
+    layers = result["layers"]
+    _per_layer(axes[0], result, "norm_merged", layers, "norm ratio (merged / endpoints)")
+    axes[0].set_title("measured")
+    _per_layer(axes[1], result, "norm_lewc", layers, "norm ratio (LEWC target / endpoints)")
+    axes[1].set_title("LEWC prediction ||2^-l (f_a + f_b)|| / endpoints")
+    for ax in axes:
+        ax.plot(layers, result["prediction"], "k--", lw=1, label="2^-(l-1)")
+        ax.set_yscale("log", base=2)
+        ax.legend()
+    return finish(fig, title)
+
+
+def lewc_general(result: dict, title: str = ""):
+    """Extension of Fig 3: the lam^l law at several lam, cosine and norm ratio, narrowest/widest."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    layers, cmap = result["layers"], plt.get_cmap("plasma")
+    styles = dict(zip(result["general_widths"], ("--", "-")))
+    for j, lam in enumerate(result["lams"]):
+        for w in result["general_widths"]:
+            g = result["per_width"][str(w)]["general"][str(lam)]
+            for ax, key in zip(axes, ("cos", "scale")):
+                mean, std = mean_std(g[key])
+                ax.errorbar(layers, mean, yerr=std, ls=styles[w], marker="o", ms=3, capsize=2,
+                            color=cmap(0.8 * j / max(len(result["lams"]) - 1, 1)),
+                            label=f"lam = {lam:g}, w = {width_label(w)}")
+    axes[0].set_ylabel("cos(f_l(theta(lam)), lam^l f_a + (1-lam)^l f_b)")
+    axes[1].set_ylabel("||f_l(theta(lam))|| / ||lam^l f_a + (1-lam)^l f_b||")
+    axes[1].axhline(1.0, color="k", lw=0.8)
+    axes[1].set_yscale("log", base=2)
+    for ax in axes:
+        ax.set_xticks(layers)
+        ax.set_xlabel("layer l")
+    axes[1].legend(fontsize=7, ncol=2)
+    return finish(fig, title)
+
+
+def gaussian_wa(gauss: dict, title: str = "Thm 5.4: x, y ~ N(0, I_d), Monte Carlo"):
+    """Thm 5.4: WA cosine of two Gaussian vectors vs dimension d, with the d -> inf limits."""
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    for j, lam in enumerate(gauss["lams"]):
+        line, = ax.plot(gauss["dims"], gauss["mc"][str(lam)], "o-", label=f"Monte Carlo, lam = {lam:g}")
+        ax.axhline(gauss["limit"][str(lam)], ls="--", lw=0.8, color=line.get_color(),
+                   label=f"limit {gauss['limit'][str(lam)]:.4f}")
+    ax.set_xscale("log")
+    ax.set_xlabel("dimension d")
+    ax.set_ylabel("cos(relu(lam x + (1-lam) y), lam relu(x) + (1-lam) relu(y))")
+    ax.legend(fontsize=7)
+    return finish(fig, title)
+
+
+def weak_additivity(result: dict, title: str = ""):
+    """Fig 4: weak-additivity cosine per hidden layer, one line per width, with the 0.9304 line."""
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    _per_layer(ax, result, "wa", result["hidden"], "weak-additivity cosine")
+    ax.axhline(result["gaussian_limit"], color="k", ls="--", lw=0.8, label="Gaussian limit 0.9304")
+    ax.set_xlabel("hidden layer l")
+    ax.legend()
+    return finish(fig, title)
+
+
+def second_moments(result: dict, title: str = "", layers=None, widths=None):
+    """Fig 5 (one layer) / Fig 21 (all): histogram of s_i = sqrt(E z_i^2), model a of pair 1."""
+    layers = layers or result["hidden"]
+    widths = widths or result["widths"]
+    colors = width_colors(result["widths"])
+    fig, axes = plt.subplots(1, len(layers), figsize=(3.6 * len(layers), 3.2), squeeze=False)
+    for ax, l in zip(axes[0], layers):
+        for w in widths:
+            h = result["per_width"][str(w)]["hist"]
+            ax.stairs(h["counts"][l - 1], h["edges"][l - 1], color=colors[w], label=f"w = {width_label(w)}")
+        ax.set_yscale("log")
+        ax.set_xlabel(f"second moment s_i, hidden layer {l}")
+        ax.set_ylabel("units (log scale)")
+        ax.legend()
+    return finish(fig, title)
+
+
+def active_overlap(result: dict, title: str = ""):
+    """Fig 6 / 22: share of a's active units also active in b vs width, without and with WM."""
+    widths, hidden = result["widths"], result["hidden"]
+    fig, axes = plt.subplots(1, len(hidden), figsize=(3.6 * len(hidden), 3.2), squeeze=False, sharey=True)
+    for i, (ax, l) in enumerate(zip(axes[0], hidden)):
+        for key, label in (("overlap", "no permutation"), ("overlap_wm", "weight matching")):
+            vals = np.array([np.asarray(result["per_width"][str(w)][key])[:, i] for w in widths]).T
+            errorbars(ax, widths, vals, label=label)
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("width multiplier w")
+        ax.set_title(f"hidden layer {l}")
+        ax.legend()
+    axes[0][0].set_ylabel(f"active-unit overlap ({result['mass']:.0%} of sum s_i^2)")
+    return finish(fig, title)
+
+
+def effective_rank(result: dict, title: str = ""):
+    """Sec 5.4: effective rank of each weight matrix divided by min(out, in), per width."""
+    widths = result["widths"]
+    n_layers = len(result["per_width"][str(widths[0])]["rank"][0])
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    for l in range(n_layers):
+        vals = np.array([np.asarray(result["per_width"][str(w)]["rank"])[:, l]
+                         / min(result["per_width"][str(w)]["dims"][l]) for w in widths]).T
+        errorbars(ax, widths, vals, label=f"layer {l + 1}")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("width multiplier w")
+    ax.set_ylabel("effective rank / min(out, in)")
+    ax.legend()
+    return finish(fig, title)
+
+
+def reciprocal_orthogonality(result: dict, title: str = ""):
+    """Fig 7: ||W_a h_b|| / ||W_a h_a|| and ||W_b h_a|| / ||W_b h_b|| per layer l >= 2, per width."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
+    _per_layer(axes[0], result, "ro_ab", result["layers"], "RO ratio")
+    axes[0].set_title("||W_a h_b|| / ||W_a h_a||")
+    _per_layer(axes[1], result, "ro_ba", result["layers"], "RO ratio")
+    axes[1].set_title("||W_b h_a|| / ||W_b h_b||")
+    return finish(fig, title)
+
+
+def merged_projection(result: dict, title: str = ""):
+    """Fig 8: cos(W_a h_{l-1}(theta(1/2)), W_a h_{l-1}(a)) per layer l >= 2, per width (and b)."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
+    _per_layer(axes[0], result, "cos_a", result["layers"], "cosine")
+    axes[0].set_title("cos(W_a h(merged), W_a h_a)")
+    _per_layer(axes[1], result, "cos_b", result["layers"], "cosine")
+    axes[1].set_title("cos(W_b h(merged), W_b h_b)")
+    return finish(fig, title)
+

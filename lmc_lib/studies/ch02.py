@@ -1,0 +1,148 @@
+"""Chapter 2 (paper 3.1, F.2, F.3, F.5): the linear path per width, without and with weight matching.
+
+`run` evaluates theta(lam) for every pair of the main sweep at every width (Fig 1, 2, 16), the
+Def 2.1 barriers of raw loss, calibrated loss and accuracy (Table 1, Fig 17) and the fitted inverse
+temperature beta (Fig 19; beta multiplies the logits, 1/beta is the paper's Fig 19 quantity).
+Results are keyed by `wkey(width)`; every list over pairs keeps one value per pair.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import barriers, report
+from ..experiment import Setup, pair_curves, width_label
+
+COLUMNS = ("acc", "loss", "cal_loss", "beta", "inv_beta")
+BARRIERS = {"acc": ("acc", barriers.accuracy_barrier), "cal": ("cal_loss", barriers.loss_barrier),
+            "loss": ("loss", barriers.loss_barrier)}
+MATCHINGS = {"none": "no permutation", "random": "random permutations", "wm": "weight matching"}
+LEWC_FACTOR_MLP = 2 ** 3  # SPEC Def 4: 2^(L-1) for the MLP's L = 4 weight layers
+
+
+def wkey(width: float) -> str:
+    """The key of a width in result dicts (exact float repr, JSON-safe)."""
+    return repr(float(width))
+
+
+def default_lams(setup: Setup) -> int:
+    """Grid size: 11 points for MLPs, 5 for conv nets (each merged conv net needs a BN reset)."""
+    return 11 if setup.arch == "mlp" else 5
+
+
+def summarize_curves(curves) -> dict:
+    """Columns per curve (Fig 1, 2, 19) and Def 2.1 barriers per curve (Table 1, Fig 17)."""
+    out = {c: [cv.column(c).tolist() for cv in curves] for c in COLUMNS}
+    for name, (col, fn) in BARRIERS.items():
+        found = [fn(cv, which=col) for cv in curves]
+        out[f"{name}_barrier_half"] = [b["half"] for b in found]
+        out[f"{name}_barrier_max"] = [b["max"] for b in found]
+    return out
+
+
+def settings(setup: Setup, lams) -> dict:
+    """The settings a result was computed with (training recipe, grid, evaluation size)."""
+    cfg = setup.config(setup.widths[0]).to_dict()
+    for k in ("width", "seed", "init_seed"):
+        cfg.pop(k)
+    return dict(cfg, n_eval=setup.n_eval, lams=lams, bn_batches=setup.bn_batches,
+                title=setup.title())
+
+
+def run(setup: Setup, lams: int = 0, matchings=("none", "wm")) -> dict:
+    """Fig 1, 2, 16, 17, 19 and Table 1: path measurements per width and matching."""
+    lams = lams or default_lams(setup)
+    out = dict(widths=list(setup.widths), n_pairs=setup.n_pairs, matchings=list(matchings),
+               settings=settings(setup, lams))
+    for m in matchings:
+        per_width = {}
+        for w in setup.widths:
+            curves = pair_curves(setup, w, m, lams)
+            per_width[wkey(w)] = summarize_curves(curves)
+        out[m] = per_width
+    out["lams"] = curves[0].column("lam").tolist()
+    return out
+
+
+def half_index(result: dict) -> int:
+    """Index of lam = 1/2 on the result's grid."""
+    return int(np.argmin(np.abs(np.asarray(result["lams"]) - 0.5)))
+
+
+def per_pair(result: dict, matching: str, key: str) -> list:
+    """[width][pair] values of `key`: a barrier name, or a column name ending in _half / _end.
+
+    `acc_half` is the column at lam = 1/2; `acc_end` the mean of the two endpoints' values.
+    """
+    i = half_index(result)
+    rows = []
+    for w in result["widths"]:
+        s = result[matching][wkey(w)]
+        if key.endswith("_half") and key[:-5] in COLUMNS:
+            rows.append([c[i] for c in s[key[:-5]]])
+        elif key.endswith("_end"):
+            rows.append([(c[0] + c[-1]) / 2 for c in s[key[:-4]]])
+        else:
+            rows.append(list(s[key]))
+    return rows
+
+
+def means(result: dict, matching: str, key: str) -> list:
+    """Mean over pairs of `key` at each width (see per_pair)."""
+    return [float(np.mean(v)) for v in per_pair(result, matching, key)]
+
+
+def _pm(values, scale: float = 1.0) -> str:
+    v = np.asarray(values, dtype=float) * scale
+    std = v.std(ddof=1) if len(v) > 1 else 0.0
+    return f"{v.mean():.3g} ± {std:.2g}"
+
+
+def table1_markdown(result: dict) -> str:
+    """Table 1: accuracy (pp) and calibrated-loss (nats) barriers at lam = 1/2 and max, largest width."""
+    w = result["widths"][-1]
+    head = ("| matching | acc. barrier at 1/2 (pp) | acc. barrier, max (pp) | cal. loss barrier at 1/2 "
+            "| cal. loss barrier, max | raw loss barrier, max |\n|---|---|---|---|---|---|")
+    rows = [head]
+    for m in result["matchings"]:
+        s = result[m][wkey(w)]
+        rows.append(f"| {MATCHINGS[m]} | {_pm(s['acc_barrier_half'], 100)} | "
+                    f"{_pm(s['acc_barrier_max'], 100)} | {_pm(s['cal_barrier_half'])} | "
+                    f"{_pm(s['cal_barrier_max'])} | {_pm(s['loss_barrier_max'])} |")
+    return f"Width {width_label(w)}, mean ± std over {result['n_pairs']} pairs.\n\n" + "\n".join(rows)
+
+
+def recorded_title(rec: dict) -> str:
+    """Figure title of a recorded result: its own setup line plus device, date and commit."""
+    p = rec["provenance"]
+    return (f"RECORDED {rec['result']['settings']['title']} | {p['device_name']}, "
+            f"{p['date'][:10]}, commit {p['commit']}")
+
+
+def _not_run(claims, setup: Setup, widths) -> list:
+    return [report.record_verdict(c, "02", setup.profile, {}, {"widths": widths}, setup.title(),
+                                  verdict="not run") for c in claims]
+
+
+def verdicts(result: dict, setup: Setup, c1_gap_pp: float = 2.0, c2_cal_max: float = 0.05) -> list:
+    """C1, C2, C10 from the no-permutation paths (a one-width sweep cannot show a trend: not run)."""
+    ws = result["widths"]
+    if len(ws) < 2:
+        return _not_run(("C1", "C2", "C10"), setup, ws)
+    last = width_label(ws[-1])
+    acc = [100 * a for a in means(result, "none", "acc_half")]
+    gap = 100 * means(result, "none", "acc_end")[-1] - acc[-1]
+    c1 = {"acc(1/2) rises with width": report.rises(ws, acc),
+          f"endpoint gap at w = {last} < {c1_gap_pp} pp": gap < c1_gap_pp}
+    cal, raw = means(result, "none", "cal_barrier_max"), means(result, "none", "loss_barrier_max")
+    c2 = {"calibrated barrier falls with width": report.falls(ws, cal),
+          f"calibrated < raw barrier at w = {last}": cal[-1] < raw[-1],
+          f"calibrated barrier at w = {last} < {c2_cal_max}": cal[-1] < c2_cal_max}
+    beta, beta_end = means(result, "none", "beta_half"), means(result, "none", "beta_end")
+    c10 = {"beta(1/2) rises with width": report.rises(ws, beta),
+           f"beta(1/2) > endpoints' beta at w = {last}": beta[-1] > beta_end[-1]}
+    rec = lambda claim, checks, measured: report.record_verdict(  # noqa: E731
+        claim, "02", setup.profile, checks, measured, setting=setup.title())
+    return [rec("C1", c1, {"widths": ws, "acc_half_pct": acc, "gap_pp": gap}),
+            rec("C2", c2, {"widths": ws, "cal_barrier": cal, "raw_barrier": raw}),
+            rec("C10", c10, {"widths": ws, "beta_half": beta,
+                             "beta_ratio_to_endpoints": beta[-1] / beta_end[-1]})]

@@ -1,0 +1,64 @@
+"""Chapter 8 (paper App C, Fig 11): commutativity (Def C.1, LLFC) without and with weight matching.
+
+Per width and pair, for every layer l >= 2 (SPEC Def 10):
+    r_l = ||(W_a - W_b)(H_a - H_b)||_F / ||W_a H_a - W_b H_b||_F
+over the evaluation batch H (biases left out), once for (a, b) as trained and once for (a, pi(b))
+with pi the weight-matching permutation. r_l = 0 is exact commutativity; when the cross terms
+W_a H_b and W_b H_a vanish (reciprocal orthogonality) and W_a H_a, W_b H_b are unrelated, r_l ~ 1.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import perm, probes, report
+from ..experiment import Setup
+
+CHAPTER = "08"
+LARGE = 0.5      # "commutativity fails": layer-mean residual at the largest width at least this
+SMALLER = 0.8    # "clearly smaller with WM": WM residual at most this fraction of the no-WM one
+
+
+def _pair(a, b, x, seed: int) -> dict:
+    """Def 10 residual per layer l >= 2, without and with the WM permutation of b."""
+    spec = perm.spec_for(b)
+    p, info = perm.weight_matching(spec, a, b, seed=seed)
+    b_wm = perm.apply_permutation(spec, b, p)
+    return dict(none=probes.commutativity_residual(a, b, x).tolist(),
+                wm=probes.commutativity_residual(a, b_wm, x).tolist(),
+                wm_distance=[info["distance_before"], info["distance_after"]])
+
+
+def run(setup: Setup) -> dict:
+    """Fig 11: {matching: {str(width): [per pair: residual per layer l = 2..L]}}."""
+    x, _ = setup.eval_inputs()
+    out = {"none": {}, "wm": {}, "wm_distance": {}}
+    layers = None
+    for w in setup.widths:
+        pairs = setup.pairs(w)
+        rows = [_pair(a, b, x, seed=i) for i, (a, b) in enumerate(pairs)]
+        layers = layers or probes.layer_ids(pairs[0][0], "from2").tolist()
+        for key in out:
+            out[key][str(w)] = [r[key] for r in rows]
+    return dict(widths=list(setup.widths), layers=layers, n_pairs=setup.n_pairs, n_eval=len(x),
+                large=LARGE, smaller=SMALLER, profile=setup.profile, arch=setup.arch,
+                dataset=setup.dataset, **out)
+
+
+def layer_means(result: dict, matching: str) -> list[float]:
+    """Per width: the residual averaged over layers l >= 2 and pairs."""
+    return [float(np.mean(result[matching][str(w)])) for w in result["widths"]]
+
+
+def verdicts(result: dict, setup: Setup) -> list[dict]:
+    """C9: without WM the residual stays >= LARGE at the largest width; WM makes it clearly smaller."""
+    none, wm = layer_means(result, "none"), layer_means(result, "wm")
+    widest = np.mean(result["none"][str(result["widths"][-1])], axis=0)
+    checks = {f"no-WM residual (layer mean) >= {LARGE} at the largest width": none[-1] >= LARGE,
+              f"no-WM residual >= {LARGE} at every layer l >= 2 at the largest width":
+                  bool(np.all(widest >= LARGE)),
+              f"WM residual <= {SMALLER} x no-WM residual at every width":
+                  all(m <= SMALLER * n for m, n in zip(wm, none))}
+    measured = dict(widths=result["widths"], residual_none=none, residual_wm=wm,
+                    residual_none_widest_per_layer=widest.tolist())
+    return [report.record_verdict("C9", CHAPTER, setup.profile, checks, measured,
+                                  setting=setup.title())]

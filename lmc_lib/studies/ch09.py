@@ -1,0 +1,91 @@
+"""Chapter 9 (paper App D, Fig 12, 13, 14): random-direction flatness versus the path to theta_b.
+
+Per width and pair: d = ||theta_a - theta_b|| and a Gaussian unit direction u (seeded by the pair).
+Fig 12: accuracy and loss of theta_a + t d u and, for comparison, of the actual path
+theta_a + t (theta_b - theta_a) = theta(1 - t), for t in [0, 1]. Fig 13: per hidden layer, the
+activation cosine between theta_a and theta_a + d u; Fig 14: between theta_a and theta_b.
+BN nets get their running statistics recomputed after every move (as a merged model does).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import merge, probes_flat, report
+from ..experiment import Setup
+from ..models import has_batchnorm
+
+CHAPTER = "09"
+GAP = 0.1  # "b is not a random neighbour": cos(a, a + d u) - cos(a, b) at least this, every layer
+
+
+def direction_to(model_a, model_b) -> dict:
+    """The unit direction (theta_b - theta_a) / d over the floating parameters (App D path)."""
+    d = probes_flat.param_distance(model_a, model_b)
+    pb = dict(model_b.named_parameters())
+    return {n: (pb[n].detach() - p.detach()) / d for n, p in model_a.named_parameters()
+            if p.is_floating_point()}
+
+
+def _after_move(setup: Setup, model):
+    """A BN-reset function for BN nets (None otherwise)."""
+    if not has_batchnorm(model):
+        return None
+    ds = setup.data()
+    x_bn = ds.normalize(ds.x_train[: setup.bn_batches * 500])
+    return lambda m: merge.reset_bn(m, x_bn, n_batches=setup.bn_batches)
+
+
+def _pair(setup: Setup, a, b, x, y, ts, seed: int) -> dict:
+    """Fig 12-14 for one pair: random and actual curves, activation cosines."""
+    d, u = probes_flat.param_distance(a, b), probes_flat.random_direction(a, seed=seed)
+    after = _after_move(setup, a)
+    rand = probes_flat.flatness_curve(a, d, u, x, y, ts, after_move=after)
+    path = probes_flat.flatness_curve(a, d, direction_to(a, b), x, y, ts, after_move=after)
+    moved = probes_flat.along_direction(a, u, d)
+    moved = (after(moved) if after else moved)
+    return dict(d=d, rand_acc=rand["acc"].tolist(), rand_loss=rand["loss"].tolist(),
+                path_acc=path["acc"].tolist(), path_loss=path["loss"].tolist(),
+                cos_random=probes_flat.activation_cosine(a, moved, x).tolist(),
+                cos_b=probes_flat.activation_cosine(a, b, x).tolist())
+
+
+def run(setup: Setup, ts=11) -> dict:
+    """Fig 12-14: {str(width): {quantity: [per pair]}} and the t grid."""
+    grid = np.linspace(0, 1, ts) if isinstance(ts, int) else np.asarray(ts, dtype=float)
+    x, y = setup.eval_inputs()
+    per_width = {}
+    for w in setup.widths:
+        rows = [_pair(setup, a, b, x, y, grid, seed=i) for i, (a, b) in enumerate(setup.pairs(w))]
+        per_width[str(w)] = {k: [r[k] for r in rows] for k in rows[0]}
+    return dict(widths=list(setup.widths), t=grid.tolist(), per_width=per_width, gap=GAP,
+                n_pairs=setup.n_pairs, n_eval=len(x), profile=setup.profile, arch=setup.arch,
+                dataset=setup.dataset)
+
+
+def summary(result: dict) -> dict:
+    """Per width: accuracy at t = 1 (random, path) and its drop, layer-mean cosines, pair means."""
+    out = {k: [] for k in ("rand_acc_t1", "rand_drop", "path_min_acc", "cos_random", "cos_b")}
+    for w in result["widths"]:
+        p = result["per_width"][str(w)]
+        rand = np.mean(p["rand_acc"], axis=0)
+        out["rand_acc_t1"].append(float(rand[-1]))
+        out["rand_drop"].append(float(rand[0] - rand[-1]))
+        out["path_min_acc"].append(float(np.min(np.mean(p["path_acc"], axis=0))))
+        out["cos_random"].append(float(np.mean(p["cos_random"])))
+        out["cos_b"].append(float(np.mean(p["cos_b"])))
+    return out
+
+
+def verdicts(result: dict, setup: Setup) -> list[dict]:
+    """C12: acc at t = 1 along u rises with width; cos(a, b) stays GAP below cos(a, a + d u)."""
+    widths, s = result["widths"], summary(result)
+    widest = result["per_width"][str(widths[-1])]
+    gap = np.mean(widest["cos_random"], axis=0) - np.mean(widest["cos_b"], axis=0)
+    checks = {"random-direction accuracy at t = 1 rises with width": report.rises(widths, s["rand_acc_t1"]),
+              f"cos(a, a + d u) - cos(a, b) >= {GAP} at every hidden layer, largest width":
+                  bool(np.all(gap >= GAP))}
+    measured = dict(widths=widths, rand_acc_t1=s["rand_acc_t1"], path_min_acc=s["path_min_acc"],
+                    cos_random=s["cos_random"], cos_b=s["cos_b"], gap_widest=gap.tolist())
+    verdict = "not run" if len(widths) < 2 else None
+    return [report.record_verdict("C12", CHAPTER, setup.profile, checks, measured,
+                                  setting=setup.title(), verdict=verdict)]

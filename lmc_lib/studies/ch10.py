@@ -1,0 +1,223 @@
+"""Chapter 10: more settings (App F.1, F.6, F.10, F.11): CIFAR, conv nets with BatchNorm,
+the Sophia optimiser, and MLPs with skip connections or BatchNorm, all merged without permutations.
+
+`run` returns {"settings", "cifar", "conv", "mlp"}; every block of one setting at one width holds
+per-pair lists (one entry per pair) of the path columns (acc, loss, cal_loss, beta over lams),
+the barriers (Def 1: "half" and "max"), the endpoints, and the per-layer probes (Def 7, 11).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import barriers, data, merge, probes, report
+from ..config import book_settings
+from ..experiment import Setup, pair_curves, width_label
+from ..models import has_batchnorm
+
+CONV_ARCHS = ("vgg11", "resnet20")
+# Widths of the Sophia / skip / BN MLP studies: two main-sweep widths, chosen for cost (cpu).
+MLP_WIDTHS = {"smoke": (1 / 16, 1 / 4), "cpu": (1 / 8, 1 / 2), "paper": (1 / 4, 1, 4, 16)}
+SOPHIA_LR = 1e-3        # F.10: "same settings as the first-order runs" -> Adam's lr 1e-3
+DECAY_THRESHOLD = 2 ** -0.5  # per-layer norm factor below this = "decays" (LEWC: 1/2; none: 1)
+N_PROBE = 1000          # test inputs for the per-layer probes
+MLP_SETTINGS = ("adam", "sophia", "skip", "bn")
+SETTING_NAMES = {"adam": "MLP (Adam)", "sophia": "MLP (Sophia)", "skip": "MLP + skip",
+                 "bn": "MLP + BN", "vgg11": "VGG-11 (BN)", "resnet20": "ResNet-20 (BN)"}
+
+
+def available(name: str) -> str:
+    """"" when dataset `name` can be loaded, else the loader's message (which folder to provide)."""
+    try:
+        data.load(name)
+        return ""
+    except data.DataError as err:
+        return str(err)
+
+
+def curve_block(curves) -> dict:
+    """Def 1-2 per pair: path columns, barriers (half, max) and endpoint values of a list of Curves."""
+    block = {"lams": curves[0].column("lam").tolist()}
+    for col in ("acc", "loss", "cal_loss", "beta"):
+        block[col] = [c.column(col).tolist() for c in curves]
+    for name, fn, col in (("acc_barrier", barriers.accuracy_barrier, "acc"),
+                          ("cal_barrier", barriers.loss_barrier, "cal_loss"),
+                          ("raw_barrier", barriers.loss_barrier, "loss")):
+        vals = [fn(c, which=col) for c in curves]
+        block[name] = {k: [v[k] for v in vals] for k in ("half", "max")}
+    half = int(np.argmin(np.abs(np.asarray(block["lams"]) - 0.5)))
+    block["acc_half"] = [c.column("acc")[half] for c in curves]
+    for col in ("acc", "loss", "cal_loss"):  # endpoints: mean of lam = 0 (model b) and 1 (model a)
+        block[f"end_{col}"] = [float((c.column(col)[0] + c.column(col)[-1]) / 2) for c in curves]
+    return block
+
+
+def merged_half(setup: Setup, a, b, seed: int):
+    """theta(1/2), with BN statistics reset on training data for BN nets (as merge.curve does)."""
+    merged = merge.interpolate(a, b, 0.5)
+    if has_batchnorm(merged):
+        ds = setup.data()
+        n = min(len(ds.x_train), 2 * 500 * setup.bn_batches)
+        merge.reset_bn(merged, ds.normalize(ds.x_train[:n]), n_batches=setup.bn_batches,
+                       batch_size=500, seed=seed)
+    return merged
+
+
+def pair_probes(setup: Setup, width: float, x, orthogonality: bool = False) -> dict:
+    """Per pair: Def 11 norm ratios of theta(1/2); optionally Def 7 RO ratio and projection cos."""
+    out = {k: [] for k in ("norm_ratio", "lewc_norm_ratio")}
+    if orthogonality:
+        out.update(ro_ratio=[], proj_cos=[])
+    for i, (a, b) in enumerate(setup.pairs(width)):
+        m = merged_half(setup, a, b, seed=i)
+        ratio, lewc = probes.norm_decay(a, b, m, x)
+        out["norm_ratio"].append(ratio.tolist())
+        out["lewc_norm_ratio"].append(lewc.tolist())
+        if orthogonality:
+            ab, ba = probes.reciprocal_orthogonality(a, b, x)
+            out["ro_ratio"].append(((ab + ba) / 2).tolist())
+            out["proj_cos"].append(probes.merged_projection_cosine(a, m, x).tolist())
+    return out
+
+
+def study(setup: Setup, widths, lams: int, orthogonality: bool = False) -> dict:
+    """One setting swept over widths: curve block + probes per width (str(width) keys)."""
+    s = setup.but(widths=tuple(sorted(widths)))
+    x, _ = s.eval_inputs(min(N_PROBE, s.n_eval))
+    by_width = {}
+    for w in s.widths:
+        block = curve_block(pair_curves(s, w, "none", lams=lams))
+        by_width[str(w)] = {**block, **pair_probes(s, w, x, orthogonality)}
+    return dict(widths=list(s.widths), title=s.title(), by_width=by_width)
+
+
+def mlp_setups(setup: Setup, sophia_lr: float) -> dict:
+    """The four MLP settings: Adam (main sweep), Sophia (F.10), skip and BN variants (F.11)."""
+    base = setup.but(arch="mlp", variant="plain")
+    return {"adam": base,
+            "sophia": base.but(overrides=dict(optimizer="sophia", lr=float(sophia_lr))),
+            "skip": base.but(variant="skip"), "bn": base.but(variant="bn")}
+
+
+def run(setup: Setup, mlp_widths=None, conv_widths=None, conv_models=CONV_ARCHS, lams: int = 11,
+        conv_lams: int = 5, sophia_lr: float = SOPHIA_LR, conv_dataset: str = "auto") -> dict:
+    """App F.1/F.6/F.10/F.11: every number of chapter 10 (see the module docstring)."""
+    mlp_widths = tuple(mlp_widths or MLP_WIDTHS[setup.profile])
+    conv_widths = tuple(conv_widths or book_settings(setup.profile)["conv_widths"])
+    cifar = {name: available(name) for name in ("cifar10", "cifar100")}
+    if conv_dataset == "auto":
+        conv_dataset = "cifar10" if not cifar["cifar10"] else setup.dataset
+    conv_base = setup.but(dataset=conv_dataset, variant="plain")
+    conv = {arch: study(conv_base.but(arch=arch), conv_widths, conv_lams, False)
+            for arch in conv_models}
+    c100 = {}
+    if not cifar["cifar100"]:
+        c100 = {arch: study(conv_base.but(arch=arch, dataset="cifar100"), conv_widths, conv_lams)
+                for arch in conv_models}
+    mlp = {name: study(s, mlp_widths, lams, orthogonality=name != "sophia")
+           for name, s in mlp_setups(setup, sophia_lr).items()}
+    settings = dict(profile=setup.profile, dataset=setup.dataset, conv_dataset=conv_dataset,
+                    conv_label=conv_base.but(arch="vgg11").data_label(),
+                    mlp_widths=list(mlp_widths), conv_widths=list(conv_widths),
+                    conv_models=list(conv_models), lams=lams, conv_lams=conv_lams,
+                    sophia_lr=sophia_lr, n_pairs=setup.n_pairs, n_probe=min(N_PROBE, setup.n_eval),
+                    decay_threshold=DECAY_THRESHOLD)
+    return dict(settings=settings, cifar=cifar, cifar100=c100, conv=conv, mlp=mlp)
+
+
+# ----------------------------------------------------------------------------- verdicts
+def series(st: dict, key: str, sub: str | None = None) -> list:
+    """Mean over pairs of a per-pair scalar (or barrier[sub]) at each width of a study."""
+    vals = [st["by_width"][str(w)][key] for w in st["widths"]]
+    return [float(np.mean(v[sub] if sub else v)) for v in vals]
+
+
+def layer_mean(st: dict, key: str) -> list:
+    """Mean over pairs and layers of a per-layer probe, at each width of a study."""
+    return [float(np.nanmean(st["by_width"][str(w)][key])) for w in st["widths"]]
+
+
+def decay_factor(ratio) -> float:
+    """Geometric-mean per-layer factor of the merged/endpoint norm ratio over hidden layers (Def 11)."""
+    r = np.nanmean(np.asarray(ratio, dtype=float), axis=0)[:-1]  # mean over pairs; drop logits
+    return float((r[-1] / r[0]) ** (1 / max(len(r) - 1, 1)))
+
+
+def studies(result: dict) -> dict:
+    """{setting name: study} for every conv net and MLP setting in a result."""
+    return {**{SETTING_NAMES[k]: v for k, v in result["conv"].items()},
+            **{SETTING_NAMES[k]: v for k, v in result["mlp"].items() if k != "adam"}}
+
+
+def _trend_checks(named: dict, fn) -> dict:
+    """{check name: bool} from fn(name, study) -> (check name, bool) for every study."""
+    return dict(fn(name, st) for name, st in named.items())
+
+
+def _c1(name, st):
+    ws = st["widths"]
+    ok = report.rises(ws, series(st, "acc_half")) and report.falls(ws, series(st, "acc_barrier", "half"))
+    return f"{name}: acc(1/2) rises and accuracy barrier falls with width", ok
+
+
+def _c2(name, st):
+    ws, cal = st["widths"], series(st, "cal_barrier", "half")
+    ok = report.falls(ws, cal) and cal[-1] < series(st, "raw_barrier", "half")[-1]
+    return f"{name}: calibrated barrier falls with width and ends below the raw one", ok
+
+
+def _c7(name, st):
+    ws = st["widths"]
+    ok = report.falls(ws, layer_mean(st, "ro_ratio")) and report.rises(ws, layer_mean(st, "proj_cos"))
+    return f"{name}: RO ratio falls and cos(W_a h_merged, W_a h_a) rises with width", ok
+
+
+def _c11(name, st):
+    factor = decay_factor(st["by_width"][str(st["widths"][-1])]["norm_ratio"])
+    if name == SETTING_NAMES["adam"]:
+        return f"{name}: merged norms decay (factor < {DECAY_THRESHOLD:.2f} per layer)", factor < DECAY_THRESHOLD
+    return f"{name}: merged norms do not decay (factor >= {DECAY_THRESHOLD:.2f})", factor >= DECAY_THRESHOLD
+
+
+def _measured_c1c2(named: dict) -> dict:
+    out = {}
+    for name, st in named.items():
+        out[f"{name} acc(1/2)"] = series(st, "acc_half")
+        out[f"{name} cal. barrier"] = series(st, "cal_barrier", "half")
+    return out
+
+
+def verdicts(result: dict, setup: Setup) -> list[dict]:
+    """C1, C2 (conv nets, Sophia, skip, BN), C7 (skip, BN), C11 (BN nets vs plain MLP); CIFAR-100 apart."""
+    s, named = result["settings"], studies(result)
+    ws = ", ".join(width_label(w) for w in s["mlp_widths"])
+    cws = ", ".join(width_label(w) for w in s["conv_widths"])
+    setting = (f"{s['conv_label']}: {', '.join(SETTING_NAMES[a] for a in s['conv_models'])} "
+               f"at w = {cws}; {s['dataset']} MLP (Sophia, skip, BN) at w = {ws}")
+    trend = all(len(st["widths"]) > 1 for st in named.values())
+    why = None if trend else "not run"
+    recs = [report.record_verdict(c, "10", setup.profile, _trend_checks(named, fn),
+                                  _measured_c1c2(named), setting, verdict=why)
+            for c, fn in (("C1", _c1), ("C2", _c2))]
+    ro = {n: named[SETTING_NAMES[k]] for k in ("skip", "bn")}
+    recs.append(report.record_verdict(
+        "C7", "10", setup.profile, _trend_checks(ro, _c7),
+        {f"{n} RO ratio": layer_mean(st, "ro_ratio") for n, st in ro.items()}, setting, verdict=why))
+    bn = {SETTING_NAMES[k]: v for k, v in {**result["conv"], **result["mlp"]}.items() if k != "sophia" and k != "skip"}
+    recs.append(report.record_verdict(
+        "C11", "10", setup.profile, _trend_checks(bn, _c11),
+        {f"{n} factor": decay_factor(st["by_width"][str(st["widths"][-1])]["norm_ratio"])
+         for n, st in bn.items()}, setting + " (largest width)"))
+    return recs + cifar100_verdicts(result, setup)
+
+
+def cifar100_verdicts(result: dict, setup: Setup) -> list[dict]:
+    """F.1: C1 and C2 on CIFAR-100 conv nets, or "not run" (recorded as chapter "10-cifar100")."""
+    named = {SETTING_NAMES[k] + " CIFAR-100": v for k, v in result["cifar100"].items()}
+    missing = result["cifar"]["cifar100"]
+    trend = bool(named) and all(len(st["widths"]) > 1 for st in named.values())
+    measured = _measured_c1c2(named) if named else {"cifar100": "absent"}
+    setting = "CIFAR-100 conv nets" + (f" (absent: {missing})" if missing else "")
+    return [report.record_verdict(c, "10-cifar100", setup.profile,
+                                  _trend_checks(named, fn) if named else {"CIFAR-100 present": False},
+                                  measured, setting, verdict=None if trend else "not run")
+            for c, fn in (("C1", _c1), ("C2", _c2))]
