@@ -99,6 +99,10 @@ def make_config(profile: str, dataset: str, arch: str, width: float, seed: int =
     family = "mlp" if arch == "mlp" else "conv"
     base = dict(_check_profile(profile)[family])
     base.update(overrides)
+    unknown = set(base) - {f.name for f in dataclasses.fields(TrainConfig)}
+    if unknown:
+        raise LmcError(f"unknown training settings {sorted(unknown)}; TrainConfig fields are "
+                       f"{[f.name for f in dataclasses.fields(TrainConfig)]}")
     return TrainConfig(dataset=dataset, arch=arch, width=float(width), seed=seed, **base)
 
 
