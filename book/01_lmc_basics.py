@@ -107,7 +107,8 @@ display(Markdown(ch01.param_table(result)))
 # unchanged, because ReLU acts unit by unit. Below, one trained model of the main sweep (the
 # widest width, pair 0, model a) gets a uniformly random permutation in every hidden layer. Its
 # logits should agree with the original up to floating-point rounding, while its parameter vector
-# lands far away: as far as, or farther than, a second independently trained model.
+# moves far away; for scale, the printout also gives the distance to a second, independently
+# trained model of the same width (model b of the same pair).
 
 # %%
 s = result["symmetry"]
@@ -126,14 +127,15 @@ print(f"||theta_a - theta_b|| (other seed) = {s['dist_independent']:.2f}")
 # $\theta(\lambda) = \lambda\,\theta_a + (1 - \lambda)\,\theta_b$, so $\lambda = 1$ is model a and
 # $\lambda = 0$ is model b. The **loss barrier** is the largest excess of the path's test loss
 # over the straight chord between the endpoints' losses,
-# $$B_{\text{loss}} = \max_\lambda \big[\mathcal{L}(\theta(\lambda)) - \lambda\,\mathcal{L}(\theta_a)
-#   - (1 - \lambda)\,\mathcal{L}(\theta_b)\big],$$
+#
+# $$B_{\text{loss}} = \max_\lambda \big[\mathcal{L}(\theta(\lambda)) - \lambda\,\mathcal{L}(\theta_a) - (1 - \lambda)\,\mathcal{L}(\theta_b)\big],$$
+#
 # and the **accuracy barrier** is the largest shortfall of accuracy below its chord. The two
-# models are *linearly mode connected* when the barrier is about zero. The book evaluates the path
-# on an 11-point grid of $\lambda$ and reports both the value at $\lambda = 1/2$ (the paper's
-# Table 1) and the maximum over the grid. Here is the path of one pair of the main sweep, at its
-# narrowest width, where a barrier is expected to be most visible; chapter 2 repeats this for
-# every width and pair.
+# models are *linearly mode connected* when the barrier is about zero. The book evaluates the
+# path on a grid of $\lambda$ (11 points for MLPs, 5 for conv nets) and reports both the value at
+# $\lambda = 1/2$ (the paper's Table 1) and the maximum over the grid. Here is the path of one
+# pair of the main sweep, at its narrowest width, where a barrier is expected to be most
+# visible; chapter 2 repeats this for every width and pair.
 
 # %%
 ex = result["example"]

@@ -158,8 +158,8 @@ display(Markdown(
     f"Fitted β at λ = 1/2 by width {', '.join(labels)}: {', '.join(f'{b:.2f}' for b in beta)} "
     f"(endpoints: {', '.join(f'{b:.2f}' for b in beta_end)}). At w = {labels[-1]} the merged "
     f"model's β is {beta[-1] / beta_end[-1]:.2f} times the endpoints'; the LEWC factor for the "
-    f"4-layer MLP is {ch02.LEWC_FACTOR_MLP} (a ratio well below 8 is expected at small width, "
-    f"where LEWC holds only in part)."))
+    f"4-layer MLP is {ch02.LEWC_FACTOR_MLP} (dotted line; a prediction for wide nets, measured "
+    f"against the ensemble's β, for which the endpoints' β is only a proxy)."))
 
 # %% [markdown]
 # ## The paper profile, recorded on a GPU

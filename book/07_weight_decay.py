@@ -39,15 +39,15 @@
 # %% tags=["parameters"]
 dataset: str = "fashion_mnist"  # mnist | fashion_mnist | cifar10 | cifar100 (CIFAR: folders needed)
 model: str = "mlp"              # mlp | vgg11 | resnet20
-widths: list = []               # width multipliers of the setup; empty = the profile's widths
-width: float = 0.0              # > 0: this single width (overrides widths)
-epochs: int = 0                 # 0 = the profile's number of epochs
-n_pairs: int = 0                # 0 = the profile's number of model pairs
-weight_decay: float = -1.0      # < 0 = the profile's weight decay (the sweep below replaces it)
+widths: list = []               # width multipliers of the setup; empty: the profile widths
+width: float = 0.0              # positive: this single width (overrides widths)
+epochs: int = 0                 # 0: the profile value (epochs)
+n_pairs: int = 0                # 0: the profile value (pairs)
+weight_decay: float = -1.0      # negative: the profile value (the sweep below replaces it)
 device: str = "auto"            # auto | cpu | cuda
 profile: str = "cpu"            # cpu | paper | smoke
-wd_width: float = 0.0           # width of the weight-decay sweep; 0 = widest setup width <= 1/2
-wd_values: list = []            # weight decays to sweep; empty = the profile's wd_sweep
+wd_width: float = 0.0           # width of the weight-decay sweep; 0: widest setup width at most 1/2
+wd_values: list = []            # weight decays to sweep; empty: the profile wd_sweep
 
 # %%
 import matplotlib.pyplot as plt
@@ -138,11 +138,10 @@ display(Markdown(
 cfg = setup.config(result["width"])
 display(Markdown(
     f"This run: profile `{setup.profile}`, {setup.data_label()}, width {width_label(result['width'])}, "
-    f"{cfg.epochs} epochs (the paper: up to 100), {result['n_pairs']} pairs (the paper: 3), "
+    f"{cfg.epochs} epoch{'s' if cfg.epochs != 1 else ''} (the paper: up to 100), {result['n_pairs']} pairs (the paper: 3), "
     f"{result['n_eval']} test inputs for the probes."
-    + (" Weight decay acts slowly: after so few epochs the runs with different coefficients "
-       "have had little time to diverge, so any effect of the coefficient is smaller here than "
-       "in the paper." if cfg.epochs < 20 else "")))
+    + (" With so few epochs the weights have been under weight decay for a short time only, so "
+       "the size of the effect need not match the paper's." if cfg.epochs < 20 else "")))
 
 # %% [markdown]
 # ## Result

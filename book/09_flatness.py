@@ -38,11 +38,11 @@
 # %% tags=["parameters"]
 dataset: str = "fashion_mnist"  # mnist | fashion_mnist | cifar10 | cifar100 (CIFAR: folders needed)
 model: str = "mlp"              # mlp | vgg11 | resnet20
-widths: list = []               # width multipliers to sweep; empty = the profile's widths
-width: float = 0.0              # > 0: this single width (overrides widths)
-epochs: int = 0                 # 0 = the profile's number of epochs
-n_pairs: int = 0                # 0 = the profile's number of model pairs
-weight_decay: float = -1.0      # < 0 = the profile's weight decay
+widths: list = []               # width multipliers to sweep; empty: the profile widths
+width: float = 0.0              # positive: this single width (overrides widths)
+epochs: int = 0                 # 0: the profile value (epochs)
+n_pairs: int = 0                # 0: the profile value (pairs)
+weight_decay: float = -1.0      # negative: the profile value
 device: str = "auto"            # auto | cpu | cuda
 profile: str = "cpu"            # cpu | paper | smoke
 ts: int = 11                    # number of points t in [0, 1] along each direction
@@ -64,7 +64,7 @@ result = ch09.run(setup, ts=ts)
 
 # %% [markdown]
 # ## Fig 12: a random step of length $d$ versus the step to $\theta_b$
-# Solid: random direction; dashed: towards $\theta_b$ (its value at $t = 1$ is model $b$ itself).
+# Top: random direction; bottom: towards $\theta_b$ (its value at $t = 1$ is model $b$ itself).
 
 # %%
 figs.fig12_flatness(result, setup.title())
@@ -98,10 +98,16 @@ display(Markdown(
 # %% [markdown]
 # ## Departures from the paper
 # - One random direction per pair (seeded by the pair index), not an average over many.
-# - Scale: the `cpu` profile's widths (1/16 to 1), 3 epochs and 2 pairs instead of the paper's
-#   widths up to 16, 100 epochs and 3 pairs. The threshold for "$\theta_b$ is not a random
-#   neighbour" is ours: at the largest width, cos($a$, $a + d u$) exceeds cos($a$, $b$) by at
-#   least 0.1 at every hidden layer.
+# - The threshold for "$\theta_b$ is not a random neighbour" is ours: at the largest width,
+#   cos($a$, $a + d u$) exceeds cos($a$, $b$) by at least 0.1 at every hidden layer.
+# - Scale: the paper trains widths up to 16 for up to 100 epochs, 3 pairs; this run:
+
+# %%
+cfg = setup.config(setup.widths[-1])
+display(Markdown(
+    f"profile `{setup.profile}`, {setup.data_label()}, widths "
+    f"{', '.join(width_label(w) for w in setup.widths)}, {cfg.epochs} epoch(s), "
+    f"{setup.n_pairs} pairs, {result['n_eval']} test inputs."))
 
 # %% [markdown]
 # ## Result

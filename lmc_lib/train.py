@@ -109,7 +109,8 @@ def check_config(config: TrainConfig) -> None:
         if getattr(config, field) not in options:
             raise TrainingError(f"unknown {field} {getattr(config, field)!r}; choose one of {options}")
     if config.epochs < 1 or config.batch_size < 1:
-        raise TrainingError(f"epochs and batch_size must be >= 1; got {config.epochs}, {config.batch_size}")
+        raise TrainingError(f"epochs and batch_size must be >= 1; got epochs={config.epochs}, "
+                            f"batch_size={config.batch_size}")
     if not (config.lr >= 0 and config.weight_decay >= 0 and config.warmup_epochs >= 0):
         raise TrainingError(f"lr, weight_decay and warmup_epochs must be >= 0; got {config.lr}, "
                             f"{config.weight_decay}, {config.warmup_epochs}")

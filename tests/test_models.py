@@ -1,4 +1,4 @@
-"""Tests of lmc_lib.models: shapes, exact parameter counts (hidden layers grow as w^2), readout, errors."""
+"""Tests of lmc_lib.models: shapes, exact parameter counts (hidden grow as w^2), readout, errors."""
 import pytest
 import torch
 

@@ -21,6 +21,14 @@ def _wd_axis(ax, wds):
     return np.arange(len(wds))
 
 
+def _layer_style(l: int, n: int) -> dict:
+    """Colour and legend label of layer l (0-based) of n: deep nets get a colour ramp, 2 labels."""
+    if n <= 6:
+        return dict(color=f"C{l}", label=f"layer {l + 1}")
+    color = plt.get_cmap("plasma")(0.85 * l / (n - 1))
+    return dict(color=color, label=f"layer {l + 1}" if l in (0, n - 1) else None)
+
+
 def _per_wd(result: dict, key: str) -> np.ndarray:
     """[pairs, n_wd] array of a per-pair scalar (or layer-mean of a per-layer list)."""
     cols = [np.asarray(result["per_wd"][str(wd)][key], dtype=float) for wd in result["weight_decays"]]
@@ -30,26 +38,29 @@ def _per_wd(result: dict, key: str) -> np.ndarray:
 def fig9_barriers_vs_wd(result: dict, title: str = ""):
     """Fig 9: accuracy barrier and calibrated-loss barrier at lam = 1/2 vs weight decay."""
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
-    for ax, key, lab in ((axes[0], "acc_barrier", "accuracy barrier at lam = 1/2 (fraction)"),
-                         (axes[1], "cal_barrier", "calibrated-loss barrier at lam = 1/2 (nats)")):
+    for ax, key, name, unit in ((axes[0], "acc_barrier", "accuracy barrier", "fraction"),
+                                (axes[1], "cal_barrier", "calibrated-loss barrier", "nats")):
         x = _wd_axis(ax, result["weight_decays"])
         errorbars(ax, x, _per_wd(result, key), label=f"w = {width_label(result['width'])}")
         ax.axhline(0, color="grey", lw=0.8)
-        ax.set_ylabel(lab)
+        ax.set_title(f"{name} at lam = 1/2")
+        ax.set_ylabel(f"{name} ({unit})")
         ax.legend()
     return finish(fig, title)
 
 
-def _layer_panel(ax, result, key, ylabel):
+def _layer_panel(ax, result, key, panel, ylabel):
     """One line per weight decay over the layers of a per-layer probe."""
     wds = result["weight_decays"]
     colors = width_colors(wds)
     for wd in wds:
         vals = np.asarray(result["per_wd"][str(wd)][key], dtype=float)
-        first = 2 if key == "ro_ratio" else 1
-        band(ax, np.arange(first, first + vals.shape[1]), vals, label=f"wd {wd_label(wd)}",
-             color=colors[wd])
+        first = 2 if key == "ro_ratio" else 1  # RO is defined for l >= 2
+        layers = np.arange(first, first + vals.shape[1])
+        band(ax, layers, vals, label=f"wd {wd_label(wd)}", color=colors[wd])
+    ax.set_xticks(layers)
     ax.set_xlabel("layer l")
+    ax.set_title(panel)
     ax.set_ylabel(ylabel)
     ax.legend()
 
@@ -57,9 +68,10 @@ def _layer_panel(ax, result, key, ylabel):
 def fig10_conditions_vs_wd(result: dict, title: str = ""):
     """Fig 10: per layer and weight decay, (a) LEWC cosine, (b) weak additivity, (c) RO ratio."""
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.5))
-    _layer_panel(axes[0], result, "lewc", "(a) LEWC cosine, merged vs (f_a + f_b) / 2^l")
-    _layer_panel(axes[1], result, "weak_additivity", "(b) weak-additivity cosine")
-    _layer_panel(axes[2], result, "ro_ratio", "(c) RO ratio ||W_a h_b|| / ||W_a h_a||")
+    _layer_panel(axes[0], result, "lewc", "(a) LEWC: cos(f_l(merged), (f_a + f_b) / 2^l)", "cosine")
+    _layer_panel(axes[1], result, "weak_additivity", "(b) weak additivity of the ReLU", "cosine")
+    _layer_panel(axes[2], result, "ro_ratio", "(c) reciprocal orthogonality",
+                 "||W_a h_b|| / ||W_a h_a|| (both ways)")
     axes[1].axhline(0.9304, color="grey", ls=":", lw=1)
     return finish(fig, title)
 
@@ -90,44 +102,47 @@ def effective_rank_vs_wd(result: dict, title: str = ""):
         x = _wd_axis(ax, wds)
         vals = np.stack([np.asarray(result["per_wd"][str(wd)][key]) for wd in wds], 1)
         for l in range(vals.shape[2]):
-            errorbars(ax, x, vals[:, :, l], label=f"layer {l + 1}")
+            errorbars(ax, x, vals[:, :, l], **_layer_style(l, vals.shape[2]))
         ax.set_ylabel(lab)
         ax.legend()
     return finish(fig, title)
 
 
 def fig11_commutativity(result: dict, title: str = ""):
-    """Fig 11: commutativity residual per layer l >= 2, per width; without (solid) and with WM (dashed)."""
-    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    """Fig 11: commutativity residual per layer l >= 2, per width; without (left) and with WM (right)."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
     colors = width_colors(result["widths"])
-    for w in result["widths"]:
-        for m, ls in (("none", "-"), ("wm", "--")):
-            line = band(ax, result["layers"], result[m][str(w)], color=colors[w],
-                        label=f"w = {width_label(w)}, {'no permutation' if m == 'none' else 'WM'}")
-            line.set_linestyle(ls)
-    ax.set_xticks(result["layers"])
-    ax.set_xlabel("layer l")
-    ax.set_ylabel("||(W_a - W_b)(H_a - H_b)||_F / ||W_a H_a - W_b H_b||_F")
-    ax.set_ylim(bottom=0)
-    ax.legend(ncol=2, fontsize=7)
+    for ax, m, name in ((axes[0], "none", "no permutation"), (axes[1], "wm", "weight matching")):
+        for w in result["widths"]:
+            band(ax, result["layers"], result[m][str(w)], color=colors[w], label=f"w = {width_label(w)}")
+        ax.axhline(1.0, color="grey", ls=":", lw=1)
+        ax.set_xticks(result["layers"])
+        ax.set_xlabel("layer l")
+        ax.set_yscale("log")
+        ax.set_title(f"{name}: ||(W_a - W_b)(H_a - H_b)||_F / ||W_a H_a - W_b H_b||_F", fontsize=8)
+        ax.legend()
+    axes[0].set_ylabel("commutativity residual r_l (log scale)")
     return finish(fig, title)
 
 
 def fig12_flatness(result: dict, title: str = ""):
-    """Fig 12: accuracy and loss along theta_a + t d u (solid) and along the path to theta_b (dashed)."""
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    """Fig 12: accuracy and loss along theta_a + t d u (top) and along the path to theta_b (bottom)."""
+    fig, axes = plt.subplots(2, 2, figsize=(10, 6.2), sharex=True, sharey="col")
     colors = width_colors(result["widths"])
-    for w in result["widths"]:
-        p = result["per_width"][str(w)]
-        for ax, q in ((axes[0], "acc"), (axes[1], "loss")):
-            band(ax, result["t"], p[f"rand_{q}"], color=colors[w], label=f"w = {width_label(w)}, random u")
-            band(ax, result["t"], p[f"path_{q}"], color=colors[w], marker="x",
-                 label=f"w = {width_label(w)}, towards theta_b").set_linestyle("--")
-    axes[0].set_ylabel("test accuracy (fraction)")
-    axes[1].set_ylabel("test cross-entropy (nats)")
-    for ax in axes:
-        ax.set_xlabel("t (step t d from theta_a; d = ||theta_a - theta_b||)")
-    axes[1].legend(ncol=2, fontsize=6)
+    rows = (("rand", "random direction: theta_a + t d u"),
+            ("path", "towards theta_b: theta_a + t (theta_b - theta_a)"))
+    for (key, name), row in zip(rows, axes):
+        for w in result["widths"]:
+            p = result["per_width"][str(w)]
+            for ax, q in zip(row, ("acc", "loss")):
+                band(ax, result["t"], p[f"{key}_{q}"], color=colors[w], label=f"w = {width_label(w)}")
+        row[0].set_ylabel("test accuracy (fraction)")
+        row[1].set_ylabel("test cross-entropy (nats)")
+        for ax in row:
+            ax.set_title(name)
+    for ax in axes[1]:
+        ax.set_xlabel("t (d = ||theta_a - theta_b||)")
+    axes[0, 0].legend()
     return finish(fig, title)
 
 
@@ -140,11 +155,11 @@ def fig13_14_activation_cosine(result: dict, title: str = ""):
                          (axes[1], "cos_b", "Fig 14: theta_a vs theta_b")):
         for l in range(n_hidden):
             vals = np.stack([np.asarray(result["per_width"][str(w)][key])[:, l] for w in widths], 1)
-            errorbars(ax, widths, vals, label=f"hidden layer {l + 1}")
+            errorbars(ax, widths, vals, **_layer_style(l, n_hidden))
         ax.set_xscale("log", base=2)
         ax.set_xticks(widths, [width_label(w) for w in widths])
         ax.set_xlabel("width multiplier w")
         ax.set_title(lab)
-        ax.legend()
+        ax.legend(title="hidden layer")
     axes[0].set_ylabel("mean activation cosine over test inputs")
     return finish(fig, title)

@@ -23,6 +23,24 @@ def _per_layer(ax, result, key, layers, ylabel, scale=None):
     ax.legend()
 
 
+def _width_axis(ax, widths):
+    """Log-2 width axis ticked at the widths, labelled 1/16, 1/8, ..."""
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(widths, [width_label(w) for w in widths])
+    ax.minorticks_off()
+    ax.set_xlabel("width multiplier w")
+
+
+def _grid(n: int, **kw):
+    """A figure with n panels, at most 4 per row; returns (fig, flat list of the n axes)."""
+    cols = min(n, 4)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 3.2 * rows), squeeze=False, **kw)
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    return fig, list(axes.flat[:n])
+
+
 def lewc_cosine(result: dict, title: str = ""):
     """Fig 3: cos(f_l(theta(1/2)), (f_l(a) + f_l(b))/2) per layer, one line per width."""
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
@@ -59,14 +77,16 @@ def lewc_general(result: dict, title: str = ""):
                 ax.errorbar(layers, mean, yerr=std, ls=styles[w], marker="o", ms=3, capsize=2,
                             color=cmap(0.8 * j / max(len(result["lams"]) - 1, 1)),
                             label=f"lam = {lam:g}, w = {width_label(w)}")
-    axes[0].set_ylabel("cos(f_l(theta(lam)), lam^l f_a + (1-lam)^l f_b)")
-    axes[1].set_ylabel("||f_l(theta(lam))|| / ||lam^l f_a + (1-lam)^l f_b||")
+    axes[0].set_ylabel("cosine with the LEWC target")
+    axes[0].set_title("cos(f_l(theta(lam)), lam^l f_a + (1-lam)^l f_b)")
+    axes[1].set_ylabel("norm ratio to the LEWC target")
+    axes[1].set_title("||f_l(theta(lam))|| / ||lam^l f_a + (1-lam)^l f_b|| (1 = exact)")
     axes[1].axhline(1.0, color="k", lw=0.8)
     axes[1].set_yscale("log", base=2)
     for ax in axes:
         ax.set_xticks(layers)
         ax.set_xlabel("layer l")
-    axes[1].legend(fontsize=7, ncol=2)
+    axes[0].legend(fontsize=7, ncol=2, loc="lower left")
     return finish(fig, title)
 
 
@@ -79,7 +99,8 @@ def gaussian_wa(gauss: dict, title: str = "Thm 5.4: x, y ~ N(0, I_d), Monte Carl
                    label=f"limit {gauss['limit'][str(lam)]:.4f}")
     ax.set_xscale("log")
     ax.set_xlabel("dimension d")
-    ax.set_ylabel("cos(relu(lam x + (1-lam) y), lam relu(x) + (1-lam) relu(y))")
+    ax.set_ylabel("weak-additivity cosine")
+    ax.set_title("cos(relu(lam x + (1-lam) y), lam relu(x) + (1-lam) relu(y))")
     ax.legend(fontsize=7)
     return finish(fig, title)
 
@@ -99,8 +120,8 @@ def second_moments(result: dict, title: str = "", layers=None, widths=None):
     layers = layers or result["hidden"]
     widths = widths or result["widths"]
     colors = width_colors(result["widths"])
-    fig, axes = plt.subplots(1, len(layers), figsize=(3.6 * len(layers), 3.2), squeeze=False)
-    for ax, l in zip(axes[0], layers):
+    fig, axes = _grid(len(layers))
+    for ax, l in zip(axes, layers):
         for w in widths:
             h = result["per_width"][str(w)]["hist"]
             ax.stairs(h["counts"][l - 1], h["edges"][l - 1], color=colors[w], label=f"w = {width_label(w)}")
@@ -114,16 +135,15 @@ def second_moments(result: dict, title: str = "", layers=None, widths=None):
 def active_overlap(result: dict, title: str = ""):
     """Fig 6 / 22: share of a's active units also active in b vs width, without and with WM."""
     widths, hidden = result["widths"], result["hidden"]
-    fig, axes = plt.subplots(1, len(hidden), figsize=(3.6 * len(hidden), 3.2), squeeze=False, sharey=True)
-    for i, (ax, l) in enumerate(zip(axes[0], hidden)):
+    fig, axes = _grid(len(hidden), sharey=True)
+    for i, (ax, l) in enumerate(zip(axes, hidden)):
         for key, label in (("overlap", "no permutation"), ("overlap_wm", "weight matching")):
             vals = np.array([np.asarray(result["per_width"][str(w)][key])[:, i] for w in widths]).T
             errorbars(ax, widths, vals, label=label)
-        ax.set_xscale("log", base=2)
-        ax.set_xlabel("width multiplier w")
+        _width_axis(ax, widths)
         ax.set_title(f"hidden layer {l}")
         ax.legend()
-    axes[0][0].set_ylabel(f"active-unit overlap ({result['mass']:.0%} of sum s_i^2)")
+    axes[0].set_ylabel(f"active-unit overlap ({result['mass']:.0%} of sum s_i^2)")
     return finish(fig, title)
 
 
@@ -136,8 +156,7 @@ def effective_rank(result: dict, title: str = ""):
         vals = np.array([np.asarray(result["per_width"][str(w)]["rank"])[:, l]
                          / min(result["per_width"][str(w)]["dims"][l]) for w in widths]).T
         errorbars(ax, widths, vals, label=f"layer {l + 1}")
-    ax.set_xscale("log", base=2)
-    ax.set_xlabel("width multiplier w")
+    _width_axis(ax, widths)
     ax.set_ylabel("effective rank / min(out, in)")
     ax.legend()
     return finish(fig, title)

@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from ..experiment import width_label
-from ..studies.ch02 import MATCHINGS, per_pair, wkey
+from ..studies.ch02 import LEWC_FACTOR_MLP, MATCHINGS, per_pair, wkey
 from ..studies.ch03 import pair_means, wm_gain
 from .style import band, errorbars, finish, width_colors
 
@@ -107,6 +107,9 @@ def beta_vs_width(result: dict, title: str):
             errorbars(ax, widths, vals, label=f"merged at λ = 1/2, {MATCHINGS[m]}", color=f"C{k}")
         ends = np.asarray(per_pair(result, "none", f"{key}_end"), dtype=float).T
         errorbars(ax, widths, ends, label="endpoints (mean of a and b)", color="grey", marker="s")
+        if result.get("settings", {}).get("arch") == "mlp":
+            lewc = LEWC_FACTOR_MLP if key == "beta" else 1 / LEWC_FACTOR_MLP
+            ax.axhline(lewc, ls=":", color="k", label=r"LEWC: $2^{\pm(L-1)}$ for the 4-layer MLP")
         _width_axis(ax, widths)
         ax.set_yscale("log", base=2)
         ax.set_ylabel(ylabel)

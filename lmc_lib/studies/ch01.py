@@ -10,7 +10,7 @@ from .. import perm
 from ..experiment import ARCH_NAMES, Setup, pair_curves, width_label
 from ..models import ARCHS, build_model
 from ..train import evaluate
-from .ch02 import summarize_curves, wkey
+from .ch02 import default_lams, summarize_curves, wkey
 
 COUNT_WIDTHS = (1 / 16, 1 / 4, 1, 4, 16)  # the cpu profile's and the paper's ranges
 
@@ -66,10 +66,10 @@ def symmetry_check(setup: Setup, width: float, seed: int = 0) -> dict:
 
 
 def run(setup: Setup, count_widths=COUNT_WIDTHS, barrier_width: float = 0.0, perm_seed: int = 0,
-        lams: int = 11) -> dict:
+        lams: int = 0) -> dict:
     """Parameter counts, the symmetry check at the largest width and one pair's path (Def 2.1)."""
     bw = barrier_width if barrier_width and barrier_width > 0 else setup.widths[0]
-    curve = pair_curves(setup, bw, "none", lams)[0]
+    curve = pair_curves(setup, bw, "none", lams or default_lams(setup))[0]
     example = dict(summarize_curves([curve]), lams=curve.column("lam").tolist(), width=bw, pair=0)
     return dict(widths=list(setup.widths), count_widths=list(count_widths),
                 param_counts=param_counts(setup.dataset, count_widths),

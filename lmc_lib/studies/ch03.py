@@ -68,13 +68,13 @@ def verdicts(result: dict, setup: Setup, c3_tol_pp: float = 1.0) -> list:
     last = width_label(ws[-1])
     none = 100 * np.asarray(pair_means(result, "none", "acc_half")[-1])
     rnd = 100 * np.asarray(pair_means(result, "random", "acc_half")[-1])
-    diff = abs(rnd.mean() - none.mean())
+    diff = float(abs(rnd.mean() - none.mean()))
     tol = max(c3_tol_pp, float(none.std(ddof=1)) if len(none) > 1 else 0.0)
     gain = [float(np.mean(g)) for g in wm_gain(result)]
     checks = {f"|acc(1/2) random - none| at w = {last} within {tol:.2g} pp": diff <= tol,
               "WM lowers the calibrated barrier at every width": all(g > 0 for g in gain),
               "WM's improvement shrinks with width": report.falls(ws, gain)}
-    measured = {"widths": ws, "acc_half_none_pct": 100 * np.asarray(means(result, "none", "acc_half")),
+    measured = {"widths": ws, "acc_half_none_pct": [100 * a for a in means(result, "none", "acc_half")],
                 "acc_half_random_pct": [100 * float(np.mean(r)) for r in pair_means(result, "random", "acc_half")],
                 "abs_diff_pp": diff, "cal_barrier_random_minus_wm": gain}
     return [report.record_verdict("C3", "03", setup.profile, checks, measured, setting=setup.title())]

@@ -45,7 +45,7 @@ def _width(setup, w: float, x, lams) -> dict:
         out["norm_lewc"].append(predicted)
         for lam in lams:
             ml = m if lam == 0.5 else merged_model(setup, a, b, lam, seed=i)
-            gen[str(lam)]["cos"].append(probes.lewc_cosine(a, b, ml, x, lam))
+            gen[str(lam)]["cos"].append(out["cos"][-1] if lam == 0.5 else probes.lewc_cosine(a, b, ml, x, lam))
             gen[str(lam)]["scale"].append(probes.lewc_scale(a, b, ml, x, lam))
     res = {k: _lists(v) for k, v in out.items()}
     if lams:

@@ -52,6 +52,7 @@ def _pair(a, b, x, mass: float, bins: int, seed: int) -> dict:
              for sa, sb in zip(s_a, s_b)]
     return dict(wa=probes.weak_additivity_cosine(a, b, x).tolist(), small=small,
                 overlap=overlap(s_a, s_b, mass), overlap_wm=overlap(s_a, s_wm, mass),
+                active=[float(probes.active_units(sb, mass).mean()) for sb in s_b],
                 rank=((probes_flat.effective_ranks(a) + probes_flat.effective_ranks(b)) / 2).tolist(),
                 hist=_histogram(s_a, bins) if seed == 0 else None)
 
@@ -62,10 +63,10 @@ def run(setup, dims=DIMS, mass: float = MASS, bins: int = BINS, mc_elements: int
     per = {}
     for w in setup.widths:
         pairs = [_pair(a, b, x, mass, bins, i) for i, (a, b) in enumerate(setup.pairs(w))]
-        per[str(w)] = {k: [p[k] for p in pairs] for k in ("wa", "small", "overlap", "overlap_wm", "rank")}
+        per[str(w)] = {k: [p[k] for p in pairs] for k in ("wa", "small", "overlap", "overlap_wm", "active", "rank")}
         per[str(w)]["hist"] = pairs[0]["hist"]
         a = setup.pairs(w, progress=False)[0][0]
-        per[str(w)]["dims"] = [list(m.weight.shape[:2]) for m in a.weight_layers()]
+        per[str(w)]["dims"] = [[m.weight.shape[0], m.weight[0].numel()] for m in a.weight_layers()]
     n_hidden = len(per[str(setup.widths[0])]["wa"][0])
     return dict(settings=dict(title=setup.title(), profile=setup.profile),
                 widths=list(setup.widths), hidden=list(range(1, n_hidden + 1)), mass=mass,

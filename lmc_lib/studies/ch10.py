@@ -15,6 +15,12 @@ from ..experiment import Setup, pair_curves, width_label
 from ..models import has_batchnorm
 
 CONV_ARCHS = ("vgg11", "resnet20")
+# Conv nets: which arch at which widths, and cuts of the conv recipe, to keep the chapter's cold
+# training within its budget (cpu: about 8 min on 2 cores; a VGG-11 w = 1/4 model of the cpu
+# recipe costs about 4 min of one core). Other profiles: both archs at the profile's conv_widths.
+CONV_PLAN = {"smoke": {"vgg11": (1 / 8,), "resnet20": (1 / 8,)},
+             "cpu": {"vgg11": (1 / 8, 1 / 4), "resnet20": (1 / 8,)}}
+CONV_CUTS = {"smoke": dict(n_pairs=1), "cpu": dict(n_pairs=1, n_train=5000)}
 # Widths of the Sophia / skip / BN MLP studies: two main-sweep widths, chosen for cost (cpu).
 MLP_WIDTHS = {"smoke": (1 / 16, 1 / 4), "cpu": (1 / 8, 1 / 2), "paper": (1 / 4, 1, 4, 16)}
 SOPHIA_LR = 1e-3        # F.10: "same settings as the first-order runs" -> Adam's lr 1e-3
@@ -98,27 +104,44 @@ def mlp_setups(setup: Setup, sophia_lr: float) -> dict:
             "skip": base.but(variant="skip"), "bn": base.but(variant="bn")}
 
 
-def run(setup: Setup, mlp_widths=None, conv_widths=None, conv_models=CONV_ARCHS, lams: int = 11,
-        conv_lams: int = 5, sophia_lr: float = SOPHIA_LR, conv_dataset: str = "auto") -> dict:
+def conv_setup(setup: Setup, dataset: str, n_pairs: int = 0, n_train: int = 0) -> Setup:
+    """The chapter's setup for conv nets: CONV_CUTS of the profile unless n_pairs / n_train > 0."""
+    cuts = CONV_CUTS.get(setup.profile, {})
+    n_train = n_train if n_train > 0 else cuts.get("n_train", 0)
+    over = dict(n_train=int(n_train)) if n_train > 0 else {}
+    return setup.but(dataset=dataset, variant="plain", overrides=over,
+                     n_pairs=n_pairs if n_pairs > 0 else cuts.get("n_pairs", setup.n_pairs))
+
+
+def widths_plan(profile: str, width: float = 0.0, widths=(), mlp_widths=(), conv_plan=None) -> dict:
+    """Widths of each part: explicit mlp_widths / conv_plan, else a chapter's width (or widths)
+    for every part, else MLP_WIDTHS and CONV_PLAN of the profile (both archs at its conv_widths)."""
+    chosen = [float(width)] if width and width > 0 else [float(w) for w in (widths or [])]
+    default = CONV_PLAN.get(profile) or {a: book_settings(profile)["conv_widths"] for a in CONV_ARCHS}
+    conv = conv_plan or ({a: chosen for a in CONV_ARCHS} if chosen else default)
+    return dict(mlp_widths=sorted(float(w) for w in (mlp_widths or chosen or MLP_WIDTHS[profile])),
+                conv_plan={a: sorted(float(w) for w in ws) for a, ws in conv.items()})
+
+
+def run(setup: Setup, mlp_widths=None, conv_plan=None, conv_pairs: int = 0, conv_n_train: int = 0,
+        lams: int = 11, conv_lams: int = 5, sophia_lr: float = SOPHIA_LR,
+        conv_dataset: str = "auto") -> dict:
     """App F.1/F.6/F.10/F.11: every number of chapter 10 (see the module docstring)."""
-    mlp_widths = tuple(mlp_widths or MLP_WIDTHS[setup.profile])
-    conv_widths = tuple(conv_widths or book_settings(setup.profile)["conv_widths"])
+    chosen = widths_plan(setup.profile, mlp_widths=mlp_widths, conv_plan=conv_plan)
+    mlp_widths, plan = chosen["mlp_widths"], chosen["conv_plan"]
     cifar = {name: available(name) for name in ("cifar10", "cifar100")}
     if conv_dataset == "auto":
         conv_dataset = "cifar10" if not cifar["cifar10"] else setup.dataset
-    conv_base = setup.but(dataset=conv_dataset, variant="plain")
-    conv = {arch: study(conv_base.but(arch=arch), conv_widths, conv_lams, False)
-            for arch in conv_models}
-    c100 = {}
-    if not cifar["cifar100"]:
-        c100 = {arch: study(conv_base.but(arch=arch, dataset="cifar100"), conv_widths, conv_lams)
-                for arch in conv_models}
+    base = conv_setup(setup, conv_dataset, conv_pairs, conv_n_train)
+    conv = {a: study(base.but(arch=a), ws, conv_lams) for a, ws in plan.items()}
+    c100 = {} if cifar["cifar100"] else {
+        a: study(base.but(arch=a, dataset="cifar100"), ws, conv_lams) for a, ws in plan.items()}
     mlp = {name: study(s, mlp_widths, lams, orthogonality=name != "sophia")
            for name, s in mlp_setups(setup, sophia_lr).items()}
     settings = dict(profile=setup.profile, dataset=setup.dataset, conv_dataset=conv_dataset,
-                    conv_label=conv_base.but(arch="vgg11").data_label(),
-                    mlp_widths=list(mlp_widths), conv_widths=list(conv_widths),
-                    conv_models=list(conv_models), lams=lams, conv_lams=conv_lams,
+                    conv_label=base.but(arch="vgg11").data_label(), mlp_widths=list(mlp_widths),
+                    conv_plan={a: list(ws) for a, ws in plan.items()}, conv_pairs=base.n_pairs,
+                    conv_n_train=base.overrides.get("n_train"), lams=lams, conv_lams=conv_lams,
                     sophia_lr=sophia_lr, n_pairs=setup.n_pairs, n_probe=min(N_PROBE, setup.n_eval),
                     decay_threshold=DECAY_THRESHOLD)
     return dict(settings=settings, cifar=cifar, cifar100=c100, conv=conv, mlp=mlp)
@@ -140,6 +163,15 @@ def decay_factor(ratio) -> float:
     """Geometric-mean per-layer factor of the merged/endpoint norm ratio over hidden layers (Def 11)."""
     r = np.nanmean(np.asarray(ratio, dtype=float), axis=0)[:-1]  # mean over pairs; drop logits
     return float((r[-1] / r[0]) ** (1 / max(len(r) - 1, 1)))
+
+
+def conv_title(result: dict) -> str:
+    """Figure title of the conv-net part: data, archs and widths, profile, pairs, n_train, lams."""
+    s = result["settings"]
+    archs = ", ".join(f"{SETTING_NAMES[a]} w = {', '.join(width_label(w) for w in ws)}"
+                      for a, ws in s["conv_plan"].items())
+    return (f"{s['conv_label']} | {archs} | profile {s['profile']} | {s['conv_pairs']} pair(s) | "
+            f"n_train {s['conv_n_train'] or 'profile'} | {s['conv_lams']} lams")
 
 
 def studies(result: dict) -> dict:
@@ -190,19 +222,23 @@ def verdicts(result: dict, setup: Setup) -> list[dict]:
     """C1, C2 (conv nets, Sophia, skip, BN), C7 (skip, BN), C11 (BN nets vs plain MLP); CIFAR-100 apart."""
     s, named = result["settings"], studies(result)
     ws = ", ".join(width_label(w) for w in s["mlp_widths"])
-    cws = ", ".join(width_label(w) for w in s["conv_widths"])
-    setting = (f"{s['conv_label']}: {', '.join(SETTING_NAMES[a] for a in s['conv_models'])} "
-               f"at w = {cws}; {s['dataset']} MLP (Sophia, skip, BN) at w = {ws}")
-    trend = all(len(st["widths"]) > 1 for st in named.values())
-    why = None if trend else "not run"
-    recs = [report.record_verdict(c, "10", setup.profile, _trend_checks(named, fn),
-                                  _measured_c1c2(named), setting, verdict=why)
+    conv = "; ".join(f"{SETTING_NAMES[a]} at w = {', '.join(width_label(w) for w in cw)}"
+                     for a, cw in s["conv_plan"].items())
+    setting = (f"{s['conv_label']}: {conv}, {s['conv_pairs']} pair(s), n_train "
+               f"{s['conv_n_train'] or 'profile'}; {s['dataset']} MLP (Sophia, skip, BN) at w = {ws}")
+    swept = {n: st for n, st in named.items() if len(st["widths"]) > 1}  # trends need 2 widths
+    recs = [report.record_verdict(c, "10", setup.profile, _trend_checks(swept, fn),
+                                  _measured_c1c2(named), setting,
+                                  verdict=None if swept else "not run")
             for c, fn in (("C1", _c1), ("C2", _c2))]
-    ro = {n: named[SETTING_NAMES[k]] for k in ("skip", "bn")}
+    ro = {SETTING_NAMES[k]: named[SETTING_NAMES[k]] for k in ("skip", "bn")}
+    trend = all(len(st["widths"]) > 1 for st in ro.values())
     recs.append(report.record_verdict(
         "C7", "10", setup.profile, _trend_checks(ro, _c7),
-        {f"{n} RO ratio": layer_mean(st, "ro_ratio") for n, st in ro.items()}, setting, verdict=why))
-    bn = {SETTING_NAMES[k]: v for k, v in {**result["conv"], **result["mlp"]}.items() if k != "sophia" and k != "skip"}
+        {f"{n} RO ratio": layer_mean(st, "ro_ratio") for n, st in ro.items()}, setting,
+        verdict=None if trend else "not run"))
+    bn = {SETTING_NAMES[k]: v for k, v in {**result["conv"], **result["mlp"]}.items()
+          if k not in ("sophia", "skip")}
     recs.append(report.record_verdict(
         "C11", "10", setup.profile, _trend_checks(bn, _c11),
         {f"{n} factor": decay_factor(st["by_width"][str(st["widths"][-1])]["norm_ratio"])

@@ -1,0 +1,198 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 5. Weak additivity of ReLU, and why wide nets have it
+#
+# Paper sections 5.1 and 5.2 with appendix figures 21 and 22. Chapter 6 will show that LEWC
+# (chapter 4) follows from two conditions; this chapter is about the first of them.
+#
+# **Weak additivity** (SPEC Def 5, the paper's Def 5.1, after Zhou et al.). At a hidden layer, let
+# $z_a$ and $z_b$ be the two models' own pre-activations on the same input. ReLU is weakly additive
+# for them when
+#
+# $$\sigma(\lambda z_a + (1-\lambda) z_b) = \lambda\,\sigma(z_a) + (1-\lambda)\,\sigma(z_b).$$
+#
+# ReLU is not linear, so this fails wherever $z_a$ and $z_b$ have opposite signs in a unit. It holds
+# exactly when, unit by unit, the two never disagree in sign, e.g. when in every unit at least one
+# of the two is (close to) zero. We measure it as the cosine between the two sides at $\lambda = 1/2$
+# (Fig 4), averaged over test inputs.
+#
+# **A baseline: random vectors** (the paper's Theorem 5.4). For independent $x, y \sim N(0, I_d)$ the
+# same cosine converges, as $d$ grows, to $(3/4 + 1/\pi)/\sqrt{1 + 1/\pi} \approx 0.9304$ at
+# $\lambda = 1/2$. So even unrelated pre-activations give a cosine of 0.93; a trained pair has to beat
+# that to show weak additivity beyond chance.
+#
+# **Why wide nets beat it** (the paper's explanation, Fig 5, 6). In a wide net most units have tiny
+# second moments $s_i = \sqrt{\mathbb{E}_x[z_i^2]}$: only a few units carry the signal. If the few
+# active units of model a are mostly *different* units from those of model b, then in each unit at most
+# one of $z_a, z_b$ is large, and weak additivity holds nearly exactly. Weight matching, which aligns
+# the units of b with those of a, should instead make the active sets overlap.
+#
+# Claims tested here:
+#
+# * **C5** The weak-additivity cosine rises with width and exceeds 0.9304 in wide nets.
+# * **C6** Most units have tiny second moments; the overlap of the two models' active units falls
+#   with width without permutation, and is high after weight matching.
+#
+# We also report the effective rank (Roy & Vetterli) of every weight matrix, because the paper links
+# the phenomenon to low-rank weights (see chapter 7, weight decay).
+
+# %% tags=["parameters"]
+dataset: str = "fashion_mnist"  # mnist | fashion_mnist | cifar10 | cifar100 (CIFAR: folders needed)
+model: str = "mlp"              # mlp | vgg11 | resnet20
+widths: list = []               # width multipliers to sweep; empty = the profile's widths
+width: float = 0.0              # > 0: this single width (overrides widths)
+epochs: int = 0                 # 0 = the profile's number of epochs
+n_pairs: int = 0                # 0 = the profile's number of model pairs
+weight_decay: float = -1.0      # < 0 = the profile's weight decay
+device: str = "auto"            # auto | cpu | cuda
+profile: str = "cpu"            # cpu | paper | smoke
+dims: list = [10, 100, 1000, 10000, 100000]  # Thm 5.4 Monte Carlo dimensions d
+mc_elements: int = 1000000      # Monte Carlo draws per d: about this many numbers (n >= 20 draws)
+mass: float = 0.9               # active units: the largest s_i that hold this share of sum s_i^2
+bins: int = 20                  # histogram bins of s_i; C6's "tiny" = the lowest bin
+small_share: float = 0.5        # C6: share of units in the lowest bin must exceed this (widest)
+wm_overlap: float = 0.7         # C6: active-unit overlap with WM must exceed this (widest)
+
+# %%
+import matplotlib.pyplot as plt
+import numpy as np
+from IPython.display import Markdown, display
+
+from lmc_lib import probes, record, report
+from lmc_lib.experiment import Setup, width_label
+from lmc_lib.plots import layers as lplots
+from lmc_lib.studies import ch02, ch05
+
+setup = Setup.from_params(profile=profile, dataset=dataset, model=model, widths=widths,
+                          width=width, epochs=epochs, n_pairs=n_pairs,
+                          weight_decay=weight_decay, device=device)
+setup
+
+# %%
+result = ch05.run(setup, dims=tuple(dims), mass=mass, bins=bins, mc_elements=mc_elements)
+labels = [width_label(w) for w in result["widths"]]
+wa = ch05.means(result, "wa")
+print("weak-additivity cosine, mean over pairs (rows: widths, columns: hidden layers)")
+for lab, row in zip(labels, wa):
+    print(f"w = {lab:>5}: " + "  ".join(f"{c:.4f}" for c in row))
+
+# %% [markdown]
+# ## Theorem 5.4 by Monte Carlo
+# The cosine for two independent Gaussian vectors against the dimension, at three values of
+# $\lambda$, with the limits (dashed) from the closed form at $\lambda = 1/2$ and its arc-cosine-kernel
+# generalisation at other $\lambda$ (`probes.gaussian_wa_limit`).
+
+# %%
+g = result["gaussian"]
+lplots.gaussian_wa(g)
+plt.show()
+display(Markdown(
+    f"Closed form at λ = 1/2: {probes.GAUSSIAN_WA_LIMIT:.4f}. " + "; ".join(
+        f"λ = {lam:g}: Monte Carlo at d = {g['dims'][-1]:g} gives {g['mc'][str(lam)][-1]:.4f}, "
+        f"limit {g['limit'][str(lam)]:.4f}" for lam in g["lams"]) + "."))
+
+# %% [markdown]
+# ## Fig 4: weak-additivity cosine per hidden layer
+# Mean over pairs $\pm$ one standard deviation; the dashed line is the Gaussian value 0.9304.
+
+# %%
+lplots.weak_additivity(result, setup.title())
+plt.show()
+lim = probes.GAUSSIAN_WA_LIMIT
+display(Markdown(
+    f"Averaged over hidden layers the cosine is {wa[0].mean():.4f} at w = {labels[0]} and "
+    f"{wa[-1].mean():.4f} at w = {labels[-1]}. At the widest width "
+    f"{int(np.sum(wa[-1] > lim))} of {wa.shape[1]} hidden layers are above {lim:.4f}; at the "
+    f"narrowest, {int(np.sum(wa[0] > lim))}."))
+
+# %% [markdown]
+# ## Fig 5 and Fig 21: second moments of the units
+# Histogram of $s_i = \sqrt{\mathbb{E}_x[z_i^2]}$ over the units of model a of the first pair (the
+# input the ReLU acts on), with a logarithmic count axis: Fig 5 is the second hidden layer at the
+# narrowest and widest width, Fig 21 all hidden layers and widths.
+
+# %%
+l5 = min(2, len(result["hidden"]))
+lplots.second_moments(result, setup.title(), layers=[l5],
+                      widths=sorted({result["widths"][0], result["widths"][-1]}))
+plt.show()
+lplots.second_moments(result, setup.title())
+plt.show()
+small = ch05.means(result, "small")
+display(Markdown(
+    f"Share of units in the lowest of {bins} bins (mean over layers and both models): " + ", ".join(
+        f"w = {lab}: {s:.2f}" for lab, s in zip(labels, small.mean(1))) + "."))
+
+# %% [markdown]
+# ## Fig 6 and Fig 22: do the two models use the same units?
+# A unit is *active* when it is among the largest $s_i$ that together hold `mass` of $\sum_i s_i^2$.
+# Plotted: the share of model a's active units that are also active in model b, without permutation
+# and after weight matching b to a (b's units re-indexed by the matching).
+
+# %%
+lplots.active_overlap(result, setup.title())
+plt.show()
+ov, ov_wm, act = (ch05.means(result, k).mean(1) for k in ("overlap", "overlap_wm", "active"))
+display(Markdown(
+    "Overlap without / with weight matching, and the share of b's units that are active (chance "
+    "level of the overlap if b's active units were a random subset), mean over hidden layers: "
+    + "; ".join(f"w = {lab}: {a:.2f} / {b:.2f} (chance {c:.2f})"
+                for lab, a, b, c in zip(labels, ov, ov_wm, act)) + "."))
+
+# %% [markdown]
+# ## Effective rank of the weights
+# The effective rank of each weight matrix (exp of the entropy of its normalised singular values)
+# divided by its largest possible rank, $\min(\text{out}, \text{in})$. The first layer reads the
+# 784 pixels, the last writes 10 logits.
+
+# %%
+lplots.effective_rank(result, setup.title())
+plt.show()
+
+# %% [markdown]
+# ## The paper profile, recorded on a GPU
+# When the paper-profile study of this chapter has been run on a GPU
+# (`python -m lmc_lib.record --profile paper --chapters 05`), its result is drawn here by the same
+# code, with its provenance; it is not re-executed.
+
+# %%
+rec = record.load("05", setup.dataset)
+print(record.describe(rec))
+if rec:
+    rtitle = ch02.recorded_title(rec)
+    for draw in (lplots.weak_additivity, lplots.second_moments, lplots.active_overlap,
+                 lplots.effective_rank):
+        draw(rec["result"], rtitle)
+        plt.show()
+
+# %% [markdown]
+# ## Departures from the paper
+# * In the `cpu` profile (the default): widths 1/16 to 1 (the paper: up to 16), 3 epochs (up to
+#   100), 2 pairs per width (3), the first 2,000 test images for all probes. Histograms and second
+#   moments are from model a of the first pair only.
+# * The paper's threshold for an "active" unit was lost; ours (`mass`, 90% of $\sum s_i^2$) is a
+#   parameter. So are the thresholds of C6 (`small_share`, `wm_overlap`) and the histogram bins.
+# * Weak additivity and second moments are measured on the input of the ReLU: $z_l$ for the plain
+#   MLP, the BatchNorm output for BN nets (and for ResNets the sum with the shortcut). Conv layers
+#   are flattened over channels and positions for the cosine; a channel's $s_i$ averages over
+#   positions.
+# * The Monte Carlo uses about `mc_elements` random numbers per dimension (at least 20 draws); the
+#   paper quotes 0.9303 at $d = 2 \cdot 10^6$.
+# * For conv nets on (Fashion-)MNIST, images are zero-padded to 32x32 because CIFAR is absent.
+#
+# ## Result
+
+# %%
+display(Markdown(report.result_markdown(ch05.verdicts(result, setup, small_share=small_share,
+                                                      wm_overlap=wm_overlap))))

@@ -1,0 +1,154 @@
+"""Chapter 11: beyond the paper. Consequences of LEWC (Def 4) tested on the main sweep:
+data-free calibration (beta = 2^(L-1)), merged model vs output ensemble, merging N > 2 models
+without permutations (logits shrink by N^-(L-1)), and spawned pairs (shared initialisation).
+
+`run` returns {"settings", "calib", "many", "spawn"}; per width, lists hold one entry per pair
+(calib, spawn) or per subset of the 2 * n_pairs models (many).
+"""
+from __future__ import annotations
+
+from itertools import combinations
+
+import numpy as np
+
+from .. import calibrate as cal
+from .. import merge
+from ..experiment import Setup, pair_curves, width_label
+from ..train import evaluate
+from .ch10 import curve_block, merged_half
+
+MODELS = ("a", "b", "merged", "ensemble")
+SPAWN_WIDTHS = {"smoke": (1 / 16, 1 / 4), "cpu": (1 / 16, 1 / 4, 1), "paper": (1 / 4, 1, 4, 16)}
+N_MODELS = (2, 3, 4)
+
+
+def stats(z, y, split, beta: float | None = None) -> dict:
+    """Def 2 on one model's logits (acc, loss, cal_loss, beta); with `beta`: also its pred_cal_loss."""
+    out = cal.calibrate(z, y, split=split)
+    if beta is not None:
+        out["pred_cal_loss"] = cal.calibrated_loss(z[split[1]], y[split[1]], beta)
+    return out
+
+
+def calib_pair(setup: Setup, a, b, x, y, seed: int) -> dict:
+    """Endpoints, theta(1/2) and the output ensemble of one pair, on one shared 20/80 split."""
+    split = cal.split_indices(len(y), 0.2, seed)
+    n_layers = len(a.weight_layers())
+    logits = dict(a=evaluate(a, x), b=evaluate(b, x), merged=evaluate(merged_half(setup, a, b, seed), x),
+                  ensemble=merge.ensemble_logits([a, b], x))
+    beta_pred = 2.0 ** (n_layers - 1)
+    return {k: stats(z, y, split, beta_pred if k == "merged" else None) for k, z in logits.items()}
+
+
+def calibration(setup: Setup) -> dict:
+    """(a) + (b): per width, per pair, Def 2 stats of a, b, theta(1/2) and the ensemble."""
+    x, y = setup.eval_inputs()
+    out = {}
+    for w in setup.widths:
+        rows = [calib_pair(setup, a, b, x, y, i) for i, (a, b) in enumerate(setup.pairs(w))]
+        out[str(w)] = {m: {k: [r[m][k] for r in rows] for k in rows[0][m]} for m in MODELS}
+    n_layers = len(setup.pairs(setup.widths[0])[0][0].weight_layers())
+    return dict(widths=list(setup.widths), n_layers=n_layers, beta_pred=2.0 ** (n_layers - 1),
+                by_width=out)
+
+
+def many(setup: Setup) -> dict:
+    """(c): uniform merges of every subset of size N of the 2 * n_pairs models, per width."""
+    x, y = setup.eval_inputs()
+    split = cal.split_indices(len(y), 0.2, 0)
+    out = {}
+    for w in setup.widths:
+        models = [m for pair in setup.pairs(w) for m in pair]
+        ns = [n for n in N_MODELS if n <= len(models)]
+        out[str(w)] = {str(n): [dict(merged=stats(evaluate(merge.merge_many(sub), x), y, split),
+                                     ensemble=stats(merge.ensemble_logits(sub, x), y, split))
+                                for sub in combinations(models, n)] for n in ns}
+    n_layers = len(setup.pairs(setup.widths[0])[0][0].weight_layers())
+    return dict(widths=list(setup.widths), n_layers=n_layers, by_width=out)
+
+
+def spawn(setup: Setup, widths, lams: int = 11) -> dict:
+    """(d): barriers of independent pairs (main sweep) and spawned pairs (init_seed = 0) per width."""
+    s = setup.but(widths=tuple(sorted(widths)))
+    kinds = {"independent": {}, "spawned": dict(init_seed=0)}
+    return {k: dict(widths=list(s.widths), by_width={
+        str(w): curve_block(pair_curves(s, w, "none", lams=lams, **over)) for w in s.widths})
+        for k, over in kinds.items()}
+
+
+def run(setup: Setup, spawn_widths=None, lams: int = 11) -> dict:
+    """Every number of chapter 11 (see the module docstring)."""
+    spawn_widths = [w for w in (spawn_widths or SPAWN_WIDTHS[setup.profile])]
+    settings = dict(profile=setup.profile, dataset=setup.dataset, arch=setup.arch,
+                    widths=list(setup.widths), spawn_widths=list(spawn_widths),
+                    n_pairs=setup.n_pairs, n_eval=setup.n_eval, lams=lams)
+    return dict(settings=settings, calib=calibration(setup), many=many(setup),
+                spawn=spawn(setup, spawn_widths, lams))
+
+
+# ----------------------------------------------------------------------------- summaries
+def calib_stat(calib: dict, model: str, key: str) -> np.ndarray:
+    """[pairs, widths] array of calib stat `key` of `model` ("ends": mean of a and b)."""
+    if model == "ends":
+        return (calib_stat(calib, "a", key) + calib_stat(calib, "b", key)) / 2
+    return np.array([calib["by_width"][str(w)][model][key] for w in calib["widths"]], dtype=float).T
+
+
+def calib_barriers(calib: dict) -> dict:
+    """[pairs, widths] loss barriers at lam = 1/2: raw (beta = 1), fitted beta, and predicted beta
+    2^(L-1) for theta(1/2) against the endpoints' raw losses (no calibration data at all)."""
+    return {"raw": calib_stat(calib, "merged", "loss") - calib_stat(calib, "ends", "loss"),
+            "fitted": calib_stat(calib, "merged", "cal_loss") - calib_stat(calib, "ends", "cal_loss"),
+            "predicted": calib_stat(calib, "merged", "pred_cal_loss") - calib_stat(calib, "ends", "loss")}
+
+
+def many_means(result_many: dict, model: str, key: str) -> dict:
+    """{N: [mean over subsets of `key` per width]} for merged or ensemble models."""
+    bw, ws = result_many["by_width"], result_many["widths"]
+    ns = list(bw[str(ws[0])])
+    return {n: [float(np.mean([s[model][key] for s in bw[str(w)][n]])) for w in ws] for n in ns}
+
+
+def _fmt(values) -> str:
+    return ", ".join(f"{v:.3g}" for v in values)
+
+
+def findings(result: dict) -> list[str]:
+    """The chapter's findings as sentences built from the numbers (markdown list items)."""
+    c, m, sp = result["calib"], result["many"], result["spawn"]
+    ws, wl = c["widths"], width_label(c["widths"][-1])
+    beta = calib_stat(c, "merged", "beta").mean(0)
+    rel = (calib_stat(c, "merged", "beta") / calib_stat(c, "ensemble", "beta")).mean(0)
+    ratio, pred = beta[-1] / c["beta_pred"], c["beta_pred"]
+    bar = {k: v.mean(0) for k, v in calib_barriers(c).items()}
+    acc = {k: calib_stat(c, k, "acc").mean(0) for k in ("ends", "merged", "ensemble")}
+    out = [f"Fitted beta of theta(1/2) over w = {', '.join(width_label(w) for w in ws)}: {_fmt(beta)}; "
+           f"LEWC predicts {pred:g}. At w = {wl} fitted / predicted = {ratio:.2f}, "
+           f"{'within' if 1 / 1.5 <= ratio <= 1.5 else 'outside'} a factor 1.5; "
+           f"beta(merged) / beta(ensemble) = {rel[-1]:.3g}.",
+           f"Loss barrier at lam = 1/2 at w = {wl}: raw {bar['raw'][-1]:.3f}, with the fitted beta "
+           f"{bar['fitted'][-1]:.3f}, with the predicted beta (no calibration data) "
+           f"{bar['predicted'][-1]:.3f} nats.",
+           f"Accuracy, endpoints / merged / ensemble: at w = {width_label(ws[0])} {acc['ends'][0]:.3f} / "
+           f"{acc['merged'][0]:.3f} / {acc['ensemble'][0]:.3f}; at w = {wl} {acc['ends'][-1]:.3f} / "
+           f"{acc['merged'][-1]:.3f} / {acc['ensemble'][-1]:.3f}."]
+    accs, betas = many_means(m, "merged", "acc"), many_means(m, "merged", "beta")
+    out.append(f"Merging N models at w = {width_label(m['widths'][-1])}: accuracy "
+               + "; ".join(f"N = {n}: {v[-1]:.3f}" for n, v in accs.items()) + "; fitted beta "
+               + "; ".join(f"N = {n}: {v[-1]:.3g} (predicted {int(n) ** (m['n_layers'] - 1)})"
+                           for n, v in betas.items()) + ".")
+    ind, spn = (np.mean(per_width(sp[k], "cal_barrier"), 0) for k in ("independent", "spawned"))
+    out.append("Calibrated barrier at lam = 1/2, independent vs spawned (shared init): "
+               + "; ".join(f"w = {width_label(w)}: {i:.3f} vs {s:.3f}"
+                           for w, i, s in zip(sp["independent"]["widths"], ind, spn)) + ".")
+    return out
+
+
+def per_width(study: dict, key: str) -> np.ndarray:
+    """[pairs, widths] of a curve-block barrier at lam = 1/2."""
+    return np.array([study["by_width"][str(w)][key]["half"] for w in study["widths"]]).T
+
+
+def verdicts(result: dict, setup: Setup) -> list[dict]:
+    """Beyond the paper: no claim of the paper to judge (findings() summarises the chapter)."""
+    return []

@@ -1,0 +1,141 @@
+"""Chapters 10 and 11 studies: smoke runs (keys, one entry per width, ranges) and verdict logic
+on hand-made results."""
+import json
+
+import numpy as np
+import pytest
+
+from lmc_lib.experiment import Setup
+from lmc_lib.studies import ch10, ch11
+
+W = [0.125, 0.5]
+
+
+def _study(acc_half, cal, raw, ro=(0.5, 0.3), proj=(0.8, 0.95), norm=(1.0, 0.9, 0.8, 0.7),
+           pairs=2):
+    """A hand-made study: per width, `pairs` identical entries of each quantity."""
+    by_width = {}
+    for i, w in enumerate(W):
+        by_width[str(w)] = dict(
+            acc_half=[acc_half[i]] * pairs, acc_barrier={"half": [0.9 - acc_half[i]] * pairs},
+            cal_barrier={"half": [cal[i]] * pairs}, raw_barrier={"half": [raw[i]] * pairs},
+            ro_ratio=[[ro[i]] * 3] * pairs, proj_cos=[[proj[i]] * 3] * pairs,
+            norm_ratio=[list(norm)] * pairs)
+    return dict(widths=list(W), by_width=by_width, title="t")
+
+
+def _result(good: bool, cifar100_missing="cifar100 not found: put cifar-100-python in data/"):
+    acc, cal, raw = ((0.5, 0.85), (0.3, 0.02), (0.8, 0.7)) if good else ((0.8, 0.5), (0.1, 0.4), (0.2, 0.3))
+    ro, proj = ((0.5, 0.3), (0.8, 0.95)) if good else ((0.3, 0.5), (0.95, 0.8))
+    flat, decay = (1.0, 1.0, 0.95, 0.7), (1.0, 0.5, 0.25, 0.2)
+    mk = lambda norm: _study(acc, cal, raw, ro, proj, norm)  # noqa: E731
+    settings = dict(profile="smoke", dataset="fashion_mnist", conv_label="Fashion-MNIST padded",
+                    mlp_widths=W, conv_plan={"vgg11": W, "resnet20": W}, conv_pairs=1,
+                    conv_n_train=1000)
+    return dict(settings=settings, cifar={"cifar10": "absent", "cifar100": cifar100_missing},
+                cifar100={},
+                conv={"vgg11": mk(flat if good else decay), "resnet20": mk(flat if good else decay)},
+                mlp={"adam": mk(decay if good else flat), "sophia": mk(decay),
+                     "skip": mk(decay), "bn": mk(flat if good else decay)})
+
+
+@pytest.fixture
+def results_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("LMC_RESULTS", str(tmp_path))
+    return tmp_path
+
+
+def _by_claim(records):
+    return {(r["claim"], r["chapter"]): r["verdict"] for r in records}
+
+
+def test_ch10_verdicts_reproduced_on_a_result_that_shows_the_claims(results_dir):
+    v = _by_claim(ch10.verdicts(_result(True), Setup.from_params(profile="smoke")))
+    assert all(v[(c, "10")] == "reproduced" for c in ("C1", "C2", "C7", "C11")), v
+    assert v[("C1", "10-cifar100")] == v[("C2", "10-cifar100")] == "not run"
+    saved = json.loads((results_dir / "smoke" / "C11_10.json").read_text())
+    assert saved["verdict"] == "reproduced" and "VGG-11" in saved["setting"]
+
+
+def test_ch10_verdicts_not_reproduced_on_a_contradicting_result(results_dir):
+    v = _by_claim(ch10.verdicts(_result(False), Setup.from_params(profile="smoke")))
+    assert all(v[(c, "10")] == "not reproduced" for c in ("C1", "C2", "C7", "C11")), v
+
+
+def test_ch10_one_width_is_not_run_for_trends(results_dir):
+    res = _result(True)
+    for group in ("conv", "mlp"):
+        for st in res[group].values():
+            st["widths"] = st["widths"][:1]
+    v = _by_claim(ch10.verdicts(res, Setup.from_params(profile="smoke")))
+    assert v[("C1", "10")] == v[("C2", "10")] == v[("C7", "10")] == "not run"
+    assert v[("C11", "10")] == "reproduced"  # judged at one width
+
+
+def test_decay_factor_is_the_per_layer_geometric_factor_over_hidden_layers():
+    assert ch10.decay_factor([[1.0, 0.5, 0.25, 9.0]]) == pytest.approx(0.5)
+    assert ch10.decay_factor([[1.0, 1.0, 1.0, 0.1], [1.0, 1.0, 1.0, 0.1]]) == pytest.approx(1.0)
+
+
+def test_widths_plan_prefers_explicit_then_single_width_then_profile():
+    assert ch10.widths_plan("cpu")["mlp_widths"] == sorted(ch10.MLP_WIDTHS["cpu"])
+    assert ch10.widths_plan("cpu")["conv_plan"]["resnet20"] == [0.125]
+    one = ch10.widths_plan("cpu", width=0.5)
+    assert one["mlp_widths"] == [0.5] and all(ws == [0.5] for ws in one["conv_plan"].values())
+    assert ch10.widths_plan("paper")["conv_plan"]["vgg11"] == [0.25, 1.0, 4.0]
+    assert ch10.widths_plan("cpu", width=0.5, conv_plan={"vgg11": [1]})["conv_plan"] == {"vgg11": [1.0]}
+
+
+@pytest.mark.chapters
+def test_ch10_run_smoke(smoke_env):
+    setup = Setup.from_params(profile="smoke", n_pairs=1)
+    res = ch10.run(setup, mlp_widths=[1 / 16], conv_plan={"vgg11": [1 / 8]}, lams=5)
+    assert set(res) == {"settings", "cifar", "cifar100", "conv", "mlp"}
+    assert set(res["mlp"]) == set(ch10.MLP_SETTINGS) and set(res["conv"]) == {"vgg11"}
+    for st in list(res["mlp"].values()) + [res["conv"]["vgg11"]]:
+        assert set(st["by_width"]) == {str(w) for w in st["widths"]}
+        for blk in st["by_width"].values():
+            assert len(blk["acc"]) == 1 and len(blk["acc"][0]) == len(blk["lams"])
+            assert all(0 <= a <= 1 for row in blk["acc"] for a in row)
+            assert np.all(np.asarray(blk["norm_ratio"]) > 0)
+    bn = res["mlp"]["bn"]["by_width"][str(1 / 16)]
+    assert np.asarray(bn["ro_ratio"]).shape == (setup.n_pairs, 3)  # layers 2..4
+    assert len(bn["norm_ratio"][0]) == 4
+    json.dumps(res)  # JSON-able
+
+
+def test_ch11_findings_and_barriers_on_a_hand_made_result():
+    def stats(acc, beta, loss=0.5, cal_loss=0.4, pred=0.45):
+        return dict(acc=[acc] * 2, beta=[beta] * 2, loss=[loss] * 2, cal_loss=[cal_loss] * 2,
+                    pred_cal_loss=[pred] * 2, inv_beta=[1 / beta] * 2)
+    by_width = {str(w): dict(a=stats(0.85, 1.0), b=stats(0.85, 1.0), merged=stats(0.84, 8.4, loss=1.2),
+                             ensemble=stats(0.86, 1.05)) for w in W}
+    calib = dict(widths=W, n_layers=4, beta_pred=8.0, by_width=by_width)
+    sub = dict(merged=dict(acc=0.8, beta=8.0), ensemble=dict(acc=0.85, beta=1.0))
+    many = dict(widths=W, n_layers=4, by_width={str(w): {"2": [sub] * 6, "4": [sub]} for w in W})
+    blk = dict(cal_barrier={"half": [0.1, 0.1]})
+    spawn = {k: dict(widths=W, by_width={str(w): blk for w in W}) for k in ("independent", "spawned")}
+    res = dict(calib=calib, many=many, spawn=spawn)
+    bars = ch11.calib_barriers(calib)
+    assert bars["raw"].shape == (2, 2) and bars["raw"][0, 0] == pytest.approx(0.7)
+    assert bars["predicted"][0, 0] == pytest.approx(-0.05)
+    text = " ".join(ch11.findings(res))
+    assert "fitted / predicted = 1.05, within a factor 1.5" in text
+    assert "N = 4: 0.8" in text and "predicted 64" in text
+    assert ch11.many_means(many, "merged", "beta") == {"2": [8.0, 8.0], "4": [8.0, 8.0]}
+
+
+@pytest.mark.chapters
+def test_ch11_run_smoke(smoke_env):
+    setup = Setup.from_params(profile="smoke", widths=[1 / 16])
+    res = ch11.run(setup, spawn_widths=[1 / 16], lams=5)
+    c = res["calib"]
+    assert c["n_layers"] == 4 and c["beta_pred"] == 8.0
+    for m in ch11.MODELS:
+        blk = c["by_width"][str(1 / 16)][m]
+        assert len(blk["acc"]) == setup.n_pairs and all(b > 0 for b in blk["beta"])
+    many = res["many"]["by_width"][str(1 / 16)]
+    assert [len(many[n]) for n in ("2", "3", "4")] == [6, 4, 1]  # subsets of the 4 models
+    assert set(res["spawn"]) == {"independent", "spawned"}
+    assert len(ch11.findings(res)) == 5
+    json.dumps(res)
