@@ -128,7 +128,8 @@ print(f"||theta_a - theta_b|| (other seed) = {s['dist_independent']:.2f}")
 # $\lambda = 0$ is model b. The **loss barrier** is the largest excess of the path's test loss
 # over the straight chord between the endpoints' losses,
 #
-# $$B_{\text{loss}} = \max_\lambda \big[\mathcal{L}(\theta(\lambda)) - \lambda\,\mathcal{L}(\theta_a) - (1 - \lambda)\,\mathcal{L}(\theta_b)\big],$$
+# $$B_{\text{loss}} = \max_\lambda \big[\mathcal{L}(\theta(\lambda)) -
+#   \lambda\,\mathcal{L}(\theta_a) - (1 - \lambda)\,\mathcal{L}(\theta_b)\big],$$
 #
 # and the **accuracy barrier** is the largest shortfall of accuracy below its chord. The two
 # models are *linearly mode connected* when the barrier is about zero. The book evaluates the

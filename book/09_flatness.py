@@ -23,9 +23,9 @@
 # The paper finds two things: the random move hurts less and less as the width grows (the proxy
 # for flatness improves), and yet $\theta_b$ is not like a random neighbour of $\theta_a$: the hidden
 # features of $\theta_a + d u$ stay close to those of $\theta_a$, while the features of $\theta_b$
-# do not. So flatness alone does not describe the relation between the two models; the merged
-# model works for the reasons of the previous chapters (LEWC), not because $\theta_b$ sits in the
-# same flat bowl.
+# do not. The paper's reading: flatness alone does not describe how the two models relate, and the
+# merged model works for the reasons of the previous chapters (LEWC) rather than because
+# $\theta_b$ sits in the same flat bowl as a random neighbour would.
 #
 # **Experiment** (no new training: the main sweep's pairs). Per width and pair:
 # - Fig 12: test accuracy and loss of $\theta_a + t\,d\,u$ (random direction) and, for comparison,

@@ -35,16 +35,15 @@
 # %% tags=["parameters"]
 dataset: str = "fashion_mnist"  # mnist | fashion_mnist | cifar10 | cifar100 (CIFAR: folders needed)
 model: str = "mlp"              # mlp | vgg11 | resnet20 (the predictions are derived for the MLP)
-widths: list = []               # width multipliers to sweep; empty = the profile's widths
+widths: list = []               # width multipliers to sweep; empty: the widths of the profile
 width: float = 0.0              # > 0: this single width (overrides widths)
-epochs: int = 0                 # 0 = the profile's number of epochs
-n_pairs: int = 0                # 0 = the profile's number of model pairs
-weight_decay: float = -1.0      # < 0 = the profile's weight decay
+epochs: int = 0                 # 0: the number of epochs of the profile
+n_pairs: int = 0                # 0: the number of model pairs of the profile
+weight_decay: float = -1.0      # < 0: the weight decay of the profile
 device: str = "auto"            # auto | cpu | cuda
 profile: str = "cpu"            # cpu | paper | smoke
-spawn_widths: list = []         # widths of the spawning study; empty = ch11.SPAWN_WIDTHS[profile]
-lams: int = 11                  # lam grid of the spawning curves (odd, so lam = 1/2 is on it)
-
+spawn_widths: list = []         # widths of the spawning study; empty: ch11.SPAWN_WIDTHS of the profile
+lams: int = 11                  # lam grid of the spawning curves (odd, so that lam 1/2 is on it)
 # %%
 import matplotlib.pyplot as plt
 import numpy as np

@@ -92,8 +92,9 @@ def activation_cosine(model_1: nn.Module, model_2: nn.Module, x, batch_size: int
 
 def effective_rank(weight: torch.Tensor) -> float:
     """Roy & Vetterli 2007: exp(entropy of singular values / their sum); conv as [out, in*k*k]."""
-    w = torch.as_tensor(weight).detach()
-    sv = torch.linalg.svdvals(w.reshape(w.shape[0], -1).double())
+    w = torch.as_tensor(weight).detach().reshape(weight.shape[0], -1).double().cpu()
+    gram = w @ w.T if w.shape[0] <= w.shape[1] else w.T @ w  # the smaller Gram matrix
+    sv = torch.linalg.eigvalsh(gram).clamp_min(0).sqrt()  # singular values, much faster than SVD
     if float(sv.sum()) == 0:
         return 0.0
     p = sv / sv.sum()

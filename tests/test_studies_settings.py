@@ -79,7 +79,7 @@ def test_decay_factor_is_the_per_layer_geometric_factor_over_hidden_layers():
 
 def test_widths_plan_prefers_explicit_then_single_width_then_profile():
     assert ch10.widths_plan("cpu")["mlp_widths"] == sorted(ch10.MLP_WIDTHS["cpu"])
-    assert ch10.widths_plan("cpu")["conv_plan"]["resnet20"] == [0.125]
+    assert ch10.widths_plan("cpu")["conv_plan"]["resnet20"] == [0.125, 0.25]
     one = ch10.widths_plan("cpu", width=0.5)
     assert one["mlp_widths"] == [0.5] and all(ws == [0.5] for ws in one["conv_plan"].values())
     assert ch10.widths_plan("paper")["conv_plan"]["vgg11"] == [0.25, 1.0, 4.0]

@@ -40,12 +40,16 @@ def barrier_example(example: dict, title: str):
         ax.annotate("", xy=(lam[i], y[i]), xytext=(lam[i], chord[i]),
                     arrowprops=dict(arrowstyle="<->", color="C3"))
         unit = "pp" if col == "acc" else "nats"
-        ax.text(lam[i] + 0.02, (y[i] + chord[i]) / 2, f"barrier {gap[i]:.3g} {unit}\nat λ = {lam[i]:.2g}",
-                color="C3", fontsize=8, va="center")
+        side = -0.02 if lam[i] > 0.3 else 0.02  # label left of the arrow unless near lam = 0
+        ax.text(lam[i] + side, (y[i] + chord[i]) / 2, f"barrier {gap[i]:.3g} {unit}\nat λ = {lam[i]:.2g}",
+                color="C3", fontsize=8, va="center", ha="right" if side < 0 else "left",
+                bbox=dict(fc="white", ec="none", alpha=0.8))
         ax.set_xlabel(r"$\lambda$ ($\lambda$ = 0: model b, 1: model a)")
         ax.set_ylabel(name)
-        ax.legend(loc="best")
-    return finish(fig, f"{title} | w = {width_label(example['width'])}, pair {example['pair']}")
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=2)
+    finish(fig, f"{title} | pair {example['pair']}")
+    fig.subplots_adjust(bottom=0.22)
+    return fig
 
 
 def accuracy_vs_lam(result: dict, title: str, matching: str = "none"):

@@ -56,7 +56,8 @@ def norm_decay(studies: dict, title: str):
         band(ax, layers, blk["lewc_norm_ratio"], label="LEWC prediction", marker="x")
         ax.plot(layers, 2.0 ** -(layers - 1.0), "k:", lw=1, label="2^-(l-1)")
         ax.set_yscale("log", base=2)
-        ax.set_ylim(bottom=min(2.0 ** -(len(layers) - 1), 0.5) / 1.5)
+        if len(layers) < 12:
+            ax.set_xticks(layers)
         ax.set_xlabel("layer l")
         ax.set_ylabel("norm / mean endpoint norm")
         ax.set_title(f"{NAMES.get(name, name)}, w = {width_label(w)}")
@@ -66,15 +67,16 @@ def norm_decay(studies: dict, title: str):
 
 def barriers_vs_width(studies: dict, title: str, keys=("acc_barrier", "cal_barrier")):
     """Fig 24 / 26: accuracy and calibrated-loss barriers at lam = 1/2 vs width, one line per setting."""
-    labels = {"acc_barrier": "accuracy barrier at lam = 1/2", "cal_barrier": "calibrated loss barrier at lam = 1/2 (nats)",
-              "raw_barrier": "raw loss barrier at lam = 1/2 (nats)"}
-    fig, axes = plt.subplots(1, len(keys), figsize=(4.4 * len(keys), 3.3), squeeze=False)
+    labels = {"acc_barrier": "accuracy barrier, lam = 1/2", "cal_barrier": "calibrated loss barrier (nats)",
+              "raw_barrier": "raw loss barrier (nats)"}
+    fig, axes = plt.subplots(1, len(keys), figsize=(4.6 * len(keys), 3.3), squeeze=False)
     for ax, key in zip(axes[0], keys):
         for name, st in studies.items():
             errorbars(ax, st["widths"], per_pair(st, key, "half"), label=NAMES.get(name, name))
         ax.axhline(0, color="k", lw=0.6)
         width_axis(ax, next(iter(studies.values()))["widths"])
         ax.set_ylabel(labels[key])
+        ax.set_title(f"{labels[key].split(' (')[0].split(',')[0]} at lam = 1/2")
         ax.legend()
     return finish(fig, title)
 
@@ -100,8 +102,10 @@ def ro_per_layer(studies: dict, title: str):
         colors = width_colors(st["widths"])
         for w in st["widths"]:
             ratio = st["by_width"][str(w)]["ro_ratio"]
-            band(ax, np.arange(2, len(ratio[0]) + 2), ratio, label=f"w = {width_label(w)}", color=colors[w])
-        ax.set_xlabel("layer l")
+            layers = np.arange(2, len(ratio[0]) + 2)
+            band(ax, layers, ratio, label=f"w = {width_label(w)}", color=colors[w])
+        ax.set_xticks(layers)
+        ax.set_xlabel("layer l (weight layer applied to the other model's input)")
         ax.set_title(NAMES.get(name, name))
         ax.legend()
     axes[0][0].set_ylabel("RO ratio (mean of both directions)")

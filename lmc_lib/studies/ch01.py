@@ -16,7 +16,7 @@ COUNT_WIDTHS = (1 / 16, 1 / 4, 1, 4, 16)  # the cpu profile's and the paper's ra
 
 
 def input_shape(dataset: str, arch: str) -> tuple[int, int]:
-    """(channels, image size) the model sees: CIFAR 3x32x32; (Fashion-)MNIST 1x28x28, padded to 32 for conv nets."""
+    """(channels, image size) a model sees: CIFAR 3x32x32; (Fashion-)MNIST 1x28x28 (32x32 for conv nets)."""
     channels = 3 if dataset.startswith("cifar") else 1
     size = 32 if (arch != "mlp" or channels == 3) else 28
     return channels, size

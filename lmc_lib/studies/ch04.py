@@ -45,7 +45,8 @@ def _width(setup, w: float, x, lams) -> dict:
         out["norm_lewc"].append(predicted)
         for lam in lams:
             ml = m if lam == 0.5 else merged_model(setup, a, b, lam, seed=i)
-            gen[str(lam)]["cos"].append(out["cos"][-1] if lam == 0.5 else probes.lewc_cosine(a, b, ml, x, lam))
+            cos = out["cos"][-1] if lam == 0.5 else probes.lewc_cosine(a, b, ml, x, lam)
+            gen[str(lam)]["cos"].append(cos)
             gen[str(lam)]["scale"].append(probes.lewc_scale(a, b, ml, x, lam))
     res = {k: _lists(v) for k, v in out.items()}
     if lams:
@@ -91,7 +92,8 @@ def _c11(result, setup, decay_factor):
     pred = np.asarray(result["prediction"])
     off = np.abs(np.log(ratio / pred))
     checks = {"merged norm ratio falls with depth (largest width)": bool(np.all(np.diff(ratio) < 0)),
-              f"within a factor {decay_factor} of 2^-(l-1) at every layer": bool(off.max() <= np.log(decay_factor))}
+              f"within a factor {decay_factor} of 2^-(l-1) at every layer":
+              bool(off.max() <= np.log(decay_factor))}
     measured = {"norm ratio per layer (largest width)": ratio.tolist(), "2^-(l-1)": pred.tolist(),
                 "largest factor off": float(np.exp(off.max()))}
     plain = result["arch"] == "mlp" and result["variant"] == "plain"

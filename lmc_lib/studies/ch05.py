@@ -11,14 +11,14 @@ from .. import probes, probes_flat, report
 
 DIMS = (10, 100, 1000, 10_000, 100_000)   # Thm 5.4 Monte Carlo dimensions
 GAUSS_LAMS = (0.5, 0.25, 0.1)             # lam values of the Gaussian check
-MC_ELEMENTS = 1_000_000                   # draws per dimension: about this many numbers
+MC_ELEMENTS = 500_000                     # draws per dimension: about this many numbers (>= 10 draws)
 MASS = 0.9                                 # active units: the largest s_i holding 90% of sum s_i^2
 BINS = 20                                  # histogram bins of s_i (Fig 5)
 
 
 def gaussian(dims=DIMS, lams=GAUSS_LAMS, elements: int = MC_ELEMENTS) -> dict:
     """Thm 5.4: Monte Carlo cosine per d and lam, and the d -> inf limit per lam."""
-    mc = {str(lam): [probes.gaussian_weak_additivity(d, n=max(20, elements // d), lam=lam, seed=k)
+    mc = {str(lam): [probes.gaussian_weak_additivity(d, n=max(10, elements // d), lam=lam, seed=k)
                      for k, d in enumerate(dims)] for lam in lams}
     return dict(dims=list(dims), lams=list(lams), mc=mc,
                 limit={str(lam): probes.gaussian_wa_limit(lam) for lam in lams})
@@ -44,7 +44,7 @@ def overlap(s_a, s_b, mass: float) -> list:
 
 
 def _pair(a, b, x, mass: float, bins: int, seed: int) -> dict:
-    """All per-pair measurements: WA cosine, small-moment fraction, overlap, effective rank."""
+    """Per pair: WA cosine, small-moment share, overlap; histogram and effective rank (pair 1)."""
     spec = perm_mod.spec_for(b)
     b_wm = perm_mod.apply_permutation(spec, b, perm_mod.weight_matching(spec, a, b, seed=seed)[0])
     s_a, s_b, s_wm = (probes.second_moments(m, x) for m in (a, b, b_wm))
@@ -53,7 +53,7 @@ def _pair(a, b, x, mass: float, bins: int, seed: int) -> dict:
     return dict(wa=probes.weak_additivity_cosine(a, b, x).tolist(), small=small,
                 overlap=overlap(s_a, s_b, mass), overlap_wm=overlap(s_a, s_wm, mass),
                 active=[float(probes.active_units(sb, mass).mean()) for sb in s_b],
-                rank=((probes_flat.effective_ranks(a) + probes_flat.effective_ranks(b)) / 2).tolist(),
+                rank=probes_flat.effective_ranks(a).tolist() if seed == 0 else None,
                 hist=_histogram(s_a, bins) if seed == 0 else None)
 
 
@@ -63,14 +63,15 @@ def run(setup, dims=DIMS, mass: float = MASS, bins: int = BINS, mc_elements: int
     per = {}
     for w in setup.widths:
         pairs = [_pair(a, b, x, mass, bins, i) for i, (a, b) in enumerate(setup.pairs(w))]
-        per[str(w)] = {k: [p[k] for p in pairs] for k in ("wa", "small", "overlap", "overlap_wm", "active", "rank")}
-        per[str(w)]["hist"] = pairs[0]["hist"]
+        per[str(w)] = {k: [p[k] for p in pairs] for k in ("wa", "small", "overlap", "overlap_wm", "active")}
+        per[str(w)].update(hist=pairs[0]["hist"], rank=[pairs[0]["rank"]])  # model a of pair 1 only
         a = setup.pairs(w, progress=False)[0][0]
         per[str(w)]["dims"] = [[m.weight.shape[0], m.weight[0].numel()] for m in a.weight_layers()]
     n_hidden = len(per[str(setup.widths[0])]["wa"][0])
     return dict(settings=dict(title=setup.title(), profile=setup.profile),
                 widths=list(setup.widths), hidden=list(range(1, n_hidden + 1)), mass=mass,
-                bins=bins, n_eval=len(x), n_pairs=setup.n_pairs, gaussian=gaussian(dims, elements=mc_elements),
+                bins=bins, n_eval=len(x), n_pairs=setup.n_pairs,
+                gaussian=gaussian(dims, elements=mc_elements),
                 gaussian_limit=probes.GAUSSIAN_WA_LIMIT, per_width=per)
 
 

@@ -15,12 +15,11 @@ from ..experiment import Setup, pair_curves, width_label
 from ..models import has_batchnorm
 
 CONV_ARCHS = ("vgg11", "resnet20")
-# Conv nets: which arch at which widths, and cuts of the conv recipe, to keep the chapter's cold
-# training within its budget (cpu: about 8 min on 2 cores; a VGG-11 w = 1/4 model of the cpu
-# recipe costs about 4 min of one core). Other profiles: both archs at the profile's conv_widths.
-CONV_PLAN = {"smoke": {"vgg11": (1 / 8,), "resnet20": (1 / 8,)},
-             "cpu": {"vgg11": (1 / 8, 1 / 4), "resnet20": (1 / 8,)}}
-CONV_CUTS = {"smoke": dict(n_pairs=1), "cpu": dict(n_pairs=1, n_train=5000)}
+# Conv nets: both archs at the profile's conv_widths (or a chapter's conv_plan), with cuts of
+# the number of pairs to keep the chapter's cold training within its budget (cpu: about 8 min on
+# 2 cores; the cpu conv recipe costs about 0.5 / 1.3 min of one core for VGG-11 w = 1/8 / 1/4 and
+# 0.8 / 1 min for ResNet-20 w = 1/8 / 1/4).
+CONV_CUTS = {"smoke": dict(n_pairs=1), "cpu": dict(n_pairs=1)}
 # Widths of the Sophia / skip / BN MLP studies: two main-sweep widths, chosen for cost (cpu).
 MLP_WIDTHS = {"smoke": (1 / 16, 1 / 4), "cpu": (1 / 8, 1 / 2), "paper": (1 / 4, 1, 4, 16)}
 SOPHIA_LR = 1e-3        # F.10: "same settings as the first-order runs" -> Adam's lr 1e-3
@@ -115,9 +114,9 @@ def conv_setup(setup: Setup, dataset: str, n_pairs: int = 0, n_train: int = 0) -
 
 def widths_plan(profile: str, width: float = 0.0, widths=(), mlp_widths=(), conv_plan=None) -> dict:
     """Widths of each part: explicit mlp_widths / conv_plan, else a chapter's width (or widths)
-    for every part, else MLP_WIDTHS and CONV_PLAN of the profile (both archs at its conv_widths)."""
+    for every part, else MLP_WIDTHS of the profile and both conv archs at its conv_widths."""
     chosen = [float(width)] if width and width > 0 else [float(w) for w in (widths or [])]
-    default = CONV_PLAN.get(profile) or {a: book_settings(profile)["conv_widths"] for a in CONV_ARCHS}
+    default = {a: book_settings(profile)["conv_widths"] for a in CONV_ARCHS}
     conv = conv_plan or ({a: chosen for a in CONV_ARCHS} if chosen else default)
     return dict(mlp_widths=sorted(float(w) for w in (mlp_widths or chosen or MLP_WIDTHS[profile])),
                 conv_plan={a: sorted(float(w) for w in ws) for a, ws in conv.items()})
@@ -171,7 +170,7 @@ def conv_title(result: dict) -> str:
     archs = ", ".join(f"{SETTING_NAMES[a]} w = {', '.join(width_label(w) for w in ws)}"
                       for a, ws in s["conv_plan"].items())
     return (f"{s['conv_label']} | {archs} | profile {s['profile']} | {s['conv_pairs']} pair(s) | "
-            f"n_train {s['conv_n_train'] or 'profile'} | {s['conv_lams']} lams")
+            f"n_train {s['conv_n_train'] or 'of the profile'} | {s['conv_lams']} lams")
 
 
 def studies(result: dict) -> dict:
@@ -210,12 +209,12 @@ def _c11(name, st):
     return f"{name}: merged norms do not decay (factor >= {DECAY_THRESHOLD:.2f})", factor >= DECAY_THRESHOLD
 
 
-def _measured_c1c2(named: dict) -> dict:
-    out = {}
-    for name, st in named.items():
-        out[f"{name} acc(1/2)"] = series(st, "acc_half")
-        out[f"{name} cal. barrier"] = series(st, "cal_barrier", "half")
-    return out
+def _measured(named: dict, claim: str) -> dict:
+    """Per setting and width: C1 acc(1/2) and acc barrier; C2 calibrated and raw barriers."""
+    keys = ({"acc(1/2)": ("acc_half", None), "acc barrier": ("acc_barrier", "half")} if claim == "C1"
+            else {"cal. barrier": ("cal_barrier", "half"), "raw barrier": ("raw_barrier", "half")})
+    return {f"{name} {label}": series(st, *key) for name, st in named.items()
+            for label, key in keys.items()}
 
 
 def verdicts(result: dict, setup: Setup) -> list[dict]:
@@ -225,10 +224,10 @@ def verdicts(result: dict, setup: Setup) -> list[dict]:
     conv = "; ".join(f"{SETTING_NAMES[a]} at w = {', '.join(width_label(w) for w in cw)}"
                      for a, cw in s["conv_plan"].items())
     setting = (f"{s['conv_label']}: {conv}, {s['conv_pairs']} pair(s), n_train "
-               f"{s['conv_n_train'] or 'profile'}; {s['dataset']} MLP (Sophia, skip, BN) at w = {ws}")
+               f"{s['conv_n_train'] or 'of the profile'}; {s['dataset']} MLP (Sophia, skip, BN) at w = {ws}")
     swept = {n: st for n, st in named.items() if len(st["widths"]) > 1}  # trends need 2 widths
     recs = [report.record_verdict(c, "10", setup.profile, _trend_checks(swept, fn),
-                                  _measured_c1c2(named), setting,
+                                  _measured(named, c), setting,
                                   verdict=None if swept else "not run")
             for c, fn in (("C1", _c1), ("C2", _c2))]
     ro = {SETTING_NAMES[k]: named[SETTING_NAMES[k]] for k in ("skip", "bn")}
@@ -251,9 +250,9 @@ def cifar100_verdicts(result: dict, setup: Setup) -> list[dict]:
     named = {SETTING_NAMES[k] + " CIFAR-100": v for k, v in result["cifar100"].items()}
     missing = result["cifar"]["cifar100"]
     trend = bool(named) and all(len(st["widths"]) > 1 for st in named.values())
-    measured = _measured_c1c2(named) if named else {"cifar100": "absent"}
     setting = "CIFAR-100 conv nets" + (f" (absent: {missing})" if missing else "")
     return [report.record_verdict(c, "10-cifar100", setup.profile,
                                   _trend_checks(named, fn) if named else {"CIFAR-100 present": False},
-                                  measured, setting, verdict=None if trend else "not run")
+                                  _measured(named, c) if named else {"cifar100": "absent"}, setting,
+                                  verdict=None if trend else "not run")
             for c, fn in (("C1", _c1), ("C2", _c2))]
