@@ -50,17 +50,17 @@
 # %% tags=["parameters"]
 dataset: str = "fashion_mnist"  # mnist | fashion_mnist | cifar10 | cifar100 (CIFAR: folders needed)
 model: str = "mlp"              # mlp | vgg11 | resnet20
-widths: list = []               # width multipliers to sweep; empty = the profile's widths
+widths: list = []               # width multipliers to sweep; empty: the profile's widths
 width: float = 0.0              # > 0: this single width (overrides widths)
-epochs: int = 0                 # 0 = the profile's number of epochs
-n_pairs: int = 0                # 0 = the profile's number of model pairs
-weight_decay: float = -1.0      # < 0 = the profile's weight decay
+epochs: int = 0                 # 0: the profile's number of epochs
+n_pairs: int = 0                # 0: the profile's number of model pairs
+weight_decay: float = -1.0      # < 0: the profile's weight decay
 device: str = "auto"            # auto | cpu | cuda
 profile: str = "cpu"            # cpu | paper | smoke
 dims: list = [10, 100, 1000, 10000, 100000]  # Thm 5.4 Monte Carlo dimensions d
-mc_elements: int = 500000       # Monte Carlo draws per d: about this many numbers (n >= 10 draws)
+mc_elements: int = 500000       # Monte Carlo draws per d: about this many numbers (at least 10 draws)
 mass: float = 0.9               # active units: the largest s_i that hold this share of sum s_i^2
-bins: int = 20                  # histogram bins of s_i; C6's "tiny" = the lowest bin
+bins: int = 20                  # histogram bins of s_i; C6's "tiny": the lowest bin
 small_share: float = 0.5        # C6: share of units in the lowest bin must exceed this (widest)
 wm_overlap: float = 0.7         # C6: active-unit overlap with WM must exceed this (widest)
 

@@ -50,11 +50,11 @@
 # %% tags=["parameters"]
 dataset: str = "fashion_mnist"  # mnist | fashion_mnist | cifar10 | cifar100 (CIFAR: folders needed)
 model: str = "mlp"              # mlp | vgg11 | resnet20
-widths: list = []               # width multipliers to sweep; empty = the profile's widths
+widths: list = []               # width multipliers to sweep; empty: the profile's widths
 width: float = 0.0              # > 0: this single width (overrides widths)
-epochs: int = 0                 # 0 = the profile's number of epochs
-n_pairs: int = 0                # 0 = the profile's number of model pairs
-weight_decay: float = -1.0      # < 0 = the profile's weight decay
+epochs: int = 0                 # 0: the profile's number of epochs
+n_pairs: int = 0                # 0: the profile's number of model pairs
+weight_decay: float = -1.0      # < 0: the profile's weight decay
 device: str = "auto"            # auto | cpu | cuda
 profile: str = "cpu"            # cpu | paper | smoke
 cos_threshold: float = 0.95     # C7: cos(W h_merged, W h_endpoint) must exceed this at every layer (widest)

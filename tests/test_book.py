@@ -37,6 +37,21 @@ def test_chapter_has_one_parameters_cell_with_the_shared_parameters(path):
     assert "kernelspec" in path.read_text().split("# %%")[0]
 
 
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_papermill_sees_every_parameter(path, tmp_path):
+    """papermill's parser drops lines it cannot read (e.g. a comment with a second '=')."""
+    import jupytext
+    import papermill
+
+    nb = tmp_path / (path.stem + ".ipynb")
+    jupytext.write(bookbuild.to_notebook(path), nb)
+    seen = set(papermill.inspect_notebook(str(nb)))
+    cell = _parameters_cell(path)
+    names = {t.id for node in ast.parse(cell).body if isinstance(node, ast.AnnAssign)
+             for t in [node.target]}
+    assert names <= seen, f"papermill cannot parse {sorted(names - seen)} in {path.name}"
+
+
 @pytest.mark.chapters
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
 def test_chapter_executes_in_the_smoke_profile(path, tmp_path, smoke_env):
