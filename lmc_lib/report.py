@@ -77,7 +77,7 @@ def rises(xs, ys, tol: float = 0.0) -> bool:
     from scipy.stats import spearmanr
 
     ys = np.asarray(ys, dtype=float)
-    if len(ys) < 2:
+    if len(ys) < 2 or np.ptp(ys) == 0:
         return False
     rho = spearmanr(xs, ys)[0] if len(ys) > 2 else np.sign(ys[-1] - ys[0])
     return bool(ys[-1] - ys[0] > tol and rho > 0.5)
