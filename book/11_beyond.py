@@ -128,6 +128,9 @@ plt.show()
 # - N-model merging uses the 2 x n_pairs models of the main sweep (4 in the `cpu` profile), so
 #   N = 4 is a single merge per width and its error bar is zero.
 # - Spawning trains extra pairs only at `spawn_widths` (cpu: 1/16, 1/4, 1) to stay within the budget.
+#   The spawned models share the initialisation itself (spawn time 0) and train for only a few
+#   epochs in the `cpu` profile: they may simply not move far from each other, so a near-zero
+#   barrier here says little about longer training.
 
 # %% [markdown]
 # ## Result

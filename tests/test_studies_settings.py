@@ -70,6 +70,8 @@ def test_ch10_one_width_is_not_run_for_trends(results_dir):
     v = _by_claim(ch10.verdicts(res, Setup.from_params(profile="smoke")))
     assert v[("C1", "10")] == v[("C2", "10")] == v[("C7", "10")] == "not run"
     assert v[("C11", "10")] == "reproduced"  # judged at one width
+    saved = json.loads((results_dir / "smoke" / "C11_10.json").read_text())
+    assert "MLP (Adam) factor" in saved["measured"] and len(saved["checks"]) == 3  # BN nets only
 
 
 def test_decay_factor_is_the_per_layer_geometric_factor_over_hidden_layers():
@@ -121,7 +123,8 @@ def test_ch11_findings_and_barriers_on_a_hand_made_result():
     assert bars["predicted"][0, 0] == pytest.approx(-0.05)
     text = " ".join(ch11.findings(res))
     assert "fitted / predicted = 1.05, within a factor 1.5" in text
-    assert "N = 4: 0.8" in text and "predicted 64" in text
+    assert "N = 4: 0.8" in text and "predicted 64" in text and "for N = 2." in text
+    assert "spawned below independent at 0 of 2 widths" in text
     assert ch11.many_means(many, "merged", "beta") == {"2": [8.0, 8.0], "4": [8.0, 8.0]}
 
 

@@ -105,10 +105,10 @@ def ro_per_layer(studies: dict, title: str):
             layers = np.arange(2, len(ratio[0]) + 2)
             band(ax, layers, ratio, label=f"w = {width_label(w)}", color=colors[w])
         ax.set_xticks(layers)
-        ax.set_xlabel("layer l (weight layer applied to the other model's input)")
+        ax.set_xlabel("layer l")
         ax.set_title(NAMES.get(name, name))
         ax.legend()
-    axes[0][0].set_ylabel("RO ratio (mean of both directions)")
+    axes[0][0].set_ylabel("||W_a h_b|| / ||W_a h_a|| (both directions)")
     return finish(fig, title)
 
 
@@ -154,7 +154,8 @@ def merged_vs_ensemble(calib: dict, title: str):
     from ..studies.ch11 import calib_stat
 
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
-    for ax, (key, label) in zip(axes, (("acc", "test accuracy"), ("cal_loss", "calibrated test loss (nats)"))):
+    panels = (("acc", "test accuracy"), ("cal_loss", "calibrated test loss (nats)"))
+    for ax, (key, label) in zip(axes, panels):
         for model, name in (("ends", "endpoints (mean of a, b)"), ("merged", "merged theta(1/2)"),
                             ("ensemble", "output ensemble")):
             errorbars(ax, calib["widths"], calib_stat(calib, model, key), label=name)

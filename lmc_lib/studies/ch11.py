@@ -15,7 +15,7 @@ from .. import calibrate as cal
 from .. import merge
 from ..experiment import Setup, pair_curves, width_label
 from ..train import evaluate
-from .ch10 import curve_block, merged_half
+from .ch10 import bn_reset, curve_block, merged_half
 
 MODELS = ("a", "b", "merged", "ensemble")
 SPAWN_WIDTHS = {"smoke": (1 / 16, 1 / 4), "cpu": (1 / 16, 1 / 4, 1), "paper": (1 / 4, 1, 4, 16)}
@@ -34,7 +34,8 @@ def calib_pair(setup: Setup, a, b, x, y, seed: int) -> dict:
     """Endpoints, theta(1/2) and the output ensemble of one pair, on one shared 20/80 split."""
     split = cal.split_indices(len(y), 0.2, seed)
     n_layers = len(a.weight_layers())
-    logits = dict(a=evaluate(a, x), b=evaluate(b, x), merged=evaluate(merged_half(setup, a, b, seed), x),
+    logits = dict(a=evaluate(a, x), b=evaluate(b, x),
+                  merged=evaluate(merged_half(setup, a, b, seed), x),
                   ensemble=merge.ensemble_logits([a, b], x))
     beta_pred = 2.0 ** (n_layers - 1)
     return {k: stats(z, y, split, beta_pred if k == "merged" else None) for k, z in logits.items()}
@@ -60,9 +61,10 @@ def many(setup: Setup) -> dict:
     for w in setup.widths:
         models = [m for pair in setup.pairs(w) for m in pair]
         ns = [n for n in N_MODELS if n <= len(models)]
-        out[str(w)] = {str(n): [dict(merged=stats(evaluate(merge.merge_many(sub), x), y, split),
-                                     ensemble=stats(merge.ensemble_logits(sub, x), y, split))
-                                for sub in combinations(models, n)] for n in ns}
+        out[str(w)] = {str(n): [dict(
+            merged=stats(evaluate(bn_reset(setup, merge.merge_many(sub), 0), x), y, split),
+            ensemble=stats(merge.ensemble_logits(sub, x), y, split))
+            for sub in combinations(models, n)] for n in ns}
     n_layers = len(setup.pairs(setup.widths[0])[0][0].weight_layers())
     return dict(widths=list(setup.widths), n_layers=n_layers, by_width=out)
 
@@ -78,7 +80,7 @@ def spawn(setup: Setup, widths, lams: int = 11) -> dict:
 
 def run(setup: Setup, spawn_widths=None, lams: int = 11) -> dict:
     """Every number of chapter 11 (see the module docstring)."""
-    spawn_widths = [w for w in (spawn_widths or SPAWN_WIDTHS[setup.profile])]
+    spawn_widths = sorted(float(w) for w in (spawn_widths or SPAWN_WIDTHS[setup.profile]))
     settings = dict(profile=setup.profile, dataset=setup.dataset, arch=setup.arch,
                     widths=list(setup.widths), spawn_widths=list(spawn_widths),
                     n_pairs=setup.n_pairs, n_eval=setup.n_eval, lams=lams)
@@ -131,17 +133,26 @@ def findings(result: dict) -> list[str]:
            f"{bar['predicted'][-1]:.3f} nats.",
            f"Accuracy, endpoints / merged / ensemble: at w = {width_label(ws[0])} {acc['ends'][0]:.3f} / "
            f"{acc['merged'][0]:.3f} / {acc['ensemble'][0]:.3f}; at w = {wl} {acc['ends'][-1]:.3f} / "
-           f"{acc['merged'][-1]:.3f} / {acc['ensemble'][-1]:.3f}."]
-    accs, betas = many_means(m, "merged", "acc"), many_means(m, "merged", "beta")
-    out.append(f"Merging N models at w = {width_label(m['widths'][-1])}: accuracy "
-               + "; ".join(f"N = {n}: {v[-1]:.3f}" for n, v in accs.items()) + "; fitted beta "
-               + "; ".join(f"N = {n}: {v[-1]:.3g} (predicted {int(n) ** (m['n_layers'] - 1)})"
-                           for n, v in betas.items()) + ".")
+           f"{acc['merged'][-1]:.3f} / {acc['ensemble'][-1]:.3f} (ensemble minus merged: "
+           f"{acc['ensemble'][0] - acc['merged'][0]:.3f} -> {acc['ensemble'][-1] - acc['merged'][-1]:.3f})."]
+    out.append(_many_finding(m))
     ind, spn = (np.mean(per_width(sp[k], "cal_barrier"), 0) for k in ("independent", "spawned"))
     out.append("Calibrated barrier at lam = 1/2, independent vs spawned (shared init): "
                + "; ".join(f"w = {width_label(w)}: {i:.3f} vs {s:.3f}"
-                           for w, i, s in zip(sp["independent"]["widths"], ind, spn)) + ".")
+                           for w, i, s in zip(sp["independent"]["widths"], ind, spn))
+               + f"; spawned below independent at {int(np.sum(spn < ind))} of {len(ind)} widths.")
     return out
+
+
+def _many_finding(m: dict) -> str:
+    """(c) in one sentence: accuracy and fitted vs predicted beta per N at the largest width."""
+    accs, betas = many_means(m, "merged", "acc"), many_means(m, "merged", "beta")
+    pred = {n: int(n) ** (m["n_layers"] - 1) for n in betas}
+    close = [n for n in betas if 1 / 1.5 <= betas[n][-1] / pred[n] <= 1.5]
+    return (f"Merging N models at w = {width_label(m['widths'][-1])}: accuracy "
+            + "; ".join(f"N = {n}: {v[-1]:.3f}" for n, v in accs.items()) + "; fitted beta "
+            + "; ".join(f"N = {n}: {v[-1]:.3g} (predicted {pred[n]})" for n, v in betas.items())
+            + f"; within a factor 1.5 of N^(L-1) for N = {', '.join(close) if close else 'none'}.")
 
 
 def per_width(study: dict, key: str) -> np.ndarray:
