@@ -168,15 +168,10 @@ display(Markdown(
 # its result is drawn here by the same code, with its provenance; it is not re-executed.
 
 # %%
-rec = record.load("02", setup.dataset)
-print(record.describe(rec))
+rec = record.show("02", setup.dataset, [paths.accuracy_vs_lam, paths.loss_vs_lam,
+                                         paths.barriers_vs_width, paths.beta_vs_width])
 if rec:
-    rres, rtitle = rec["result"], ch02.recorded_title(rec)
-    for draw in (paths.accuracy_vs_lam, paths.loss_vs_lam, paths.barriers_vs_width,
-                 paths.beta_vs_width):
-        draw(rres, rtitle)
-        plt.show()
-    display(Markdown(ch02.table1_markdown(rres)))
+    display(Markdown(ch02.table1_markdown(rec["result"])))
 
 # %% [markdown]
 # ## Departures from the paper

@@ -66,7 +66,7 @@ from IPython.display import Markdown, display
 from lmc_lib import record, report
 from lmc_lib.experiment import Setup, width_label
 from lmc_lib.plots import layers as lplots
-from lmc_lib.studies import ch02, ch04
+from lmc_lib.studies import ch04
 
 setup = Setup.from_params(profile=profile, dataset=dataset, model=model, widths=widths,
                           width=width, epochs=epochs, n_pairs=n_pairs,
@@ -133,13 +133,8 @@ display(Markdown("At the widest width, logits: " + "; ".join(
 # code, with its provenance; it is not re-executed.
 
 # %%
-rec = record.load("04", setup.dataset)
-print(record.describe(rec))
-if rec:
-    rtitle = ch02.recorded_title(rec)
-    for draw in (lplots.lewc_cosine, lplots.norm_decay, lplots.lewc_general):
-        draw(rec["result"], rtitle)
-        plt.show()
+record.show("04", setup.dataset,
+            [lplots.lewc_cosine, lplots.norm_decay, lplots.lewc_general])
 
 # %% [markdown]
 # ## Departures from the paper

@@ -72,7 +72,7 @@ from IPython.display import Markdown, display
 from lmc_lib import probes, record, report
 from lmc_lib.experiment import Setup, width_label
 from lmc_lib.plots import layers as lplots
-from lmc_lib.studies import ch02, ch05
+from lmc_lib.studies import ch05
 
 setup = Setup.from_params(profile=profile, dataset=dataset, model=model, widths=widths,
                           width=width, epochs=epochs, n_pairs=n_pairs,
@@ -172,14 +172,8 @@ display(Markdown(
 # code, with its provenance; it is not re-executed.
 
 # %%
-rec = record.load("05", setup.dataset)
-print(record.describe(rec))
-if rec:
-    rtitle = ch02.recorded_title(rec)
-    for draw in (lplots.weak_additivity, lplots.second_moments, lplots.active_overlap,
-                 lplots.effective_rank):
-        draw(rec["result"], rtitle)
-        plt.show()
+record.show("05", setup.dataset, [lplots.weak_additivity, lplots.second_moments,
+                                   lplots.active_overlap, lplots.effective_rank])
 
 # %% [markdown]
 # ## Departures from the paper

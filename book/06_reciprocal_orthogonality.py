@@ -66,7 +66,7 @@ from IPython.display import Markdown, display
 from lmc_lib import record, report
 from lmc_lib.experiment import Setup, width_label
 from lmc_lib.plots import layers as lplots
-from lmc_lib.studies import ch02, ch06
+from lmc_lib.studies import ch06
 
 setup = Setup.from_params(profile=profile, dataset=dataset, model=model, widths=widths,
                           width=width, epochs=epochs, n_pairs=n_pairs,
@@ -118,13 +118,7 @@ display(Markdown(
 # code, with its provenance; it is not re-executed.
 
 # %%
-rec = record.load("06", setup.dataset)
-print(record.describe(rec))
-if rec:
-    rtitle = ch02.recorded_title(rec)
-    for draw in (lplots.reciprocal_orthogonality, lplots.merged_projection):
-        draw(rec["result"], rtitle)
-        plt.show()
+record.show("06", setup.dataset, [lplots.reciprocal_orthogonality, lplots.merged_projection])
 
 # %% [markdown]
 # ## Departures from the paper

@@ -105,11 +105,7 @@ display(Markdown(
 # - Scale: the paper trains widths up to 16 for up to 100 epochs, 3 pairs; this run:
 
 # %%
-cfg = setup.config(setup.widths[-1])
-display(Markdown(
-    f"profile `{setup.profile}`, {setup.data_label()}, widths "
-    f"{', '.join(width_label(w) for w in setup.widths)}, {cfg.epochs} epoch(s), "
-    f"{setup.n_pairs} pairs, {result['n_eval']} test inputs."))
+display(Markdown(setup.scale_line()))
 
 # %% [markdown]
 # ## Result

@@ -100,6 +100,13 @@ class Setup:
             name += " padded to 32x32 (CIFAR absent)"
         return name
 
+    def scale_line(self) -> str:
+        """The scale of this run in one line, for a chapter's "departures from the paper" note."""
+        ws = ", ".join(width_label(w) for w in self.widths)
+        epochs = self.config(self.widths[-1]).epochs
+        return (f"profile `{self.profile}`, {self.data_label()}, widths {ws}, {epochs} epoch(s), "
+                f"{self.n_pairs} pairs, {self.n_eval} test inputs.")
+
     def title(self, widths=None, **extra) -> str:
         """Figure title: dataset, model, profile, widths and number of pairs."""
         ws = ", ".join(width_label(w) for w in (widths or self.widths))

@@ -90,6 +90,26 @@ def describe(rec: dict | None) -> str:
             f"{p['seconds']:.0f} s, torch {p['torch']}.")
 
 
+def recorded_title(rec: dict) -> str:
+    """Figure title of a recorded result: its own setup line plus device, date and commit."""
+    p = rec["provenance"]
+    return (f"RECORDED {rec['result']['settings']['title']} | {p['device_name']}, "
+            f"{p['date'][:10]}, commit {p['commit']}")
+
+
+def show(chapter: str, dataset: str, draws, profile: str = "paper") -> dict | None:
+    """Say what was recorded for a chapter and draw it with the chapter's own plot functions."""
+    import matplotlib.pyplot as plt
+
+    rec = load(chapter, dataset, profile)
+    print(describe(rec))
+    if rec:
+        for draw in draws:
+            draw(rec["result"], recorded_title(rec))
+            plt.show()
+    return rec
+
+
 def main(argv=None) -> int:
     """Command-line entry point."""
     ap = argparse.ArgumentParser(prog="python -m lmc_lib.record", description=__doc__,

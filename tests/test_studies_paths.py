@@ -85,7 +85,7 @@ def test_figures_draw_from_a_result(r02):
 def test_a_recorded_result_survives_json_and_draws(env, r02):
     rec = dict(chapter="02", provenance=record.provenance(env, 1.0),
                result=json.loads(json.dumps(r02, default=float)))
-    title = ch02.recorded_title(rec)
+    title = record.recorded_title(rec)
     assert "RECORDED" in title and "smoke" in title
     assert paths.barriers_vs_width(rec["result"], title) is not None
     assert ch02.means(rec["result"], "wm", "acc_half") == ch02.means(r02, "wm", "acc_half")

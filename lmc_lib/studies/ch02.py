@@ -111,13 +111,6 @@ def table1_markdown(result: dict) -> str:
     return f"Width {width_label(w)}, mean ± std over {result['n_pairs']} pairs.\n\n" + "\n".join(rows)
 
 
-def recorded_title(rec: dict) -> str:
-    """Figure title of a recorded result: its own setup line plus device, date and commit."""
-    p = rec["provenance"]
-    return (f"RECORDED {rec['result']['settings']['title']} | {p['device_name']}, "
-            f"{p['date'][:10]}, commit {p['commit']}")
-
-
 def _not_run(claims, setup: Setup, widths) -> list:
     checks = {"a sweep of 2 or more widths (a trend needs them)": False}
     return [report.record_verdict(c, "02", setup.profile, checks, {"widths": widths}, setup.title(),
