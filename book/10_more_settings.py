@@ -55,7 +55,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
 
-from lmc_lib import report
+from lmc_lib import record, report
 from lmc_lib.experiment import Setup, width_label
 from lmc_lib.plots import settings as fig
 from lmc_lib.studies import ch10
@@ -171,6 +171,18 @@ for k, st in var.items():
 display(Markdown("\n".join(lines)))
 
 # %% [markdown]
+# ## The paper profile, recorded on a GPU
+# When the paper-profile study of this chapter has been run on a GPU
+# (`python -m lmc_lib.record --profile paper --chapters 10`), its result is drawn here by the same
+# code, with its provenance; it is not re-executed.
+
+# %%
+record.show("10", setup.dataset, [
+    lambda r, t: fig.lam_paths(r["conv"], t),
+    lambda r, t: fig.barriers_vs_width({k: r["mlp"][k] for k in ("adam", "sophia")}, t),
+    lambda r, t: fig.barriers_vs_width({k: r["mlp"][k] for k in ("adam", "skip", "bn")}, t)])
+
+# %% [markdown]
 # ## Departures from the paper
 # - **Profile.** The `cpu` profile trains for a few epochs on 2 CPU cores; the paper trains for up
 #   to 100 epochs at widths up to 16 (MLP) on GPUs. Widths here are far smaller, so the trends are
@@ -191,6 +203,10 @@ display(Markdown("\n".join(lines)))
 # - **Thresholds.** "Decays" means a geometric-mean per-layer norm factor below 2^-1/2 (halfway,
 #   on a log scale, between LEWC's 1/2 and no decay); a trend over widths means the last value
 #   beats the first (report.rises / falls).
+
+# %%
+display(Markdown(f"This run: MLP parts {setup.but(widths=tuple(S['mlp_widths'])).scale_line()} "
+                 f"Conv nets: {ch10.conv_title(result)}, {S['conv_n_eval']} test inputs."))
 
 # %% [markdown]
 # ## Result

@@ -49,7 +49,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
 
-from lmc_lib import report
+from lmc_lib import record, report
 from lmc_lib.experiment import Setup, width_label
 from lmc_lib.plots import settings as fig
 from lmc_lib.studies import ch11
@@ -118,6 +118,17 @@ fig.barriers_vs_width(result["spawn"], sp_title, keys=("acc_barrier", "cal_barri
 plt.show()
 
 # %% [markdown]
+# ## The paper profile, recorded on a GPU
+# When the paper-profile study of this chapter has been run on a GPU
+# (`python -m lmc_lib.record --profile paper --chapters 11`), its result is drawn here by the same
+# code, with its provenance; it is not re-executed.
+
+# %%
+record.show("11", setup.dataset, [lambda r, t: fig.beta_vs_width(r["calib"], t),
+                                  lambda r, t: fig.merged_vs_ensemble(r["calib"], t),
+                                  lambda r, t: fig.many_models(r["many"], t)])
+
+# %% [markdown]
 # ## Departures and caveats
 # - These studies are ours, not the paper's; there is no paper figure to compare with, and none
 #   of the claims C1-C12 is judged here.
@@ -131,6 +142,9 @@ plt.show()
 #   The spawned models share the initialisation itself (spawn time 0) and train for only a few
 #   epochs in the `cpu` profile: they may simply not move far from each other, so a near-zero
 #   barrier here says little about longer training.
+
+# %%
+display(Markdown("This run: " + setup.scale_line()))
 
 # %% [markdown]
 # ## Result

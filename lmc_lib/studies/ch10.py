@@ -151,7 +151,7 @@ def run(setup: Setup, mlp_widths=None, conv_plan=None, conv_pairs: int = 0, conv
                     conv_n_train=base.overrides.get("n_train"), lams=lams, conv_lams=conv_lams,
                     sophia_lr=sophia_lr, n_pairs=setup.n_pairs, n_eval=setup.n_eval,
                     conv_n_eval=base.n_eval, n_probe=min(N_PROBE, setup.n_eval),
-                    decay_threshold=DECAY_THRESHOLD)
+                    decay_threshold=DECAY_THRESHOLD, title=setup.title(widths=mlp_widths))
     return dict(settings=settings, cifar=cifar, cifar100=c100, conv=conv, mlp=mlp)
 
 

@@ -83,7 +83,7 @@ def run(setup: Setup, spawn_widths=None, lams: int = 11) -> dict:
     spawn_widths = sorted(float(w) for w in (spawn_widths or SPAWN_WIDTHS[setup.profile]))
     settings = dict(profile=setup.profile, dataset=setup.dataset, arch=setup.arch,
                     widths=list(setup.widths), spawn_widths=list(spawn_widths),
-                    n_pairs=setup.n_pairs, n_eval=setup.n_eval, lams=lams)
+                    n_pairs=setup.n_pairs, n_eval=setup.n_eval, lams=lams, title=setup.title())
     return dict(settings=settings, calib=calibration(setup), many=many(setup),
                 spawn=spawn(setup, spawn_widths, lams))
 
