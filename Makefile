@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PROFILE ?= cpu
+JOBS ?= 1
 STAMP := $(VENV)/.lmc-installed
 
 .PHONY: setup data book notebooks chapter test bench clean
@@ -21,7 +22,7 @@ data: $(STAMP)
 
 book: setup
 	@start=$$(date +%s); \
-	$(PY) -m lmc_lib.bookbuild all --profile $(PROFILE) || exit 1; \
+	$(PY) -m lmc_lib.bookbuild all --profile $(PROFILE) --jobs $(JOBS) || exit 1; \
 	echo "make book took $$(( $$(date +%s) - start )) s (profile $(PROFILE))"
 
 notebooks: setup
