@@ -133,8 +133,3 @@ def pair_curves(setup: Setup, width: float, matching: str = "none", lams=11, **o
                                   meta=dict(width=width, pair=i, matching=matching)))
     return curves
 
-
-def width_sweep(setup: Setup, matchings=("none",), lams=11, **overrides) -> dict:
-    """{matching: {width: [Curve per pair]}} over the setup's widths."""
-    return {m: {w: pair_curves(setup, w, m, lams, **overrides) for w in setup.widths}
-            for m in matchings}
