@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PROFILE ?= cpu
-JOBS ?= 1
+JOBS ?= 2
 STAMP := $(VENV)/.lmc-installed
 
 .PHONY: setup data book notebooks chapter test bench clean
