@@ -1,5 +1,6 @@
 """Shared fixtures."""
 import pytest
+import torch
 
 
 @pytest.fixture(scope="session")
@@ -14,3 +15,12 @@ def smoke_env(_smoke_dirs, monkeypatch):
     monkeypatch.setenv("LMC_CACHE", str(cache))
     monkeypatch.setenv("LMC_RESULTS", str(results))
     return cache, results
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny models: one intra-op thread (2 threads on a busy 2-core box can be 50x slower)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -9,13 +9,7 @@ WIDTHS = (1 / 8, 1, 2)
 
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models: one intra-op thread (2 threads on a busy 2-core box can be 50x slower)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 def n_params(model):
     """Number of trainable parameters."""

@@ -13,13 +13,7 @@ from lmc_lib.utils import LmcError
 
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models: one intra-op thread (2 threads on a busy 2-core box can be 50x slower)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 def synthetic(n_train=256, n_test=64, channels=1, size=8, seed=0):
     """A learnable toy dataset: class k lights up row k of an otherwise noisy image."""
