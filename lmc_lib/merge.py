@@ -25,7 +25,8 @@ from . import calibrate as cal
 from .models import clone_architecture, has_batchnorm
 from .perm import MergeError, apply_permutation, check_same_architecture, spec_for
 
-__all__ = ["MergeError", "interpolate", "merge_many", "reset_bn", "Curve", "curve", "ensemble_logits"]
+__all__ = ["MergeError", "interpolate", "merge_many", "reset_bn", "reset_bn_on_data", "merged_model",
+           "Curve", "curve", "ensemble_logits", "ensemble_probs"]
 
 
 def _combine(models, weights):
@@ -109,6 +110,32 @@ def reset_bn(model, x_train_float, n_batches: int = 50, batch_size: int = 500, s
     return model.eval()
 
 
+def reset_bn_on_data(model, data, n_batches: int = 50, batch_size: int = 500, seed: int = 0):
+    """SPEC "BN reset" on a Dataset: the first 2 * n_batches * batch_size training images; no-op without BN."""
+    if not has_batchnorm(model):
+        return model
+    if not hasattr(data, "x_train"):
+        raise MergeError(f"bn_data must be a data.Dataset (e.g. setup.data()); got {type(data).__name__}")
+    n = min(len(data.x_train), 2 * batch_size * n_batches)
+    return reset_bn(model, data.normalize(data.x_train[:n]), n_batches=n_batches,
+                    batch_size=batch_size, seed=seed)
+
+
+def merged_model(model_a, model_b, lam=0.5, perm=None, bn_data=None, bn_batches: int = 50,
+                 bn_batch_size: int = 500, seed: int = 0):
+    """theta(lam) (model_b permuted by `perm` first), BN statistics reset on bn_data for BN nets."""
+    check_same_architecture(model_a, model_b)
+    if perm is not None:
+        model_b = apply_permutation(spec_for(model_b), model_b, perm)
+    merged = interpolate(model_a, model_b, lam)
+    if not has_batchnorm(merged):
+        return merged
+    if bn_data is None:
+        raise MergeError("the merged net has BatchNorm: its interpolated running statistics are wrong; "
+                         "pass bn_data=<the training Dataset> (e.g. setup.data()) to reset them")
+    return reset_bn_on_data(merged, bn_data, bn_batches, bn_batch_size, seed)
+
+
 def _logits(model, x: torch.Tensor, batch_size: int = 2048) -> torch.Tensor:
     """Float32 CPU logits of `model` on `x` in eval mode, batched, without gradients."""
     model.eval()
@@ -119,11 +146,19 @@ def _logits(model, x: torch.Tensor, batch_size: int = 2048) -> torch.Tensor:
 
 
 def ensemble_logits(models, x: torch.Tensor, batch_size: int = 2048) -> torch.Tensor:
-    """Output ensemble: the average of the models' logits (SPEC Def 4 compares theta(1/2) with it)."""
+    """Logit average (SPEC Def 4 compares theta(1/2) with it); the probability ensemble is ensemble_probs."""
     models = list(models)
     if not models:
         raise MergeError("ensemble_logits needs at least one model")
     return sum(_logits(m, x, batch_size) for m in models) / len(models)
+
+
+def ensemble_probs(models, x: torch.Tensor, batch_size: int = 2048) -> torch.Tensor:
+    """Probability ensemble: the mean of the models' softmax outputs, [N, classes] on the CPU."""
+    models = list(models)
+    if not models:
+        raise MergeError("ensemble_probs needs at least one model")
+    return sum(torch.softmax(_logits(m, x, batch_size), dim=1) for m in models) / len(models)
 
 
 COLUMNS = ("lam", "acc", "loss", "cal_loss", "beta", "inv_beta")

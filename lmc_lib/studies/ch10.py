@@ -57,13 +57,10 @@ def curve_block(curves) -> dict:
 
 
 def bn_reset(setup: Setup, model, seed: int):
-    """Reset a merged BN net's statistics on training data (as merge.curve does); others as they are."""
-    if has_batchnorm(model):
-        ds = setup.data()
-        n = min(len(ds.x_train), 2 * 500 * setup.bn_batches)
-        merge.reset_bn(model, ds.normalize(ds.x_train[:n]), n_batches=setup.bn_batches,
-                       batch_size=500, seed=seed)
-    return model
+    """Reset a merged BN net's statistics on the setup's training data (merge.reset_bn_on_data)."""
+    if not has_batchnorm(model):  # skip loading the data for nets without BN
+        return model
+    return merge.reset_bn_on_data(model, setup.data(), setup.bn_batches, seed=seed)
 
 
 def merged_half(setup: Setup, a, b, seed: int):
@@ -265,3 +262,15 @@ def cifar100_verdicts(result: dict, setup: Setup) -> list[dict]:
                                   _measured(named, c) if named else {"cifar100": "absent"}, setting,
                                   verdict=None if trend else "not run")
             for c, fn in (("C1", _c1), ("C2", _c2))]
+
+
+def plan(setup: Setup) -> list:
+    """The TrainConfigs run(setup) asks for: conv nets (CIFAR-10/100 when present), 4 MLP settings."""
+    from ..plan import pair_configs
+    chosen, cifar = widths_plan(setup.profile), {n: available(n) for n in ("cifar10", "cifar100")}
+    base = conv_setup(setup, "cifar10" if not cifar["cifar10"] else setup.dataset)
+    conv = [base.but(arch=a) for a in chosen["conv_plan"]]
+    conv += [] if cifar["cifar100"] else [s.but(dataset="cifar100") for s in conv]
+    out = [c for s in conv for c in pair_configs(s, chosen["conv_plan"][s.arch])]
+    mlp = mlp_setups(setup, SOPHIA_LR).values()
+    return out + [c for s in mlp for c in pair_configs(s, chosen["mlp_widths"])]

@@ -1,0 +1,195 @@
+"""Tests for lmc_lib.hypothesis and the merge helpers a chapter of your own uses (constructed cases)."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from lmc_lib import hypothesis as hyp
+from lmc_lib.data import Dataset
+from lmc_lib.experiment import Setup
+from lmc_lib.merge import MergeError, ensemble_logits, ensemble_probs, merged_model, reset_bn_on_data
+from lmc_lib.models import build_model
+from lmc_lib.perm import apply_permutation, random_permutation, spec_for
+from lmc_lib.utils import LmcError
+
+SMALL = dict(arch="mlp", width=1 / 16, image_size=8)
+
+
+def model(seed=0, **kw):
+    torch.manual_seed(seed)
+    return build_model(**{**SMALL, **kw}).eval()
+
+
+class Fixed(torch.nn.Module):
+    """A 'model' whose logits are a fixed table (row i for input i)."""
+
+    def __init__(self, logits):
+        super().__init__()
+        self.table = torch.nn.Parameter(torch.as_tensor(logits, dtype=torch.float32), requires_grad=False)
+
+    def forward(self, x):
+        return self.table[x[:, 0].long()]
+
+
+def inputs(n):
+    return torch.arange(n, dtype=torch.float32)[:, None]
+
+
+@pytest.fixture(scope="module")
+def data():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 256, (400, 1, 8, 8), generator=g, dtype=torch.uint8)
+    y = torch.randint(0, 10, (400,), generator=g)
+    return Dataset("random", x, y, x[:200].clone(), y[:200].clone(), (0.5,), (0.29,), 10,
+                   tuple("0123456789"))
+
+
+def test_kl_of_identical_distributions_is_zero_and_positive_otherwise():
+    p = torch.softmax(torch.randn(50, 10, generator=torch.Generator().manual_seed(1)).double(), 1)
+    assert hyp.kl_divergence(p, p) == pytest.approx(0.0, abs=1e-12)
+    q = torch.full_like(p, 0.1)
+    expect = float((p * (p / q).log()).sum(1).mean())
+    assert hyp.kl_divergence(p, q) == pytest.approx(expect, rel=1e-9) and expect > 0
+
+
+def test_kl_and_agreement_reject_bad_input():
+    with pytest.raises(LmcError, match="not logits"):
+        hyp.kl_divergence(torch.randn(4, 3), torch.full((4, 3), 1 / 3))
+    with pytest.raises(LmcError, match="same shape"):
+        hyp.kl_divergence(torch.full((4, 3), 1 / 3), torch.full((5, 3), 1 / 3))
+    with pytest.raises(LmcError, match="one shape"):
+        hyp.agreement(torch.zeros(4, 3), torch.zeros(4, 2))
+
+
+def test_probability_ensemble_of_two_one_hot_models():
+    big = 30.0  # softmax of these logits is one-hot up to e^-30
+    a = Fixed([[big, 0, 0], [0, big, 0]])
+    b = Fixed([[0, big, 0], [0, big, 0]])
+    x = inputs(2)
+    probs = ensemble_probs([a, b], x)
+    assert torch.allclose(probs, torch.tensor([[0.5, 0.5, 0.0], [0.0, 1.0, 0.0]]), atol=1e-6)
+    c = Fixed([[big, 0, 0], [0, 0, big]])
+    skew = ensemble_probs([a, c], x)
+    lavg = torch.softmax(ensemble_logits([a, c], x), 1)
+    assert skew[1, 1] == pytest.approx(0.5, abs=1e-6) and lavg[1, 1] == pytest.approx(0.5, abs=1e-6)
+    with pytest.raises(MergeError, match="at least one"):
+        ensemble_probs([], x)
+
+
+def test_probability_and_logit_ensembles_differ_for_unequal_confidence():
+    a = Fixed([[4.0, 0.0]])
+    b = Fixed([[0.0, 1.0]])
+    x = inputs(1)
+    pa, pb = torch.softmax(torch.tensor([4.0, 0.0]), 0), torch.softmax(torch.tensor([0.0, 1.0]), 0)
+    assert torch.allclose(ensemble_probs([a, b], x)[0], (pa + pb) / 2, atol=1e-6)
+    assert torch.allclose(torch.softmax(ensemble_logits([a, b], x)[0], 0),
+                          torch.softmax(torch.tensor([2.0, 0.5]), 0), atol=1e-6)
+
+
+def test_compare_to_ensemble_of_itself():
+    m = model(0)
+    x = torch.randn(64, 1, 8, 8, generator=torch.Generator().manual_seed(2))
+    out = hyp.compare_to_ensemble(m, [m, m], x)
+    assert out["kl"] == pytest.approx(0.0, abs=1e-6) and out["agreement"] == 1.0 and out["beta"] == 1.0
+
+
+def test_compare_to_ensemble_with_disagreeing_models_and_calibration():
+    a = Fixed([[3.0, 0.0]] * 10 + [[0.0, 3.0]] * 10)
+    b = Fixed([[0.0, 3.0]] * 20)
+    x = inputs(20)
+    out = hyp.compare_to_ensemble(a, [b], x)
+    assert out["agreement"] == pytest.approx(0.5) and out["kl"] > 1.0
+    y = torch.tensor([0] * 10 + [1] * 10)
+    y[::4] = 1 - y[::4]  # a quarter of a's answers are wrong: the fitted beta is finite
+    cal = hyp.compare_to_ensemble(a, [a, b], x, y, calib_frac=0.5, seed=0)
+    assert cal["beta"] != 1.0 and 0.0 < cal["kl"] and 0 <= cal["agreement"] <= 1
+
+
+def test_merged_model_resets_bn_to_batch_statistics(data):
+    a, b = model(0, variant="bn"), model(1, variant="bn")
+    a.bns[0].running_mean.fill_(3.0)  # interpolated running stats are then visibly wrong
+    with pytest.raises(MergeError, match="bn_data"):
+        merged_model(a, b, 0.5)
+    n = len(data.x_train)
+    m = merged_model(a, b, 0.5, bn_data=data, bn_batches=1, bn_batch_size=n)  # one batch: all images
+    probe = merged_model(a, b, 0.5, bn_data=data, bn_batches=1, bn_batch_size=n).train()
+    with torch.no_grad():
+        layers = probe.readout(data.normalize(data.x_train))
+    assert not m.training
+    for l, bn in enumerate(m.bns):
+        assert torch.allclose(bn.running_mean, layers[l].pre.mean(0), atol=1e-5), l
+        assert torch.allclose(bn.running_var, layers[l].pre.var(0), rtol=1e-4, atol=1e-6), l
+    assert not torch.allclose(m.bns[0].running_mean, torch.full_like(m.bns[0].running_mean, 1.5),
+                              atol=0.1)
+
+
+def test_merged_model_without_bn_is_the_interpolation_and_takes_a_perm():
+    a, b = model(0), model(1)
+    m = merged_model(a, b, 0.3)
+    for k, v in m.state_dict().items():
+        assert torch.allclose(v, 0.3 * a.state_dict()[k] + 0.7 * b.state_dict()[k], atol=1e-6), k
+    p = random_permutation(spec_for(b), seed=3)
+    permuted = apply_permutation(spec_for(b), b, p)
+    mp = merged_model(a, b, 0.3, perm=p)
+    for k, v in mp.state_dict().items():
+        assert torch.allclose(v, 0.3 * a.state_dict()[k] + 0.7 * permuted.state_dict()[k], atol=1e-6), k
+    with pytest.raises(MergeError, match="lam"):
+        merged_model(a, b, 1.5)
+
+
+def test_reset_bn_on_data_checks_its_input(data):
+    m = model(0)
+    assert reset_bn_on_data(m, data) is m
+    with pytest.raises(MergeError, match="Dataset"):
+        reset_bn_on_data(model(0, variant="bn"), data.normalize(data.x_train))
+
+
+def test_mean_std_and_per_pair():
+    assert hyp.mean_std([1.0, 3.0]) == (2.0, pytest.approx(math.sqrt(2)))
+    assert hyp.mean_std([5.0]) == (5.0, 0.0)
+    with pytest.raises(LmcError):
+        hyp.mean_std([])
+    swept = {0.5: [{"kl": 1.0}, {"kl": 2.0}], 1.0: [{"kl": 3.0}, {"kl": 4.0}]}
+    assert hyp.per_pair(swept, "kl").tolist() == [[1.0, 3.0], [2.0, 4.0]]
+    with pytest.raises(LmcError, match="same number of pairs"):
+        hyp.per_pair({0.5: [1.0], 1.0: [1.0, 2.0]})
+
+
+def test_trend_is_judged_against_the_spread_over_pairs():
+    ws = [0.25, 0.5, 1.0]
+    clear = [[1.0, 0.6, 0.2], [1.1, 0.7, 0.3], [0.9, 0.5, 0.1]]
+    t = hyp.trend(ws, clear, "falls", min_change=0.1)
+    assert t["enough"] and t["holds"] and t["change"] == pytest.approx(0.8)
+    assert not hyp.trend(ws, clear, "rises")["holds"]
+    assert not hyp.trend(ws, clear, "falls", min_change=1.0)["holds"]  # smaller than asked for
+    noisy = [[1.0, 0.6, 0.0], [0.2, 0.7, 1.0], [1.0, 0.5, 0.2]]  # means fall 0.73 -> 0.4, spread larger
+    t = hyp.trend(ws, noisy, "falls")
+    assert t["change"] > 0 and not t["holds"] and t["spread"] > t["change"] / 2
+    one_pair = hyp.trend(ws, [clear[0]], "falls")
+    assert not one_pair["enough"] and not one_pair["holds"]
+    assert not hyp.trend([1.0], [[1.0], [2.0]], "falls")["enough"]
+    assert not hyp.trend(ws, clear, "falls", min_pairs=4)["enough"]
+    with pytest.raises(LmcError, match="direction"):
+        hyp.trend(ws, clear, "up")
+    with pytest.raises(LmcError, match="widths"):
+        hyp.trend([1.0, 2.0], clear, "falls")
+
+
+def test_level():
+    assert hyp.level([0.95, 0.96, 0.97], 0.9, "above")
+    assert not hyp.level([0.8, 1.0], 0.85, "above")  # mean 0.9 but within one standard error
+    assert hyp.level([0.01, 0.02], 0.1, "below")
+    with pytest.raises(LmcError, match="side"):
+        hyp.level([1.0], 0.5, "over")
+
+
+def test_sweep_calls_fn_per_width_and_pair(monkeypatch):
+    setup = Setup.from_params(profile="smoke", widths=[0.25, 0.5], n_pairs=2, device="cpu")
+    fake = {w: [(f"a{w}{i}", f"b{w}{i}") for i in range(2)] for w in setup.widths}
+    monkeypatch.setattr(Setup, "pairs", lambda self, w, **kw: fake[w])
+    out = hyp.sweep(setup, lambda a, b, i: (a, b, i))
+    assert list(out) == [0.25, 0.5]
+    assert out[0.5] == [("a0.50", "b0.50", 0), ("a0.51", "b0.51", 1)]
+    assert list(hyp.sweep(setup, lambda a, b, i: i, widths=[0.5])) == [0.5]
+    assert hyp.per_pair(hyp.sweep(setup, lambda a, b, i: 10 * i)).tolist() == [[0, 0], [10, 10]]
