@@ -10,16 +10,28 @@ from fractions import Fraction
 
 import torch
 
-from . import cache, merge, perm
+from . import budget, cache, merge, params, perm
 from .config import book_settings, make_config, TrainConfig
-from .data import DATASETS
-from .models import ARCHS
 from .train import prepare_data
 from .utils import LmcError, resolve_device
 
 DATASET_NAMES = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST", "cifar10": "CIFAR-10",
                  "cifar100": "CIFAR-100"}
 ARCH_NAMES = {"mlp": "MLP", "vgg11": "VGG-11", "resnet20": "ResNet-20"}
+
+
+def _device(name: str) -> torch.device:
+    """The torch device of a checked device name; cuda without a GPU is a clear error."""
+    dev = resolve_device(name)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise params.ParamError(f"parameter device = {name!r}: no CUDA GPU is visible here; "
+                                "use device 'auto' or 'cpu'")
+    return dev
+
+
+def _hours(h: float) -> str:
+    """2.5 h, 12 min, 40 s."""
+    return f"{h:.1f} h" if h >= 1 else f"{60 * h:.0f} min" if h >= 1 / 60 else f"{3600 * h:.0f} s"
 
 
 def width_label(width: float) -> str:
@@ -47,25 +59,32 @@ class Setup:
     def from_params(cls, *, profile="cpu", dataset="fashion_mnist", model="mlp", widths=(),
                     width=0.0, epochs=0, n_pairs=0, weight_decay=-1.0, device="auto",
                     variant="plain", **overrides) -> "Setup":
-        """Build from a chapter's parameters cell (0 / empty / negative = the profile's value)."""
-        if dataset not in DATASETS:
-            raise LmcError(f"unknown dataset {dataset!r}; choose one of {DATASETS}")
-        if model not in ARCHS:
-            raise LmcError(f"unknown model {model!r}; choose one of {ARCHS}")
-        book = book_settings(profile)
-        default = book["widths"] if model == "mlp" else book["conv_widths"]
-        chosen = (float(width),) if width and width > 0 else tuple(float(w) for w in (widths or default))
-        if any(w <= 0 for w in chosen):
-            raise LmcError(f"widths must be > 0; got {chosen}")
-        if epochs and epochs > 0:
-            overrides["epochs"] = int(epochs)
-        if weight_decay is not None and weight_decay >= 0:
-            overrides["weight_decay"] = float(weight_decay)
-        return cls(profile=profile, dataset=dataset, arch=model, widths=tuple(sorted(chosen)),
-                   n_pairs=int(n_pairs) if n_pairs and n_pairs > 0 else book["n_pairs"],
-                   device=resolve_device(device), n_eval=book["n_eval"],
-                   bn_batches=book["bn_batches"], variant=variant,
-                   overrides=dict(overrides))
+        """Build from a chapter's parameters cell (0 / empty list / weight_decay -1: the profile's)."""
+        p = params.validate(dict(profile=profile, dataset=dataset, model=model, widths=widths,
+                                 width=width, epochs=epochs, n_pairs=n_pairs,
+                                 weight_decay=weight_decay, device=device))
+        book = book_settings(p["profile"])
+        default = book["widths"] if p["model"] == "mlp" else book["conv_widths"]
+        chosen = (p["width"],) if p["width"] else tuple(float(w) for w in p["widths"] or default)
+        if p["epochs"]:
+            overrides["epochs"] = p["epochs"]
+        if p["weight_decay"] != -1:
+            overrides["weight_decay"] = p["weight_decay"]
+        setup = cls(profile=p["profile"], dataset=p["dataset"], arch=p["model"],
+                    widths=tuple(sorted(chosen)), n_pairs=p["n_pairs"] or book["n_pairs"],
+                    device=_device(p["device"]), n_eval=book["n_eval"],
+                    bn_batches=book["bn_batches"], variant=variant, overrides=dict(overrides))
+        setup.check_resources(max(default))
+        return setup
+
+    def check_resources(self, profile_max: float = 1.0) -> None:
+        """Refuse widths that do not fit the device; on a CPU, say how long a far wider model takes."""
+        widest = self.config(self.widths[-1])
+        budget.check(widest, self.device)
+        if self.device.type == "cpu" and widest.width > 4 * profile_max:
+            print(f"note: width {width_label(widest.width)} is far beyond the profile's widths: "
+                  f"about {_hours(budget.cpu_hours(widest))} per model on one CPU thread "
+                  f"(estimate; {2 * self.n_pairs} models per width)", flush=True)
 
     def but(self, **changes) -> "Setup":
         """A copy with some fields changed; training overrides merge into the existing ones."""
