@@ -87,3 +87,10 @@ def verdicts(result: dict, setup: Setup) -> list[dict]:
     verdict = "not run" if len(wds) < 2 else None
     return [report.record_verdict("C8", CHAPTER, setup.profile, checks, measured,
                                   setting=setup.title(widths=[result["width"]]), verdict=verdict)]
+
+
+def plan(setup: Setup) -> list:
+    """The TrainConfigs run(setup) asks for: every pair of the weight-decay sweep (plan step)."""
+    from ..plan import pair_configs
+    wds = sorted(float(v) for v in book_settings(setup.profile)["wd_sweep"])
+    return [c for wd in wds for c in pair_configs(setup, [default_wd_width(setup)], weight_decay=wd)]

@@ -163,3 +163,10 @@ def per_width(study: dict, key: str) -> np.ndarray:
 def verdicts(result: dict, setup: Setup) -> list[dict]:
     """Beyond the paper: no claim of the paper to judge (findings() summarises the chapter)."""
     return []
+
+
+def plan(setup: Setup) -> list:
+    """The TrainConfigs run(setup) asks for: the main sweep, independent and spawned pairs."""
+    from ..plan import pair_configs
+    sw = sorted(float(w) for w in SPAWN_WIDTHS[setup.profile])
+    return pair_configs(setup) + pair_configs(setup, sw) + pair_configs(setup, sw, init_seed=0)
