@@ -217,17 +217,50 @@ def load_or_train(config: TrainConfig, device="auto", progress: bool = True,
         return _load(root, key, config, dev)
 
 
+def ensure_trained(configs, device="auto", progress: bool = True,
+                   cache_dir: str | Path | None = None) -> list[str]:
+    """Train every config not cached yet (seeds of one MLP recipe as one group); the keys trained.
+
+    Groups come from train_group.plan_groups, capped by memory (train_group.MAX_GROUP members,
+    GROUP_BYTES of weights + grads + optimiser state); every member is written as an ordinary
+    entry while the group holds all its members' locks (taken in key order).
+    """
+    root = _root(cache_dir)
+    group_mod = importlib.import_module(f"{__package__}.train_group")
+
+    def missing(config, discard=False):
+        try:
+            _read_entry(root, config.key())
+            return False
+        except FileNotFoundError:
+            return True
+        except _BadEntry as e:
+            if discard:
+                _discard(root, config.key(), str(e))
+            return True
+    trained = []
+    for group in group_mod.plan_groups([c for c in dict.fromkeys(configs) if missing(c)]):
+        with contextlib.ExitStack() as locks:
+            for key in sorted({c.key() for c in group}):
+                locks.enter_context(_locked(root, key))
+            group = [c for c in group if missing(c, discard=True)]  # others may have written some
+            results = group_mod.train_group(group, device, progress) if group else []
+            for c, (model, metrics) in zip(group, results):
+                _write(root, c.key(), c, model, metrics)
+                trained.append(c.key())
+    return trained
+
+
 def model_pairs(config: TrainConfig, n_pairs: int, device="auto", progress: bool = True,
                 cache_dir: str | Path | None = None) -> list[tuple[nn.Module, nn.Module]]:
     """n_pairs independently trained pairs: pair i has seeds (seed + 2i, seed + 2i + 1)."""
     if int(n_pairs) < 1:
         raise CacheError(f"n_pairs must be >= 1; got {n_pairs!r}")
-    pairs = []
-    for i in range(int(n_pairs)):
-        a, b = (load_or_train(config.replace(seed=config.seed + 2 * i + j), device, progress,
-                              cache_dir) for j in (0, 1))
-        pairs.append((a, b))
-    return pairs
+    configs = [config.replace(seed=config.seed + 2 * i + j)
+               for i in range(int(n_pairs)) for j in (0, 1)]
+    ensure_trained(configs, device, progress, cache_dir)
+    models = [load_or_train(c, device, progress, cache_dir) for c in configs]
+    return list(zip(models[::2], models[1::2]))
 
 
 def entries(cache_dir: str | Path | None = None) -> list[dict]:

@@ -15,6 +15,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
+import os
+import sys
 import time
 from collections import OrderedDict
 
@@ -33,6 +35,7 @@ OPTIMIZERS = ("adam", "adamw", "sgd", "sophia")
 SCHEDULES = ("none", "linear")
 PRECISIONS = ("auto", "fp32")
 CROP_PAD = 4
+LOG_ENV = "LMC_TRAIN_LOG"  # a file path: one appended line per trained model, no progress bars
 _DATA_CACHE: OrderedDict = OrderedDict()
 _DATA_CACHE_SIZE = 4
 
@@ -127,15 +130,17 @@ def lr_factor(step: int, total_steps: int, warmup_steps: int, schedule: str = "l
     return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
 
 
-def make_optimizer(config: TrainConfig, params, batch_size: int) -> torch.optim.Optimizer:
-    """Adam (coupled L2), AdamW, SGD (momentum 0.9, Nesterov) or SophiaG, from the config."""
+def make_optimizer(config: TrainConfig, params, batch_size: int,
+                   fused: bool = False) -> torch.optim.Optimizer:
+    """Adam (coupled L2), AdamW, SGD (momentum 0.9, Nesterov) or SophiaG; `fused` kernels (CUDA)."""
     lr, wd = config.lr, config.weight_decay
+    kw = dict(fused=True) if fused else {}
     if config.optimizer == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=wd)
+        return torch.optim.Adam(params, lr=lr, weight_decay=wd, **kw)
     if config.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=lr, weight_decay=wd)
+        return torch.optim.AdamW(params, lr=lr, weight_decay=wd, **kw)
     if config.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=0.9, nesterov=True, weight_decay=wd)
+        return torch.optim.SGD(params, lr=lr, momentum=0.9, nesterov=True, weight_decay=wd, **kw)
     if config.optimizer == "sophia":
         return SophiaG(params, lr=lr, weight_decay=wd, bs=batch_size)
     raise TrainingError(f"unknown optimizer {config.optimizer!r}; choose one of {OPTIMIZERS}")
@@ -148,6 +153,26 @@ def init_model(config: TrainConfig, ds: data_mod.Dataset) -> nn.Module:
         return build_model(config.arch, config.width, in_channels=ds.in_channels,
                            image_size=ds.image_size, n_classes=ds.n_classes,
                            variant=config.variant, bias=config.bias)
+
+
+# ---------------------------------------------------------------- progress
+
+def bars_on(progress: bool) -> bool:
+    """Progress bars: asked for, stderr is a terminal, and $LMC_TRAIN_LOG is not set."""
+    return bool(progress) and not os.environ.get(LOG_ENV) and sys.stderr.isatty()
+
+
+def log_trained(config: TrainConfig, seconds: float, test_acc: float, progress: bool = True,
+                note: str = "") -> None:
+    """One line per trained model: appended to $LMC_TRAIN_LOG, else on stderr when no bar shows."""
+    line = (f"trained {config.dataset} {config.arch}/{config.variant} w={config.width:g} "
+            f"seed={config.seed} {seconds:.1f}s test_acc={test_acc:.4f}{note}")
+    path = os.environ.get(LOG_ENV)
+    if path:
+        with open(path, "a") as f:
+            f.write(line + "\n")
+    elif progress and not sys.stderr.isatty():
+        print(line, file=sys.stderr, flush=True)
 
 
 # ---------------------------------------------------------------- loop
@@ -206,7 +231,7 @@ def _fit(config: TrainConfig, model: nn.Module, ds, dev, progress: bool) -> dict
     step, norm = _make_step(config, model, opt, dev, gen), normalizer(ds, dev)
     hist = dict(epoch_losses=[], step_losses=[], train_acc=float("nan"))
     bar = tqdm(range(config.epochs), desc=f"{config.arch} w={config.width:g} seed={config.seed}",
-               disable=not progress)
+               disable=not bars_on(progress))
     model.train()
     for epoch in bar:
         perm = torch.randperm(n, device=dev, generator=gen)
@@ -252,6 +277,7 @@ def train(config: TrainConfig, device="auto", progress: bool = True, data=None):
                    test_loss=test_loss, test_acc=test_acc, epoch_losses=hist["epoch_losses"],
                    step_losses=hist["step_losses"], wall_time_s=wall, device=str(dev),
                    n_params=sum(p.numel() for p in model.parameters()))
+    log_trained(config, wall, test_acc, progress)
     return model, metrics
 
 

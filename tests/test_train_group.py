@@ -1,0 +1,160 @@
+"""Tests of lmc_lib.train_group and cache.ensure_trained: a grouped member equals its solo run."""
+import numpy as np
+import pytest
+import torch
+
+from lmc_lib import cache, data, train, train_group as tg
+from lmc_lib.config import TrainConfig
+from lmc_lib.train import TrainingError
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def synthetic(n_train=256, n_test=64, size=8, seed=0):
+    """A learnable toy dataset: class k lights up row k of an otherwise noisy image."""
+    rng = np.random.default_rng(seed)
+
+    def split(n):
+        y = rng.integers(0, 10, n)
+        x = rng.integers(0, 80, (n, 1, size, size)).astype(np.uint8)
+        x[np.arange(n), :, y % size, :] = 250
+        return x, y
+    return data.from_arrays("toy", *split(n_train), *split(n_test))
+
+
+TOY = synthetic()
+MLP = TrainConfig(dataset="toy", width=1 / 16, epochs=2, batch_size=64, lr=1e-3)
+
+
+def solo(config):
+    """train.train quietly on CPU on the toy data."""
+    return train.train(config, "cpu", progress=False, data=TOY)
+
+
+def group(configs):
+    """train_group quietly on CPU on the toy data."""
+    return tg.train_group(configs, "cpu", progress=False, data=TOY)
+
+
+def same_weights(a, b):
+    """True when two models' state_dicts are bit-identical."""
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+@pytest.mark.parametrize("optimizer,lr", [("adam", 1e-3), ("sgd", 0.05)])
+@pytest.mark.parametrize("variant,bias", [("plain", True), ("skip", False)])
+def test_group_member_equals_solo_training(optimizer, lr, variant, bias):
+    configs = [MLP.replace(optimizer=optimizer, lr=lr, variant=variant, bias=bias, seed=s)
+               for s in (0, 1, 2)]
+    for config, (model, metrics) in zip(configs, group(configs)):
+        ref, ref_metrics = solo(config)
+        assert metrics.keys() == ref_metrics.keys() and not model.training
+        sa, sb = model.state_dict(), ref.state_dict()
+        assert sa.keys() == sb.keys()
+        for name in sa:
+            torch.testing.assert_close(sa[name], sb[name], rtol=1e-5, atol=1e-5 * sb[name].abs().max())
+            assert not torch.equal(sa[name], train.init_model(config, TOY).state_dict()[name])
+        np.testing.assert_allclose(metrics["step_losses"], ref_metrics["step_losses"], rtol=1e-5)
+        assert metrics["test_acc"] == pytest.approx(ref_metrics["test_acc"], abs=1 / 64)
+        assert metrics["n_params"] == ref_metrics["n_params"] and metrics["wall_time_s"] > 0
+
+
+def test_members_with_other_seeds_differ_and_spawns_share_init():
+    configs = [MLP.replace(seed=0), MLP.replace(seed=1), MLP.replace(seed=2, init_seed=0)]
+    (a, _), (b, _), (spawn, ma) = group(configs)
+    assert not same_weights(a, b) and not same_weights(a, spawn)
+    assert same_weights(train.init_model(configs[0], TOY), train.init_model(configs[2], TOY))
+    assert ma["epoch_losses"][-1] < ma["epoch_losses"][0]
+
+
+def test_unsupported_configs_fall_back_to_solo_training():
+    bn = [MLP.replace(variant="bn", seed=s) for s in (0, 1)]
+    assert not tg.groupable(bn[0]) and tg.groupable(MLP)
+    for config, (model, metrics) in zip(bn, group(bn)):
+        ref, ref_metrics = solo(config)
+        assert same_weights(model, ref) and metrics["step_losses"] == ref_metrics["step_losses"]
+
+
+def test_diverging_member_raises_naming_it(monkeypatch):
+    original = train.init_model
+
+    def init(config, ds):
+        model = original(config, ds)
+        if config.seed == 1:
+            with torch.no_grad():
+                model.fcs[-1].weight[0, 0] = float("inf")
+        return model
+    monkeypatch.setattr(train, "init_model", init)
+    with pytest.raises(TrainingError, match=r"diverged.*TrainConfig\(.*seed=1,"):
+        group([MLP.replace(seed=s) for s in (0, 1, 2)])
+
+
+def test_mixed_recipes_or_empty_group_raise():
+    with pytest.raises(TrainingError, match="differ only in seed"):
+        group([MLP, MLP.replace(seed=1, lr=0.1)])
+    with pytest.raises(TrainingError, match="at least one config"):
+        group([])
+
+
+def test_plan_groups_splits_recipes_and_caps_by_memory():
+    seeds = [MLP.replace(seed=s) for s in range(20)]
+    bn = MLP.replace(variant="bn")
+    other = MLP.replace(lr=0.01)
+    plan = tg.plan_groups(seeds + [bn, other])
+    assert [bn] in plan and [other] in plan
+    assert sorted(c.seed for g in plan if g[0].lr == MLP.lr and tg.groupable(g[0]) for c in g) \
+        == list(range(20))
+    assert max(len(g) for g in plan) == tg.MAX_GROUP
+    wide = MLP.replace(width=4.0)
+    assert 1 < tg.max_group_size(wide) < tg.MAX_GROUP
+    assert tg.max_group_size(wide) * 16 * tg.mlp_params_bound(wide) <= tg.GROUP_BYTES
+    assert tg.max_group_size(MLP.replace(width=16.0)) == 1  # one member is over the budget
+
+
+@pytest.fixture
+def toy_cache(monkeypatch, tmp_path):
+    """The cache in tmp_path; every config's dataset is the toy data."""
+    monkeypatch.setattr(train, "prepare_data", lambda config, dev="auto": train._subset(TOY, config.n_train))
+    return tmp_path / "models"
+
+
+def test_ensure_trained_writes_ordinary_entries(toy_cache, monkeypatch):
+    configs = [MLP.replace(seed=s) for s in range(3)] + [MLP.replace(variant="bn")]
+    keys = cache.ensure_trained(configs + configs[:1], "cpu", progress=False, cache_dir=toy_cache)
+    assert sorted(keys) == sorted(c.key() for c in configs)
+    assert cache.ensure_trained(configs, "cpu", progress=False, cache_dir=toy_cache) == []
+    ref, ref_metrics = solo(configs[1])
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("the cache should not train")
+    monkeypatch.setattr(train, "train", no_training)
+    monkeypatch.setattr(tg, "train_group", no_training)
+    models = [cache.load_or_train(c, "cpu", progress=False, cache_dir=toy_cache) for c in configs]
+    torch.testing.assert_close(models[1].state_dict(), ref.state_dict(), rtol=1e-5, atol=1e-6)
+    assert models[1].train_metrics["test_acc"] == pytest.approx(ref_metrics["test_acc"], abs=1 / 64)
+    pairs = cache.model_pairs(MLP, 1, "cpu", progress=False, cache_dir=toy_cache)
+    assert [m.cache_key for m in pairs[0]] == [configs[0].key(), configs[1].key()]
+
+
+def test_model_pairs_trains_missing_models_grouped(toy_cache, monkeypatch):
+    calls = []
+    original = tg.train_group
+    monkeypatch.setattr(tg, "train_group", lambda cs, *a, **k: calls.append(len(cs)) or original(cs, *a, **k))
+    pairs = cache.model_pairs(MLP.replace(seed=5), 2, "cpu", progress=False, cache_dir=toy_cache)
+    assert calls == [4]
+    assert [(a.config.seed, b.config.seed) for a, b in pairs] == [(5, 6), (7, 8)]
+
+
+def test_train_log_file_gets_one_line_per_model(monkeypatch, tmp_path, capsys):
+    log = tmp_path / "train.log"
+    monkeypatch.setenv(train.LOG_ENV, str(log))
+    tg.train_group([MLP.replace(seed=s) for s in (3, 4)], "cpu", progress=True, data=TOY)
+    train.train(MLP.replace(variant="skip", seed=9), "cpu", progress=True, data=TOY)
+    lines = log.read_text().splitlines()
+    assert len(lines) == 3 and capsys.readouterr().err == ""
+    assert "mlp/plain w=0.0625 seed=3 " in lines[0] and "seed=9" in lines[2] and "test_acc=0." in lines[2]
+    monkeypatch.delenv(train.LOG_ENV)
+    train.train(MLP, "cpu", progress=True, data=TOY)  # stderr is not a terminal under pytest
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and "seed=0" in err[0] and len(log.read_text().splitlines()) == 3
