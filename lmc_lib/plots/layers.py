@@ -6,7 +6,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from ..experiment import width_label
-from .style import band, errorbars, finish, mean_std, width_colors
+from .style import band, errorbars, finish, grid, mean_std, width_colors
 
 
 def _per_layer(ax, result, key, layers, ylabel, scale=None):
@@ -31,16 +31,6 @@ def _width_axis(ax, widths):
     ax.set_xlabel("width multiplier w")
 
 
-def _grid(n: int, **kw):
-    """A figure with n panels, at most 4 per row; returns (fig, flat list of the n axes)."""
-    cols = min(n, 4)
-    rows = -(-n // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 3.2 * rows), squeeze=False, **kw)
-    for ax in axes.flat[n:]:
-        ax.set_visible(False)
-    return fig, list(axes.flat[:n])
-
-
 def lewc_cosine(result: dict, title: str = ""):
     """Fig 3: cos(f_l(theta(1/2)), (f_l(a) + f_l(b))/2) per layer, one line per width."""
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
@@ -51,14 +41,14 @@ def lewc_cosine(result: dict, title: str = ""):
 
 def norm_decay(result: dict, title: str = ""):
     """Fig 20: ||f_l(theta(1/2))|| / mean endpoint norm per layer vs LEWC and 2^-(l-1) (log y)."""
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
+    fig, axes = grid(2, sharey=True)
     layers = result["layers"]
     _per_layer(axes[0], result, "norm_merged", layers, "norm ratio (merged / endpoints)")
     axes[0].set_title("measured")
     _per_layer(axes[1], result, "norm_lewc", layers, "norm ratio (LEWC target / endpoints)")
-    axes[1].set_title("LEWC prediction ||2^-l (f_a + f_b)|| / endpoints")
+    axes[1].set_title(r"LEWC target $2^{-l}(f_a + f_b)$")
     for ax in axes:
-        ax.plot(layers, result["prediction"], "k--", lw=1, label="2^-(l-1)")
+        ax.plot(layers, result["prediction"], "k--", lw=1, label=r"$2^{-(l-1)}$")
         ax.set_yscale("log", base=2)
         ax.legend()
     return finish(fig, title)
@@ -66,7 +56,7 @@ def norm_decay(result: dict, title: str = ""):
 
 def lewc_general(result: dict, title: str = ""):
     """Extension of Fig 3: the lam^l law at several lam, cosine and norm ratio, narrowest/widest."""
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    fig, axes = grid(2, height=3.6)
     layers, cmap = result["layers"], plt.get_cmap("plasma")
     styles = dict(zip(result["general_widths"], ("--", "-")))
     for j, lam in enumerate(result["lams"]):
@@ -76,32 +66,34 @@ def lewc_general(result: dict, title: str = ""):
                 mean, std = mean_std(g[key])
                 ax.errorbar(layers, mean, yerr=std, ls=styles[w], marker="o", ms=3, capsize=2,
                             color=cmap(0.8 * j / max(len(result["lams"]) - 1, 1)),
-                            label=f"lam = {lam:g}, w = {width_label(w)}")
+                            label=rf"$\lambda$ = {lam:g}, w = {width_label(w)}")
     axes[0].set_ylabel("cosine with the LEWC target")
-    axes[0].set_title("cos(f_l(theta(lam)), lam^l f_a + (1-lam)^l f_b)")
+    axes[0].set_title(r"cosine with $\lambda^l f_a + (1-\lambda)^l f_b$")
     axes[1].set_ylabel("norm ratio to the LEWC target")
-    axes[1].set_title("||f_l(theta(lam))|| / ||lam^l f_a + (1-lam)^l f_b|| (1 = exact)")
+    axes[1].set_title(r"$\|f_l(\theta(\lambda))\| \;/\; \|\lambda^l f_a + (1-\lambda)^l f_b\|$")
     axes[1].axhline(1.0, color="k", lw=0.8)
     axes[1].set_yscale("log", base=2)
     for ax in axes:
         ax.set_xticks(layers)
         ax.set_xlabel("layer l")
-    axes[0].legend(fontsize=7, ncol=2, loc="lower left")
-    return finish(fig, title)
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=3)
+    finish(fig, title)
+    fig.subplots_adjust(bottom=0.32)
+    return fig
 
 
 def gaussian_wa(gauss: dict, title: str = "Thm 5.4: x, y ~ N(0, I_d), Monte Carlo"):
     """Thm 5.4: WA cosine of two Gaussian vectors vs dimension d, with the d -> inf limits."""
-    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
     for j, lam in enumerate(gauss["lams"]):
-        line, = ax.plot(gauss["dims"], gauss["mc"][str(lam)], "o-", label=f"Monte Carlo, lam = {lam:g}")
+        line, = ax.plot(gauss["dims"], gauss["mc"][str(lam)], "o-", label=rf"Monte Carlo, $\lambda$ = {lam:g}")
         ax.axhline(gauss["limit"][str(lam)], ls="--", lw=0.8, color=line.get_color(),
                    label=f"limit {gauss['limit'][str(lam)]:.4f}")
     ax.set_xscale("log")
     ax.set_xlabel("dimension d")
     ax.set_ylabel("weak-additivity cosine")
-    ax.set_title("cos(relu(lam x + (1-lam) y), lam relu(x) + (1-lam) relu(y))")
-    ax.legend(fontsize=7)
+    ax.set_title(r"$\cos(\sigma(\lambda x + (1-\lambda) y),\ \lambda\sigma(x) + (1-\lambda)\sigma(y))$")
+    ax.legend(ncol=2, fontsize=9)
     return finish(fig, title)
 
 
@@ -120,13 +112,13 @@ def second_moments(result: dict, title: str = "", layers=None, widths=None):
     layers = layers or result["hidden"]
     widths = widths or result["widths"]
     colors = width_colors(result["widths"])
-    fig, axes = _grid(len(layers))
+    fig, axes = grid(len(layers))
     for ax, l in zip(axes, layers):
         for w in widths:
             h = result["per_width"][str(w)]["hist"]
             ax.stairs(h["counts"][l - 1], h["edges"][l - 1], color=colors[w], label=f"w = {width_label(w)}")
         ax.set_yscale("log")
-        ax.set_xlabel(f"second moment s_i, hidden layer {l}")
+        ax.set_xlabel(rf"second moment $s_i$, hidden layer {l}")
         ax.set_ylabel("units (log scale)")
         ax.legend()
     return finish(fig, title)
@@ -135,15 +127,17 @@ def second_moments(result: dict, title: str = "", layers=None, widths=None):
 def active_overlap(result: dict, title: str = ""):
     """Fig 6 / 22: share of a's active units also active in b vs width, without and with WM."""
     widths, hidden = result["widths"], result["hidden"]
-    fig, axes = _grid(len(hidden), sharey=True)
+    fig, axes = grid(len(hidden), sharey=True)
+    series = (("overlap", "no permutation", "-"), ("overlap_wm", "weight matching", "-"),
+              ("active", "chance (b's active share)", "--"))
     for i, (ax, l) in enumerate(zip(axes, hidden)):
-        for key, label in (("overlap", "no permutation"), ("overlap_wm", "weight matching")):
+        for k, (key, label, ls) in enumerate(series):
             vals = np.array([np.asarray(result["per_width"][str(w)][key])[:, i] for w in widths]).T
-            errorbars(ax, widths, vals, label=label)
+            errorbars(ax, widths, vals, label=label, color="grey" if k == 2 else f"C{k}", ls=ls)
         _width_axis(ax, widths)
         ax.set_title(f"hidden layer {l}")
-        ax.legend()
-    axes[0].set_ylabel(f"active-unit overlap ({result['mass']:.0%} of sum s_i^2)")
+        ax.set_ylabel(rf"overlap (active: {result['mass']:.0%} of $\sum s_i^2$)")
+    axes[0].legend()
     return finish(fig, title)
 
 
@@ -164,20 +158,20 @@ def effective_rank(result: dict, title: str = ""):
 
 def reciprocal_orthogonality(result: dict, title: str = ""):
     """Fig 7: ||W_a h_b|| / ||W_a h_a|| and ||W_b h_a|| / ||W_b h_b|| per layer l >= 2, per width."""
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
+    fig, axes = grid(2, sharey=True)
     _per_layer(axes[0], result, "ro_ab", result["layers"], "RO ratio")
-    axes[0].set_title("||W_a h_b|| / ||W_a h_a||")
+    axes[0].set_title(r"$\|W_a h_b\| \,/\, \|W_a h_a\|$")
     _per_layer(axes[1], result, "ro_ba", result["layers"], "RO ratio")
-    axes[1].set_title("||W_b h_a|| / ||W_b h_b||")
+    axes[1].set_title(r"$\|W_b h_a\| \,/\, \|W_b h_b\|$")
     return finish(fig, title)
 
 
 def merged_projection(result: dict, title: str = ""):
     """Fig 8: cos(W_a h_{l-1}(theta(1/2)), W_a h_{l-1}(a)) per layer l >= 2, per width (and b)."""
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
+    fig, axes = grid(2, sharey=True)
     _per_layer(axes[0], result, "cos_a", result["layers"], "cosine")
-    axes[0].set_title("cos(W_a h(merged), W_a h_a)")
+    axes[0].set_title(r"$\cos(W_a h(\theta(1/2)),\ W_a h_a)$")
     _per_layer(axes[1], result, "cos_b", result["layers"], "cosine")
-    axes[1].set_title("cos(W_b h(merged), W_b h_b)")
+    axes[1].set_title(r"$\cos(W_b h(\theta(1/2)),\ W_b h_b)$")
     return finish(fig, title)
 

@@ -11,7 +11,7 @@ import numpy as np
 from ..experiment import width_label
 from ..studies.ch02 import LEWC_FACTOR_MLP, MATCHINGS, per_pair, wkey
 from ..studies.ch03 import pair_means, wm_gain
-from .style import band, errorbars, finish, width_colors
+from .style import PAGE_W, band, errorbars, finish, grid, width_colors
 
 LOSS_LABELS = {"loss": "test loss (nats)", "cal_loss": "calibrated test loss (nats)"}
 
@@ -28,7 +28,7 @@ def _width_axis(ax, widths, xlabel="width multiplier w"):
 def barrier_example(example: dict, title: str):
     """Def 2.1 on one pair: accuracy and loss along theta(lam), the endpoints' chord, the barrier."""
     lam = np.asarray(example["lams"])
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    fig, axes = plt.subplots(1, 2, figsize=(PAGE_W, 3.6))
     for ax, col, name, scale in ((axes[0], "acc", "test accuracy (%)", 100),
                                  (axes[1], "loss", "test loss (nats)", 1)):
         y = np.asarray(example[col][0]) * scale
@@ -42,13 +42,13 @@ def barrier_example(example: dict, title: str):
         unit = "pp" if col == "acc" else "nats"
         side = -0.02 if lam[i] > 0.3 else 0.02  # label left of the arrow unless near lam = 0
         ax.text(lam[i] + side, (y[i] + chord[i]) / 2, f"barrier {gap[i]:.3g} {unit}\nat λ = {lam[i]:.2g}",
-                color="C3", fontsize=8, va="center", ha="right" if side < 0 else "left",
+                color="C3", fontsize=10, va="center", ha="right" if side < 0 else "left",
                 bbox=dict(fc="white", ec="none", alpha=0.8))
-        ax.set_xlabel(r"$\lambda$ ($\lambda$ = 0: model b, 1: model a)")
+        ax.set_xlabel(r"$\lambda$  (0: model b, 1: model a)")
         ax.set_ylabel(name)
     fig.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=2)
     finish(fig, f"{title} | pair {example['pair']}")
-    fig.subplots_adjust(bottom=0.22)
+    fig.subplots_adjust(bottom=0.27)
     return fig
 
 
@@ -60,17 +60,17 @@ def accuracy_vs_lam(result: dict, title: str, matching: str = "none"):
     for w in widths:
         band(ax, lam, 100 * np.asarray(result[matching][wkey(w)]["acc"]),
              label=f"w = {width_label(w)}", color=colors[w])
-    ax.set_xlabel(r"$\lambda$")
+    ax.set_xlabel(r"$\lambda$  (0: model b, 1: model a)")
     ax.set_ylabel("test accuracy (%)")
     ax.legend(title=MATCHINGS[matching])
     return finish(fig, title)
 
 
 def loss_vs_lam(result: dict, title: str, matching: str = "none"):
-    """Fig 2: (a) raw test loss and (b) calibrated test loss (SPEC Def 2) of theta(lam) per width."""
+    """Fig 2: (a) raw test loss and (b) calibrated test loss of theta(lam) per width."""
     lam, widths = np.asarray(result["lams"]), result["widths"]
     colors = width_colors(widths)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    fig, axes = grid(2, height=3.6)
     for ax, col, tag in zip(axes, ("loss", "cal_loss"), ("(a) raw", "(b) calibrated")):
         for w in widths:
             band(ax, lam, result[matching][wkey(w)][col], label=f"w = {width_label(w)}",
@@ -85,7 +85,7 @@ def loss_vs_lam(result: dict, title: str, matching: str = "none"):
 def barriers_vs_width(result: dict, title: str, which: str = "max"):
     """Fig 17: accuracy, calibrated-loss and raw-loss barriers (Def 2.1) vs width, without / with WM."""
     widths = result["widths"]
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    fig, axes = grid(3)
     panels = (("acc", 100, "accuracy barrier (pp)"), ("cal", 1, "calibrated-loss barrier (nats)"),
               ("loss", 1, "raw loss barrier (nats)"))
     for ax, (name, scale, ylabel) in zip(axes, panels):
@@ -95,7 +95,7 @@ def barriers_vs_width(result: dict, title: str, which: str = "max"):
         ax.axhline(0, color="grey", lw=0.8)
         _width_axis(ax, widths)
         ax.set_ylabel(ylabel)
-        ax.legend()
+    axes[0].legend()
     where = "max over the λ grid" if which == "max" else "at λ = 1/2"
     return finish(fig, f"{title} | barrier = {where}")
 
@@ -103,9 +103,9 @@ def barriers_vs_width(result: dict, title: str, which: str = "max"):
 def beta_vs_width(result: dict, title: str):
     """Fig 19: fitted inverse temperature at lam = 1/2 vs width: beta (left) and 1/beta (right)."""
     widths = result["widths"]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    fig, axes = grid(2, height=4.6)
     for ax, key, ylabel in ((axes[0], "beta", r"$\beta$ (multiplies the logits)"),
-                            (axes[1], "inv_beta", r"$1/\beta$ (logits divided by it; paper's Fig 19)")):
+                            (axes[1], "inv_beta", r"$1/\beta$ (divides them; paper's Fig 19)")):
         for k, m in enumerate(result["matchings"]):
             vals = np.asarray(per_pair(result, m, f"{key}_half"), dtype=float).T
             errorbars(ax, widths, vals, label=f"merged at λ = 1/2, {MATCHINGS[m]}", color=f"C{k}")
@@ -117,15 +117,17 @@ def beta_vs_width(result: dict, title: str):
         _width_axis(ax, widths)
         ax.set_yscale("log", base=2)
         ax.set_ylabel(ylabel)
-        ax.legend()
-    return finish(fig, title)
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=2)
+    finish(fig, title)
+    fig.subplots_adjust(bottom=0.3)
+    return fig
 
 
 def random_permutations(result: dict, title: str):
     """Fig 18: (a) accuracy at lam = 1/2 after random permutations vs none, WM and endpoints;
     (b) calibrated barrier after random permutations minus after WM, per width."""
     widths = result["widths"]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    fig, axes = grid(2, height=4.0)
     ax = axes[0]
     for k, m in enumerate(result["matchings"]):
         vals = 100 * np.asarray(pair_means(result, m, "acc_half"), dtype=float).T
@@ -134,7 +136,7 @@ def random_permutations(result: dict, title: str):
     errorbars(ax, widths, ends, label="endpoints (mean of a and b)", color="grey", marker="s")
     _width_axis(ax, widths)
     ax.set_ylabel("test accuracy at λ = 1/2 (%)")
-    ax.set_title(f"(a) {result['n_perms']} random permutation draws per pair")
+    ax.set_title(f"(a) {result['n_perms']} random draws per pair")
     ax.legend()
     ax = axes[1]
     errorbars(ax, widths, np.asarray(wm_gain(result), dtype=float).T, color="C1",
@@ -142,6 +144,6 @@ def random_permutations(result: dict, title: str):
     ax.axhline(0, color="grey", lw=0.8)
     _width_axis(ax, widths)
     ax.set_ylabel("calibrated-loss barrier difference (nats)")
-    ax.set_title("(b) barrier (max over λ): random minus weight matching")
+    ax.set_title("(b) barrier, random minus WM")
     ax.legend()
     return finish(fig, title)

@@ -1,13 +1,35 @@
-"""One consistent figure style: sizes, colours per width, mean +- std helpers."""
+"""One consistent figure style: sizes readable in the book's column, colours per width, helpers.
+
+The book's text column is about 780 px wide, so a figure is at most PAGE_W inches wide (at most
+two panels per row) and drawn with 10-11 pt fonts: text stays about 12 px tall on the page.
+"""
 from __future__ import annotations
+
+import textwrap
 
 import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import FormatStrFormatter, LogLocator, NullLocator
 
-matplotlib.rcParams.update({"figure.dpi": 100, "axes.grid": True, "grid.alpha": 0.3,
+PAGE_W = 8.4        # inches: the widest figure (two panels)
+PANEL_H = 3.4       # inches: the height of one row of panels
+matplotlib.rcParams.update({"figure.dpi": 110, "axes.grid": True, "grid.alpha": 0.3,
                             "axes.spines.top": False, "axes.spines.right": False,
-                            "font.size": 10, "axes.titlesize": 9, "legend.fontsize": 8})
+                            "font.size": 11, "axes.titlesize": 11, "axes.labelsize": 11,
+                            "xtick.labelsize": 10, "ytick.labelsize": 10, "legend.fontsize": 9.5,
+                            "legend.framealpha": 0.85, "mathtext.fontset": "dejavusans"})
+
+
+def grid(n: int, cols: int = 2, height: float = PANEL_H, **kw):
+    """A figure with n panels, at most `cols` (default 2) per row; returns (fig, list of n axes)."""
+    cols = max(1, min(n, cols))
+    rows = -(-n // cols)
+    width = PAGE_W if cols > 1 else 6.0
+    fig, axes = plt.subplots(rows, cols, figsize=(width, height * rows), squeeze=False, **kw)
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    return fig, list(axes.flat[:n])
 
 
 def width_colors(widths) -> dict:
@@ -24,22 +46,35 @@ def mean_std(values) -> tuple[np.ndarray, np.ndarray]:
     return arr.mean(axis=0), std
 
 
-def band(ax, x, values, label=None, color=None, marker="o"):
+def band(ax, x, values, label=None, color=None, marker="o", ls="-"):
     """Plot mean over pairs with a +- std band; values: [pairs, len(x)]."""
     mean, std = mean_std(values)
-    line, = ax.plot(x, mean, marker=marker, ms=3, label=label, color=color)
+    line, = ax.plot(x, mean, marker=marker, ms=4, ls=ls, label=label, color=color)
     ax.fill_between(x, mean - std, mean + std, alpha=0.2, color=line.get_color())
     return line
 
 
-def errorbars(ax, x, values, label=None, color=None, marker="o"):
+def errorbars(ax, x, values, label=None, color=None, marker="o", **kw):
     """Mean +- std over pairs as error bars; values: [pairs, len(x)]."""
     mean, std = mean_std(values)
-    return ax.errorbar(x, mean, yerr=std, marker=marker, ms=4, capsize=3, label=label, color=color)
+    return ax.errorbar(x, mean, yerr=std, marker=marker, ms=5, capsize=3, label=label, color=color,
+                       **kw)
+
+
+def log_ticks(ax, axis: str = "y"):
+    """Label a log-10 axis at 1, 2, 5 x 10^k (more steps when it spans under two decades); call after plotting."""
+    target = ax.yaxis if axis == "y" else ax.xaxis
+    lo, hi = ax.get_ylim() if axis == "y" else ax.get_xlim()
+    dense = lo > 0 and hi / lo < 100
+    subs = (1.0, 1.5, 2.0, 3.0, 5.0, 7.0) if dense else (1.0, 2.0, 5.0)
+    target.set_major_locator(LogLocator(base=10, subs=subs))
+    target.set_major_formatter(FormatStrFormatter("%g"))
+    target.set_minor_locator(NullLocator())
 
 
 def finish(fig, title: str):
-    """Title the figure with its setup line and tighten the layout."""
-    fig.suptitle(title, fontsize=9)
+    """Title the figure with its setup line (wrapped to the figure's width) and tighten it."""
+    chars = int(fig.get_figwidth() * 12)
+    fig.suptitle(textwrap.fill(title, chars) if title else "", fontsize=10)
     fig.tight_layout()
     return fig
