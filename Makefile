@@ -7,7 +7,7 @@ PROFILE ?= cpu
 JOBS ?= 2
 STAMP := $(VENV)/.lmc-installed
 
-.PHONY: setup data book notebooks chapter test bench clean
+.PHONY: setup data book notebooks chapter test bench clean browser
 
 setup: $(STAMP) data
 
@@ -32,7 +32,16 @@ notebooks: setup
 chapter: setup
 	$(PY) -m lmc_lib.bookbuild execute --profile $(PROFILE) --chapters $(CH) $(ARGS)
 
-test: setup
+# tests/test_browser.py opens the smoke book in headless Chromium: install it when missing
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	{ if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then \
+	    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else echo "Chromium missing: install it (apt-get install chromium) or test_browser fails"; fi; }
+
+test: setup browser
 	@$(PY) -m pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 

@@ -21,6 +21,8 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+import yaml
+
 from .utils import LmcError
 
 REPO = Path(__file__).resolve().parent.parent
@@ -28,6 +30,7 @@ BOOK = REPO / "book"
 BUILD = REPO / "_build"
 EXECUTED = BUILD / "executed"
 STAGE = BUILD / "stage"
+FAILED = BUILD / "failed"
 MATHJAX = REPO / "_static" / "mathjax"
 MATHJAX_NPM = "mathjax@3.2.2"
 MATHJAX_SHA256 = "1b9c0a1c44df864e915690558e72adb9cc5203360daefd385084ced3b6c64c09"
@@ -116,47 +119,55 @@ def fetch_mathjax() -> Path:
     return MATHJAX
 
 
-def stage() -> Path:
-    """Lay out config, toc, index (with the verdict table) and executed notebooks for rendering."""
+def stage(executed: Path = EXECUTED, dest: Path = STAGE,
+          failed: Path = FAILED) -> tuple[Path, list]:
+    """Lay out config, generated toc, pages, executed notebooks (or placeholders) and MathJax."""
+    from . import bookstage
     from .report import verdict_table
 
-    if STAGE.exists():
-        shutil.rmtree(STAGE)
-    STAGE.mkdir(parents=True)
-    for name in ("_config.yml", "_toc.yml"):
-        shutil.copy(REPO / name, STAGE / name)
-    shutil.copytree(REPO / "_static", STAGE / "_static")
-    for extra in BOOK.glob("*.md"):
-        shutil.copy(extra, STAGE / extra.name)
-    index = STAGE / "index.md"
+    if dest.exists():
+        shutil.rmtree(dest)
+    dest.mkdir(parents=True)
+    shutil.copy(REPO / "_config.yml", dest / "_config.yml")
+    shutil.copy(REPO / "references.bib", dest / "references.bib")
+    if (REPO / "_static").is_dir():  # never the vendored MathJax: JB would load every .js in it
+        shutil.copytree(REPO / "_static", dest / "_static", ignore=shutil.ignore_patterns("mathjax"))
+    bookstage.vendor_mathjax(MATHJAX, dest / "_vendor" / "_static" / "mathjax")
+    pages = sorted(p.stem for p in BOOK.glob("*.md"))
+    for page in pages:
+        shutil.copy(BOOK / (page + ".md"), dest / (page + ".md"))
+    index = dest / "index.md"
     index.write_text(index.read_text().replace("<!-- VERDICTS -->", verdict_table()))
-    for src in chapters():
-        nb = EXECUTED / (src.stem + ".ipynb")
-        if not nb.exists():
-            raise LmcError(f"{nb} is missing: run `make book` (or bookbuild execute) first")
-        shutil.copy(nb, STAGE / nb.name)
-    return STAGE
+    problems = [p for src in chapters() if (p := bookstage.stage_chapter(
+        src, executed / (src.stem + ".ipynb"), failed, dest))]
+    toc = bookstage.toc(REPO / "_toc.yml", [src.stem for src in chapters()],
+                        [p for p in pages if p != "index"])
+    (dest / "_toc.yml").write_text(yaml.safe_dump(toc, sort_keys=False))
+    return dest, problems
 
 
-def render() -> Path:
-    """Render the staged book with jupyter-book (no re-execution); returns index.html."""
+def render(executed: Path = EXECUTED, out: Path = REPO, stage_dir: Path = STAGE) -> Path:
+    """Render executed chapters (placeholders for the rest) with jupyter-book; returns index.html."""
     fetch_mathjax()
-    src = stage()
+    src, problems = stage(executed, stage_dir)
     cmd = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(src),
-           "--path-output", str(REPO)]
+           "--path-output", str(out)]
     if subprocess.run(cmd).returncode != 0:
         raise LmcError("jupyter-book build failed (see the messages above)")
-    index = BUILD / "html" / "index.html"
+    index = out / "_build" / "html" / "index.html"
     check_offline(index.parent)
     print(f"\nThe book is at {index}\n(open it in a browser: file://{index})")
+    if problems:
+        raise LmcError("rendered, but these chapters failed (their pages say so):\n  "
+                       + "\n  ".join(problems))
     return index
 
 
 def check_offline(html_dir: Path) -> None:
     """Fail when a rendered page loads a script, style sheet or image from the network."""
-    pattern = re.compile(r'<(?:script|link|img)[^>]+(?:src|href)="(https?:)?//[^"]+"')
-    offenders = sorted({f"{page.name}: {m.group(0)[:120]}" for page in html_dir.glob("*.html")
-                        for m in pattern.finditer(page.read_text(errors="replace"))})
+    from .bookstage import network_loads
+
+    offenders = network_loads(html_dir)
     if offenders:
         raise LmcError("the book loads resources from the network at view time:\n"
                        + "\n".join(offenders[:10]))
