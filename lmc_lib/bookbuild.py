@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -18,7 +19,6 @@ import sys
 import tarfile
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import yaml
@@ -27,7 +27,7 @@ from .utils import LmcError
 
 REPO = Path(__file__).resolve().parent.parent
 BOOK = REPO / "book"
-BUILD = REPO / "_build"
+BUILD = Path(os.environ.get("LMC_BUILD") or REPO / "_build").absolute()  # tests build elsewhere
 EXECUTED = BUILD / "executed"
 STAGE = BUILD / "stage"
 FAILED = BUILD / "failed"
@@ -58,6 +58,7 @@ def execute(source: Path, out: Path, parameters: dict, cwd: Path = BOOK) -> floa
     """Execute one chapter with papermill into `out`; returns seconds; a cell error raises."""
     import jupytext
     import papermill
+    from nbclient.exceptions import DeadKernelError
 
     out.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
@@ -71,29 +72,77 @@ def execute(source: Path, out: Path, parameters: dict, cwd: Path = BOOK) -> floa
             raise LmcError(f"{source.name} failed in cell {err.exec_count} "
                            f"({err.ename}: {err.evalue}); the executed notebook with the "
                            f"traceback is {out}") from None
+        except DeadKernelError:
+            raise LmcError(f"{source.name}: the kernel died in {_running_cell(out)} (killed: out "
+                           f"of memory? see `dmesg`); the notebook so far is {out}") from None
     return time.time() - t0
 
 
-def execute_all(profile="cpu", selected=None, parameters=None, jobs: int = 1) -> None:
-    """Execute every (selected) chapter into _build/executed, `jobs` at a time, timing each."""
-    params = dict(parameters or {}, profile=profile)
-    os.environ.setdefault("LMC_PROFILE", profile)
+def _running_cell(nb_path: Path) -> str:
+    """'cell N' of the cell papermill marked as running in a partial notebook."""
+    try:
+        cells = json.loads(nb_path.read_text())["cells"]
+    except (OSError, ValueError, KeyError):
+        return "an unknown cell"
+    code = [c for c in cells if c.get("cell_type") == "code"]
+    for i, cell in enumerate(code, 1):
+        if cell.get("metadata", {}).get("papermill", {}).get("status") == "running":
+            return f"code cell {i} of {len(code)}"
+    return "an unknown cell"
+
+
+def check_parameters(sources: list[Path], given: dict, profile: str | None) -> list[dict]:
+    """Every -p value checked for every chapter before any kernel starts; profile resolved once."""
+    from . import params as schema
+
+    if profile is not None and given.get("profile", profile) != profile:
+        raise schema.ParamError(f"--profile (or PROFILE) {profile!r} and -p profile "
+                                f"{given['profile']!r} differ; give the profile once")
+    merged = dict(given, profile=given.get("profile") or profile or "cpu")
+    checked = [schema.validate(merged, src.name[:2], where=src.name) for src in sources]
+    common = {k: v for k, v in merged.items() if k in schema.COMMON}
+    if set(common) - {"profile"}:
+        from .experiment import Setup  # sizes against the device, once, before any kernel
+
+        Setup.from_params(**common)
+    return checked
+
+
+def check_jobs(jobs) -> int:
+    """--jobs / JOBS as a whole number >= 1."""
+    try:
+        value = int(str(jobs).strip())
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise LmcError(f"--jobs (make book JOBS=...) = {jobs!r}: give a whole number >= 1, "
+                       "e.g. JOBS=2")
+    return value
+
+
+class ChaptersFailed(LmcError):
+    """Some chapters of a build failed (their notebooks are under failed/)."""
+
+
+def execute_all(profile=None, selected=None, parameters=None, jobs=1) -> list[Path]:
+    """Check every parameter, then execute the (selected) chapters `jobs` at a time (own processes)."""
+    from . import buildrun
+
     todo = chapters(selected)
+    per_chapter = check_parameters(todo, dict(parameters or {}), profile)
+    n_jobs = check_jobs(jobs)
+    env = buildrun.absolute_env()
+    env["LMC_PROFILE"] = per_chapter[0]["profile"] if per_chapter else "cpu"
+    if n_jobs > 1:  # each kernel then gets its share of the cores (torch reads this at start-up)
+        env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 2) // n_jobs)))
+    plan = buildrun.plan(todo, per_chapter, BUILD, env)
     total = time.time()
-    if jobs > 1:  # each kernel then gets its share of the cores (torch reads this at start-up)
-        os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 2) // jobs))
-        with ProcessPoolExecutor(jobs) as pool:
-            futures = [pool.submit(execute, src, EXECUTED / (src.stem + ".ipynb"), params)
-                       for src in todo]
-            for i, (src, fut) in enumerate(zip(todo, futures), 1):
-                print(f"[{i}/{len(todo)}] {src.name} (profile={profile}) done in "
-                      f"{fut.result():.0f} s", flush=True)
-    else:
-        for i, src in enumerate(todo, 1):
-            print(f"[{i}/{len(todo)}] {src.name} (profile={profile}) ...", flush=True)
-            seconds = execute(src, EXECUTED / (src.stem + ".ipynb"), params)
-            print(f"      done in {seconds:.0f} s", flush=True)
-    print(f"executed {len(todo)} chapter(s) in {time.time() - total:.0f} s -> {EXECUTED}")
+    failures = buildrun.run(plan, n_jobs, BUILD / "running")
+    print(f"executed {len(todo) - len(failures)} of {len(todo)} chapter(s) in "
+          f"{time.time() - total:.0f} s")
+    if failures:
+        raise ChaptersFailed(f"{len(failures)} chapter(s) failed:\n  " + "\n  ".join(failures))
+    return [job.dest for job in plan]
 
 
 def fetch_mathjax() -> Path:
@@ -146,10 +195,11 @@ def stage(executed: Path = EXECUTED, dest: Path = STAGE,
     return dest, problems
 
 
-def render(executed: Path = EXECUTED, out: Path = REPO, stage_dir: Path = STAGE) -> Path:
-    """Render executed chapters (placeholders for the rest) with jupyter-book; returns index.html."""
+def render(executed: Path = EXECUTED, out: Path = BUILD.parent, stage_dir: Path = STAGE,
+           failed: Path = FAILED) -> Path:
+    """Render executed chapters (placeholders for the rest) with jupyter-book into out/_build/html."""
     fetch_mathjax()
-    src, problems = stage(executed, stage_dir)
+    src, problems = stage(executed, stage_dir, failed)
     cmd = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(src),
            "--path-output", str(out)]
     if subprocess.run(cmd).returncode != 0:
@@ -177,24 +227,61 @@ def _parse(argv):
     ap = argparse.ArgumentParser(prog="python -m lmc_lib.bookbuild", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("command", choices=["execute", "render", "all", "notebooks", "mathjax"])
-    ap.add_argument("--profile", default=os.environ.get("PROFILE", "cpu"))
+    ap.add_argument("--profile", default=os.environ.get("PROFILE") or None,
+                    help="cpu | paper | smoke (default $PROFILE, else -p profile, else cpu)")
     ap.add_argument("--chapters", nargs="*", help="chapter numbers, e.g. 01 04 (default: all)")
-    ap.add_argument("--jobs", type=int, default=int(os.environ.get("JOBS", 1)),
-                    help="chapters executed at a time (default 1; 2 suits a warm cache)")
+    ap.add_argument("--jobs", default=os.environ.get("JOBS", "1"),
+                    help="chapters executed at a time (default $JOBS, else 1)")
     ap.add_argument("-p", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
-                    help="papermill parameter (YAML value), as with papermill -p")
+                    help="chapter parameter (YAML value), as with papermill -p")
     return ap.parse_args(argv)
+
+
+def _given(pairs) -> dict:
+    """-p NAME VALUE pairs as a dict (YAML values); a name given twice is an error."""
+    names = [k for k, _ in pairs]
+    twice = sorted({k for k in names if names.count(k) > 1})
+    if twice:
+        raise LmcError(f"parameter(s) {twice} given more than once with -p; give each once")
+    out = {}
+    for k, v in pairs:
+        try:
+            out[k] = yaml.safe_load(v)
+        except yaml.YAMLError:
+            out[k] = v
+    return out
+
+
+def _run_one(argv) -> int:
+    """Internal (a chapter process of execute_all): _run SOURCE OUT PARAMS_JSON."""
+    from .buildrun import child_on_sigterm
+
+    child_on_sigterm()
+    try:
+        execute(Path(argv[0]), Path(argv[1]), json.loads(argv[2]))
+    except LmcError as err:
+        print(f"error: {err}", file=sys.stderr, flush=True)
+        return 1
+    return 0
 
 
 def main(argv=None) -> int:
     """Command-line entry point."""
-    import yaml
+    from .buildrun import Interrupted
 
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["_run"]:
+        return _run_one(argv[1:])
     args = _parse(argv)
-    params = {k: yaml.safe_load(v) for k, v in args.p}
+    failed = None
     try:
         if args.command in ("execute", "all"):
-            execute_all(args.profile, args.chapters, params, args.jobs)
+            try:
+                execute_all(args.profile, args.chapters, _given(args.p), args.jobs)
+            except ChaptersFailed as err:  # `all` still renders: failed chapters get a page saying so
+                if args.command == "execute":
+                    raise
+                failed = err
         if args.command in ("render", "all"):
             render()
         if args.command == "notebooks":
@@ -205,8 +292,14 @@ def main(argv=None) -> int:
                 print(f"wrote {src.with_suffix('.ipynb')}")
         if args.command == "mathjax":
             print(f"MathJax in {fetch_mathjax()}")
+    except Interrupted as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 130
     except LmcError as err:
         print(f"error: {err}", file=sys.stderr)
+        return 1
+    if failed:
+        print(f"error: {failed}", file=sys.stderr)
         return 1
     return 0
 
