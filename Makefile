@@ -7,7 +7,7 @@ PROFILE ?= cpu
 JOBS ?= 2
 STAMP := $(VENV)/.lmc-installed
 
-.PHONY: setup data book notebooks chapter test bench clean browser
+.PHONY: setup data book render notebooks chapter test bench clean browser
 
 setup: $(STAMP) data
 
@@ -28,9 +28,15 @@ book: setup
 notebooks: setup
 	$(PY) -m lmc_lib.bookbuild notebooks
 
-# make chapter CH=01 ARGS="-p width 2"  -> _build/executed/<chapter>.ipynb
+# make chapter CH=02                     -> _build/executed/<chapter>.ipynb (what the book renders)
+# make chapter CH=02 ARGS="-p width 2"  -> _build/variants/02_width-width=2/ (notebook, verdicts, log)
+# a failed run goes to failed/ beside it; -p profile X works like PROFILE=X (give one of them)
 chapter: setup
-	$(PY) -m lmc_lib.bookbuild execute --profile $(PROFILE) --chapters $(CH) $(ARGS)
+	$(PY) -m lmc_lib.bookbuild execute $(if $(filter-out file,$(origin PROFILE)),--profile $(PROFILE)) --chapters $(CH) $(ARGS)
+
+# make render: the HTML book from the executed notebooks as they are (no execution)
+render: setup
+	$(PY) -m lmc_lib.bookbuild render
 
 # tests/test_browser.py opens the smoke book in headless Chromium: install it when missing
 browser:
