@@ -38,6 +38,10 @@ chapter: setup
 render: setup
 	$(PY) -m lmc_lib.bookbuild render
 
+# make new-chapter NAME=my_hypothesis -> book/NN_my_hypothesis.py (next free NN; see book/guide.md)
+new-chapter: $(STAMP)
+	$(PY) -m lmc_lib.newchapter "$(NAME)"
+
 # tests/test_browser.py opens the smoke book in headless Chromium: install it when missing
 browser:
 	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \

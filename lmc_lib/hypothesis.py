@@ -1,12 +1,11 @@
 """Helpers for a chapter of your own: compare a model with the probability ensemble, sweep a
-measurement over widths and pairs, summarise it and judge a trend against the spread over pairs.
+measurement over widths and pairs, summarise it per width and draw it.
 
 Used by the chapter template (`make new-chapter NAME=...`, lmc_lib/templates/chapter.py.tmpl);
-see book/guide.md. Ensembles come from lmc_lib.merge (ensemble_probs: mean of softmax).
+see book/guide.md. Ensembles come from lmc_lib.merge (ensemble_probs: mean of softmax); trends
+and levels are judged against the spread over pairs by lmc_lib.claims (rises, falls, above).
 """
 from __future__ import annotations
-
-import math
 
 import numpy as np
 import torch
@@ -17,7 +16,7 @@ from .train import evaluate
 from .utils import LmcError
 
 __all__ = ["kl_divergence", "agreement", "compare_to_ensemble", "sweep", "mean_std", "per_pair",
-           "trend", "level"]
+           "plot_widths"]
 
 
 def _as_probs(p, name: str) -> torch.Tensor:
@@ -88,40 +87,21 @@ def mean_std(values) -> tuple[float, float]:
     return float(arr.mean()), float(arr.std(ddof=1)) if arr.size > 1 else 0.0
 
 
-def _stderr(values) -> float:
-    """Standard error of the mean of a list of numbers."""
-    return mean_std(values)[1] / math.sqrt(len(values))
+def plot_widths(widths, panels: dict, title: str):
+    """Figure: one panel per quantity against width (log2 axis), mean +- std over pairs.
 
-
-def trend(widths, values, direction: str = "rises", min_change: float = 0.0, z: float = 2.0,
-          min_pairs: int = 2) -> dict:
-    """Does the mean over pairs rise (or fall) from the narrowest to the widest width beyond the spread?
-
-    values: [pairs, widths]. The change of the mean between the two end widths must exceed both
-    `min_change` and z standard errors of that difference, sqrt(se_first^2 + se_last^2).
-    Fewer than 2 widths or fewer than `min_pairs` pairs: "enough" is False (the verdict is inconclusive).
-    Returns {"enough", "holds", "change", "spread"}.
+    panels: {y-axis label: values [pairs, widths]}; title: e.g. setup.title(). Returns the figure.
     """
-    if direction not in ("rises", "falls"):
-        raise LmcError(f"direction must be 'rises' or 'falls'; got {direction!r}")
-    arr = np.atleast_2d(np.asarray(values, dtype=float))
-    if arr.shape[1] != len(widths):
-        raise LmcError(f"values must be [pairs, widths] with {len(widths)} widths; got shape {arr.shape}")
-    order = np.argsort(widths)
-    first, last = arr[:, order[0]], arr[:, order[-1]]
-    sign = 1.0 if direction == "rises" else -1.0
-    change = float(sign * (last.mean() - first.mean()))
-    spread = float(math.hypot(_stderr(first), _stderr(last))) if len(arr) > 1 else math.inf
-    enough = len(widths) >= 2 and len(arr) >= max(2, min_pairs)
-    holds = enough and change > min_change and change > z * spread
-    return {"enough": bool(enough), "holds": bool(holds), "change": change, "spread": spread}
+    import matplotlib.pyplot as plt
 
+    from .experiment import width_label
+    from .plots import style
 
-def level(values, threshold: float, side: str = "above", z: float = 1.0) -> bool:
-    """True when the mean of `values` lies beyond `threshold` by more than z standard errors."""
-    if side not in ("above", "below"):
-        raise LmcError(f"side must be 'above' or 'below'; got {side!r}")
-    arr = np.asarray(values, dtype=float).ravel()
-    margin = z * _stderr(arr) if arr.size > 1 else 0.0
-    mean = float(arr.mean())
-    return bool(mean - margin > threshold if side == "above" else mean + margin < threshold)
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.8 * len(panels), 3.6), squeeze=False)
+    for ax, (label, values) in zip(axes[0], panels.items()):
+        style.errorbars(ax, widths, np.atleast_2d(values), label="mean +- std over pairs")
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(list(widths), [width_label(w) for w in widths])
+        ax.set(xlabel="width multiplier w", ylabel=label)
+        ax.legend()
+    return style.finish(fig, title)

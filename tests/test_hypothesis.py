@@ -156,34 +156,6 @@ def test_mean_std_and_per_pair():
         hyp.per_pair({0.5: [1.0], 1.0: [1.0, 2.0]})
 
 
-def test_trend_is_judged_against_the_spread_over_pairs():
-    ws = [0.25, 0.5, 1.0]
-    clear = [[1.0, 0.6, 0.2], [1.1, 0.7, 0.3], [0.9, 0.5, 0.1]]
-    t = hyp.trend(ws, clear, "falls", min_change=0.1)
-    assert t["enough"] and t["holds"] and t["change"] == pytest.approx(0.8)
-    assert not hyp.trend(ws, clear, "rises")["holds"]
-    assert not hyp.trend(ws, clear, "falls", min_change=1.0)["holds"]  # smaller than asked for
-    noisy = [[1.0, 0.6, 0.0], [0.2, 0.7, 1.0], [1.0, 0.5, 0.2]]  # means fall 0.73 -> 0.4, spread larger
-    t = hyp.trend(ws, noisy, "falls")
-    assert t["change"] > 0 and not t["holds"] and t["spread"] > t["change"] / 2
-    one_pair = hyp.trend(ws, [clear[0]], "falls")
-    assert not one_pair["enough"] and not one_pair["holds"]
-    assert not hyp.trend([1.0], [[1.0], [2.0]], "falls")["enough"]
-    assert not hyp.trend(ws, clear, "falls", min_pairs=4)["enough"]
-    with pytest.raises(LmcError, match="direction"):
-        hyp.trend(ws, clear, "up")
-    with pytest.raises(LmcError, match="widths"):
-        hyp.trend([1.0, 2.0], clear, "falls")
-
-
-def test_level():
-    assert hyp.level([0.95, 0.96, 0.97], 0.9, "above")
-    assert not hyp.level([0.8, 1.0], 0.85, "above")  # mean 0.9 but within one standard error
-    assert hyp.level([0.01, 0.02], 0.1, "below")
-    with pytest.raises(LmcError, match="side"):
-        hyp.level([1.0], 0.5, "over")
-
-
 def test_sweep_calls_fn_per_width_and_pair(monkeypatch):
     setup = Setup.from_params(profile="smoke", widths=[0.25, 0.5], n_pairs=2, device="cpu")
     fake = {w: [(f"a{w}{i}", f"b{w}{i}") for i in range(2)] for w in setup.widths}

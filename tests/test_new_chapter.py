@@ -1,0 +1,82 @@
+"""`make new-chapter NAME=...`: the generator refuses bad names and its chapter runs as generated."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from lmc_lib import bookbuild, newchapter
+from lmc_lib.utils import LmcError
+
+
+@pytest.mark.parametrize("bad", ["", "2fast", "my-hypothesis", "my hypothesis", "class", "MyHyp", "../x"])
+def test_refuses_names_that_are_not_identifiers(bad, tmp_path):
+    with pytest.raises(LmcError, match="identifier"):
+        newchapter.new_chapter(bad, tmp_path)
+    assert not list(tmp_path.iterdir())
+
+
+def test_numbers_and_refuses_existing_names(tmp_path):
+    (tmp_path / "01_intro.py").write_text("")
+    (tmp_path / "07_other.py").write_text("")
+    path = newchapter.new_chapter("my_hypothesis", tmp_path)
+    assert path.name == "08_my_hypothesis.py"
+    text = path.read_text()
+    assert "# # 08. My hypothesis" in text and "__NUMBER__" not in text and "__NAME__" not in text
+    assert '"08"' in text  # the chapter id of the verdict record
+    with pytest.raises(LmcError, match="exists already"):
+        newchapter.new_chapter("my_hypothesis", tmp_path)
+    with pytest.raises(LmcError, match="exists already"):
+        newchapter.new_chapter("other", tmp_path)
+    assert newchapter.new_chapter("second", tmp_path).name == "09_second.py"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert newchapter.new_chapter("first", empty).name == "01_first.py"
+    with pytest.raises(LmcError, match="does not exist"):
+        newchapter.new_chapter("x", tmp_path / "missing")
+
+
+def test_cli_exit_status(tmp_path):
+    ok = subprocess.run([sys.executable, "-m", "lmc_lib.newchapter", "hyp", "--book", str(tmp_path)],
+                        capture_output=True, text=True)
+    assert ok.returncode == 0 and (tmp_path / "01_hyp.py").exists() and "make chapter CH=01" in ok.stdout
+    bad = subprocess.run([sys.executable, "-m", "lmc_lib.newchapter", "hyp", "--book", str(tmp_path)],
+                         capture_output=True, text=True)
+    assert bad.returncode == 1 and "exists already" in bad.stderr
+
+
+def test_papermill_sees_the_generated_chapters_parameters(tmp_path):
+    import jupytext
+    import papermill
+
+    path = newchapter.new_chapter("my_hypothesis", tmp_path)
+    nb = tmp_path / "nb.ipynb"
+    jupytext.write(bookbuild.to_notebook(path), nb)
+    seen = set(papermill.inspect_notebook(str(nb)))
+    shared = {"dataset", "model", "widths", "width", "epochs", "n_pairs", "weight_decay", "device",
+              "profile"}
+    assert shared | {"lam", "claim", "kl_drop", "agree_min"} <= seen
+
+
+@pytest.mark.chapters
+def test_generated_chapter_runs_and_ends_in_a_verdict(tmp_path, monkeypatch):
+    monkeypatch.setenv("LMC_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("LMC_RESULTS", str(tmp_path / "results"))
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the kernel inherits it: one torch thread
+    book = tmp_path / "book"
+    book.mkdir()
+    path = newchapter.new_chapter("my_hypothesis", book)
+    out = tmp_path / "executed" / (path.stem + ".ipynb")
+    bookbuild.execute(path, out, {"profile": "smoke"}, cwd=book)
+    text = out.read_text()
+    assert '"output_type": "error"' not in text
+    assert "image/png" in text, "the generated chapter drew no figure"
+    records = list((tmp_path / "results" / "smoke").glob("H1_*.json"))
+    assert [r.name for r in records] == ["H1_01.json"]
+    rec = json.loads(records[0].read_text())
+    assert rec["claim"] == "H1" and rec["chapter"] == "01" and rec["profile"] == "smoke"
+    assert len(rec["checks"]) == 3 and len(rec["measured"]["KL mean"]) == 2  # smoke: 2 widths
+    # smoke: 2 widths x 2 pairs are too few points for the rank test of the trend -> inconclusive
+    assert rec["checks"]["KL falls with width beyond the spread over pairs"] is None
+    assert rec["verdict"] == "inconclusive" and rec["statement"].startswith("The calibrated merged")
+    assert "**H1**" in text  # the Result cell shows the verdict
