@@ -18,7 +18,6 @@ import json
 import os
 import platform
 import sys
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -27,12 +26,14 @@ import torch
 from torch import nn
 
 from . import __version__
+from .atomic import atomic_write
 from .config import RECIPE_VERSION, TrainConfig
 from .models import build_model
 from .utils import LmcError, resolve_device
 
 MAX_CURVE_POINTS = 500  # metrics lists longer than this are subsampled in the sidecar
 FORMAT_VERSION = 1
+ORPHAN_AGE_S = 3600  # a temporary older than this belongs to a dead writer (any host)
 
 
 class CacheError(LmcError):
@@ -45,8 +46,10 @@ class _BadEntry(Exception):
 
 def cache_dir() -> Path:
     """The cache folder: $LMC_CACHE or <repo>/.cache/models."""
-    env = os.environ.get("LMC_CACHE")
-    return Path(env) if env else Path(__file__).resolve().parent.parent / ".cache" / "models"
+    env = os.environ.get("LMC_CACHE")  # a relative path: against the folder the user is in
+    if env:
+        return Path(env).expanduser().absolute()
+    return Path(__file__).resolve().parent.parent / ".cache" / "models"
 
 
 def _root(path: str | Path | None) -> Path:
@@ -60,18 +63,8 @@ def _paths(root: Path, key: str) -> tuple[Path, Path, Path]:
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    """Write bytes to a temp file in the same folder, fsync, then os.replace onto `path`."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    """Write bytes atomically, group-readable under the umask; orphan temporaries are removed."""
+    atomic_write(path, data, ORPHAN_AGE_S)
 
 
 def _jsonable(x):
@@ -114,19 +107,36 @@ def _versions() -> dict:
                 python=platform.python_version(), lmc_lib=__version__)
 
 
+def _unreadable(path: Path, err: OSError) -> CacheError:
+    """The error for an entry this user may not read: it is left alone, never deleted."""
+    return CacheError(f"model cache file {path} cannot be read ({err.strerror}); it was left as "
+                      "it is: ask its owner to make it readable (chmod g+r), or set LMC_CACHE "
+                      "to a folder of your own")
+
+
 def _read_entry(root: Path, key: str) -> tuple[dict, bytes]:
-    """The sidecar and verified weight bytes of `key`; raises _BadEntry for partial/corrupt."""
+    """The sidecar and verified weight bytes of `key`; raises _BadEntry for partial/corrupt and
+    CacheError (naming the file) for an entry this user may not read."""
     pt, js, _ = _paths(root, key)
+    try:
+        return _check_entry(key, pt, js)
+    except PermissionError as e:
+        raise _unreadable(Path(e.filename or js), e) from None
+
+
+def _check_entry(key: str, pt: Path, js: Path) -> tuple[dict, bytes]:
+    """_read_entry's checks (a PermissionError passes through)."""
     if not js.exists() and not pt.exists():
         raise FileNotFoundError(key)
     if not js.exists():
         raise _BadEntry("partial entry: weights without a .json sidecar")
     if not pt.exists():
         raise _BadEntry("partial entry: .json sidecar without weights")
+    text = js.read_bytes()  # decoded by json.loads: a bad encoding is a _BadEntry
     try:
-        side = json.loads(js.read_text())
+        side = json.loads(text)
         expected, kwargs = side["sha256"], side["build_kwargs"]
-    except (OSError, ValueError, KeyError, TypeError) as e:
+    except (ValueError, KeyError, TypeError) as e:
         raise _BadEntry(f"unreadable sidecar ({type(e).__name__}: {e})") from None
     if side.get("key") != key or not isinstance(kwargs, dict):
         raise _BadEntry("sidecar does not describe this key")
@@ -188,13 +198,18 @@ def _locked(root: Path, key: str):
 
 
 def _discard(root: Path, key: str, reason: str) -> None:
-    """Warn about a bad entry and delete it (sidecar first, so it never looks complete)."""
+    """Warn about a bad entry and delete it (sidecar first, so it never looks complete); an entry
+    this user may not delete is a CacheError naming it."""
     warnings.warn(f"model cache entry {key} in {root} is unusable ({reason}); retraining it",
                   stacklevel=3)
     pt, js, _ = _paths(root, key)
     for p in (js, pt):
-        with contextlib.suppress(FileNotFoundError):
-            p.unlink()
+        try:
+            p.unlink(missing_ok=True)
+        except PermissionError as e:
+            raise CacheError(f"model cache entry {p} is unusable ({reason}) and this user may "
+                             f"not delete it ({e.strerror}); ask its owner to remove it, or set "
+                             "LMC_CACHE to a folder of your own") from None
 
 
 def load_or_train(config: TrainConfig, device="auto", progress: bool = True,

@@ -62,9 +62,9 @@ class DataError(LmcError):
 
 
 def data_root() -> Path:
-    """The data folder: $LMC_DATA, else <repo>/data."""
+    """The data folder: $LMC_DATA (a relative path: against the current folder), else <repo>/data."""
     env = os.environ.get("LMC_DATA")
-    return Path(env).expanduser() if env else Path(__file__).resolve().parent.parent / "data"
+    return Path(env).expanduser().absolute() if env else Path(__file__).resolve().parent.parent / "data"
 
 
 def _check_name(name: str) -> str:
