@@ -7,6 +7,13 @@ JSON result with provenance (device, date, commit, profile, settings) to
 `results/<profile>/<dataset>/chNN.json`, plus the chapter's claim verdicts to
 `results/<profile>/`. The chapters show these records next to their live run. Only this code
 writes those files.
+
+Made for a bare, time-boxed GPU machine: every argument (and the data) is checked before any
+work; the models a dataset's studies need are trained first, in groups (lmc_lib.plan,
+cache.ensure_trained); each record is written as soon as it is done and an existing record is
+skipped unless --force; `--plan` prints what would be trained and an estimated time, and trains
+nothing. When stdout is not a terminal, training logs one line per model to
+<root>/<profile>/train.log ($LMC_TRAIN_LOG) instead of progress bars.
 """
 from __future__ import annotations
 
@@ -22,9 +29,15 @@ from pathlib import Path
 
 import torch
 
+from . import cache, data, params, plan
+from .config import PROFILE_NAMES
 from .experiment import Setup
+from .models import ARCHS
 from .report import RECORDED, git_commit
 from .utils import LmcError
+
+FLAGS = {"profile": "--profile", "model": "--model", "device": "--device", "widths": "--widths",
+         "n_pairs": "--n-pairs", "dataset": "--datasets"}
 
 
 def study(chapter: str):
@@ -35,14 +48,15 @@ def study(chapter: str):
         raise LmcError(f"chapter {chapter!r} has no study module lmc_lib/studies/ch{chapter}.py") from err
 
 
-def provenance(setup: Setup, seconds: float) -> dict:
-    """Where and how a result was produced."""
+def provenance(setup: Setup, seconds: float, overrides: dict | None = None) -> dict:
+    """Where and how a result was produced (`overrides`: command-line widths / n_pairs given)."""
     dev = setup.device
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor() or "cpu"
     return dict(device=str(dev), device_name=name, date=_dt.datetime.now().isoformat(timespec="seconds"),
                 commit=git_commit(), profile=setup.profile, dataset=setup.dataset, arch=setup.arch,
                 widths=list(setup.widths), n_pairs=setup.n_pairs, seconds=round(seconds, 1),
-                torch=torch.__version__, python=platform.python_version())
+                torch=torch.__version__, python=platform.python_version(),
+                overrides=dict(overrides or {}))
 
 
 def path_of(chapter: str, dataset: str, profile: str = "paper", root: Path = RECORDED) -> Path:
@@ -50,15 +64,23 @@ def path_of(chapter: str, dataset: str, profile: str = "paper", root: Path = REC
     return root / profile / dataset / f"ch{chapter}.json"
 
 
-def record(chapter: str, setup: Setup, root: Path = RECORDED) -> Path:
+def _write_atomic(path: Path, text: str) -> None:
+    """Write a file whole or not at all (a run stopped mid-write leaves the old file or none)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def record(chapter: str, setup: Setup, root: Path = RECORDED, overrides: dict | None = None) -> Path:
     """Run a chapter's study under `setup` and write result + provenance (+ verdicts) as JSON."""
     mod = study(chapter)
     t0 = time.time()
     result = mod.run(setup)
     out = path_of(chapter, setup.dataset, setup.profile, root)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    payload = dict(chapter=chapter, provenance=provenance(setup, time.time() - t0), result=result)
-    out.write_text(json.dumps(payload, indent=1, default=float))
+    payload = dict(chapter=chapter, provenance=provenance(setup, time.time() - t0, overrides),
+                   result=result)
+    _write_atomic(out, json.dumps(payload, indent=1, default=float))
     if hasattr(mod, "verdicts"):
         previous = os.environ.get("LMC_RESULTS")
         os.environ["LMC_RESULTS"] = str(root)  # verdicts of a recorded run go beside it
@@ -75,7 +97,17 @@ def record(chapter: str, setup: Setup, root: Path = RECORDED) -> Path:
 def load(chapter: str, dataset: str, profile: str = "paper", root: Path = RECORDED) -> dict | None:
     """A recorded result ({chapter, provenance, result}) or None when nothing was recorded."""
     path = path_of(chapter, dataset, profile, root)
-    return json.loads(path.read_text()) if path.exists() else None
+    if not path.exists():
+        return None
+    try:
+        rec = json.loads(path.read_text())
+        if not isinstance(rec, dict) or not {"provenance", "result"} <= set(rec):
+            raise ValueError("no provenance/result")
+    except (OSError, ValueError) as err:
+        raise LmcError(f"record {path} is truncated or corrupt ({err}); delete it, or record it "
+                       f"again with `python -m lmc_lib.record --force --chapters {chapter} "
+                       f"--datasets {dataset} --profile {profile}`") from None
+    return rec
 
 
 def describe(rec: dict | None) -> str:
@@ -110,27 +142,139 @@ def show(chapter: str, dataset: str, draws, profile: str = "paper") -> dict | No
     return rec
 
 
-def main(argv=None) -> int:
-    """Command-line entry point."""
+def parser() -> argparse.ArgumentParser:
+    """The command line (see the module docstring)."""
     ap = argparse.ArgumentParser(prog="python -m lmc_lib.record", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--profile", default="paper")
-    ap.add_argument("--chapters", nargs="+", default=["02", "04"])
+    ap.add_argument("--profile", default="paper", help=f"one of {', '.join(PROFILE_NAMES)}")
+    ap.add_argument("--chapters", nargs="+", default=["02", "04"], help="chapter numbers: 02 04")
     ap.add_argument("--datasets", nargs="+", default=["mnist", "fashion_mnist"])
-    ap.add_argument("--model", default="mlp")
-    ap.add_argument("--device", default="auto")
+    ap.add_argument("--model", default="mlp", help=f"one of {', '.join(ARCHS)}")
+    ap.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    ap.add_argument("--widths", nargs="+", type=float, help="override the profile's widths")
+    ap.add_argument("--n-pairs", type=int, help="override the profile's pairs per width")
     ap.add_argument("--root", default=str(RECORDED), help="output folder (default results/)")
-    args = ap.parse_args(argv)
+    ap.add_argument("--force", action="store_true", help="record again when a record exists")
+    ap.add_argument("--plan", action="store_true", help="print what would be trained; train nothing")
+    return ap
+
+
+def _param(name: str, value):
+    """One command-line value checked by the chapters' parameter schema (error names the flag)."""
     try:
-        for ds in args.datasets:
-            setup = Setup.from_params(profile=args.profile, dataset=ds, model=args.model,
-                                      device=args.device)
-            for ch in args.chapters:
-                print(f"recording chapter {ch} on {ds} ({args.profile}) ...", flush=True)
-                print(f"  -> {record(ch, setup, Path(args.root))}", flush=True)
+        return params.validate({name: value})[name]
+    except LmcError as err:
+        raise LmcError(f"{FLAGS[name]} {value!r}: {err}") from None
+
+
+def _check_root(root: Path) -> None:
+    """The output folder is a folder (or can be made) and is writable."""
+    if root.exists() and not root.is_dir():
+        raise LmcError(f"--root {str(root)!r} is a file; give a folder for the records")
+    probe = root
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+        why = "is under a file" if not probe.is_dir() else f"is not writable ({probe})"
+        raise LmcError(f"--root {str(root)!r} {why}; give a writable folder")
+
+
+def _check_dataset(name: str) -> None:
+    """A known dataset whose files are present (all checked before any training)."""
+    _param("dataset", name)
+    try:
+        data.load(name)
+    except LmcError as err:
+        raise LmcError(f"--datasets {name!r}: {err}") from None
+
+
+def check(args) -> tuple[dict, dict]:
+    """Every argument checked before any work: ({dataset: Setup}, command-line overrides)."""
+    for ch in args.chapters:
+        try:
+            study(ch)
+        except LmcError as err:
+            raise LmcError(f"--chapters {ch!r}: {err}") from None
+    for name in ("profile", "model", "device"):
+        _param(name, getattr(args, name))
+    over = {k: v for k, v in dict(widths=args.widths, n_pairs=args.n_pairs).items() if v is not None}
+    if "n_pairs" in over and over["n_pairs"] < 1:
+        raise LmcError(f"--n-pairs {over['n_pairs']!r}: give at least 1 pair per width")
+    for name, value in over.items():
+        _param(name, value)
+    _check_root(Path(args.root))
+    for ds in args.datasets:
+        _check_dataset(ds)
+    setups = {ds: Setup.from_params(profile=args.profile, dataset=ds, model=args.model,
+                                    device=args.device, **over) for ds in args.datasets}
+    return setups, over
+
+
+def todo(args, setup: Setup) -> list[str]:
+    """The chapters still to record for a setup's dataset (all of them with --force)."""
+    out = []
+    for ch in args.chapters:
+        path = path_of(ch, setup.dataset, setup.profile, Path(args.root))
+        try:
+            done = not args.force and load(ch, setup.dataset, setup.profile, Path(args.root))
+        except LmcError as err:
+            print(f"re-recording: {err}", flush=True)
+            done = False
+        if done:
+            print(f"skipped chapter {ch} on {setup.dataset}: {path} exists (--force records it again)",
+                  flush=True)
+        else:
+            out.append(ch)
+    return out
+
+
+def run_dataset(args, setup: Setup, over: dict) -> None:
+    """Pre-train what the plan asks for, then record each chapter still to do, one line each."""
+    chapters = todo(args, setup)
+    configs = plan.unique(c for ch in chapters for c in plan.configs(ch, setup))
+    if args.plan:
+        print(f"plan for {setup.dataset} ({setup.profile}), chapters {' '.join(chapters) or '-'}:")
+        print(plan.table(configs, setup.device), flush=True)
+        return
+    ensure = getattr(cache, "ensure_trained", None)
+    if ensure is not None and configs:
+        t0 = time.time()
+        trained = ensure(configs, setup.device, sys.stderr.isatty())
+        print(f"trained {len(trained)} of {len(configs)} planned models for {setup.dataset} "
+              f"in {time.time() - t0:.1f} s", flush=True)
+    for ch in chapters:
+        t0 = time.time()
+        out = record(ch, setup, Path(args.root), over)
+        print(f"recorded chapter {ch} on {setup.dataset} ({setup.profile}) in "
+              f"{time.time() - t0:.1f} s -> {out}", flush=True)
+
+
+def main(argv=None) -> int:
+    """Command-line entry point: 0 done, 2 a bad argument (nothing run), 1 a failure during the run."""
+    try:
+        args = parser().parse_args(argv)
+    except SystemExit as stop:
+        return int(stop.code or 0)
+    try:
+        setups, over = check(args)
+    except LmcError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    previous = os.environ.get("LMC_TRAIN_LOG")
+    if not args.plan and not sys.stdout.isatty() and previous is None:
+        log = Path(args.root) / args.profile / "train.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        os.environ["LMC_TRAIN_LOG"] = str(log)
+        print(f"training log (one line per model): {log}", flush=True)
+    try:
+        for setup in setups.values():
+            run_dataset(args, setup, over)
     except LmcError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
+    finally:
+        if previous is None:
+            os.environ.pop("LMC_TRAIN_LOG", None)
     return 0
 
 
