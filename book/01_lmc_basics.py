@@ -33,7 +33,7 @@ widths: list = []               # width multipliers to sweep; empty: the profile
 width: float = 0.0              # > 0: this single width (overrides widths)
 epochs: int = 0                 # 0: the profile's number of epochs
 n_pairs: int = 0                # 0: the profile's number of model pairs
-weight_decay: float = -1.0      # < 0: the profile's weight decay
+weight_decay: float = -1.0      # -1: the profile's weight decay
 seed: int = 0                   # seed of the model trained here
 device: str = "auto"            # auto | cpu | cuda
 profile: str = "cpu"            # cpu | paper | smoke
@@ -49,10 +49,13 @@ from lmc_lib import data as lmc_data
 from lmc_lib import report
 from lmc_lib.cache import load_or_train
 from lmc_lib.experiment import Setup, width_label
+from lmc_lib.params import checked
 from lmc_lib.plots import sample_grid, loss_curve
 from lmc_lib.plots.paths import barrier_example
 from lmc_lib.studies import ch01
 
+seed, count_widths, barrier_width, perm_seed = checked("01", seed=seed, count_widths=count_widths,
+    barrier_width=barrier_width, perm_seed=perm_seed)
 setup = Setup.from_params(profile=profile, dataset=dataset, model=model, widths=widths,
                           width=width, epochs=epochs, n_pairs=n_pairs,
                           weight_decay=weight_decay, device=device)

@@ -46,7 +46,7 @@ widths: list = []               # width multipliers to sweep; empty: the profile
 width: float = 0.0              # > 0: this single width (overrides widths)
 epochs: int = 0                 # 0: the profile's number of epochs
 n_pairs: int = 0                # 0: the profile's number of model pairs
-weight_decay: float = -1.0      # < 0: the profile's weight decay
+weight_decay: float = -1.0      # -1: the profile's weight decay
 device: str = "auto"            # auto | cpu | cuda
 profile: str = "cpu"            # cpu | paper | smoke
 lams: int = 0                   # points on the lam grid (odd); 0: 11 for MLPs, 5 for conv nets
@@ -59,9 +59,11 @@ from IPython.display import Markdown, display
 
 from lmc_lib import record, report
 from lmc_lib.experiment import Setup, width_label
+from lmc_lib.params import checked
 from lmc_lib.plots import paths
 from lmc_lib.studies import ch02
 
+lams, c1_gap_pp, c2_cal_max = checked("02", lams=lams, c1_gap_pp=c1_gap_pp, c2_cal_max=c2_cal_max)
 setup = Setup.from_params(profile=profile, dataset=dataset, model=model, widths=widths,
                           width=width, epochs=epochs, n_pairs=n_pairs,
                           weight_decay=weight_decay, device=device)

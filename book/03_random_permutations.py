@@ -42,7 +42,7 @@ widths: list = []               # width multipliers to sweep; empty: the profile
 width: float = 0.0              # > 0: this single width (overrides widths)
 epochs: int = 0                 # 0: the profile's number of epochs
 n_pairs: int = 0                # 0: the profile's number of model pairs
-weight_decay: float = -1.0      # < 0: the profile's weight decay
+weight_decay: float = -1.0      # -1: the profile's weight decay
 device: str = "auto"            # auto | cpu | cuda
 profile: str = "cpu"            # cpu | paper | smoke
 n_perms: int = 3                # random permutation draws per pair (both models permuted)
@@ -56,9 +56,11 @@ from IPython.display import Markdown, display
 
 from lmc_lib import report
 from lmc_lib.experiment import Setup, width_label
+from lmc_lib.params import checked
 from lmc_lib.plots import paths
 from lmc_lib.studies import ch03
 
+n_perms, lams, c3_tol_pp = checked("03", n_perms=n_perms, lams=lams, c3_tol_pp=c3_tol_pp)
 setup = Setup.from_params(profile=profile, dataset=dataset, model=model, widths=widths,
                           width=width, epochs=epochs, n_pairs=n_pairs,
                           weight_decay=weight_decay, device=device)

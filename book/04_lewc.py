@@ -51,7 +51,7 @@ widths: list = []               # width multipliers to sweep; empty: the profile
 width: float = 0.0              # > 0: this single width (overrides widths)
 epochs: int = 0                 # 0: the profile's number of epochs
 n_pairs: int = 0                # 0: the profile's number of model pairs
-weight_decay: float = -1.0      # < 0: the profile's weight decay
+weight_decay: float = -1.0      # -1: the profile's weight decay
 device: str = "auto"            # auto | cpu | cuda
 profile: str = "cpu"            # cpu | paper | smoke
 lams: list = [0.25, 0.5, 0.75]  # lam values of the general-lam check (extension), narrowest/widest width
@@ -65,9 +65,12 @@ from IPython.display import Markdown, display
 
 from lmc_lib import record, report
 from lmc_lib.experiment import Setup, width_label
+from lmc_lib.params import checked
 from lmc_lib.plots import layers as lplots
 from lmc_lib.studies import ch04
 
+lams, cos_threshold, decay_factor = checked("04", lams=lams, cos_threshold=cos_threshold,
+    decay_factor=decay_factor)
 setup = Setup.from_params(profile=profile, dataset=dataset, model=model, widths=widths,
                           width=width, epochs=epochs, n_pairs=n_pairs,
                           weight_decay=weight_decay, device=device)

@@ -54,7 +54,7 @@ widths: list = []               # width multipliers to sweep; empty: the profile
 width: float = 0.0              # > 0: this single width (overrides widths)
 epochs: int = 0                 # 0: the profile's number of epochs
 n_pairs: int = 0                # 0: the profile's number of model pairs
-weight_decay: float = -1.0      # < 0: the profile's weight decay
+weight_decay: float = -1.0      # -1: the profile's weight decay
 device: str = "auto"            # auto | cpu | cuda
 profile: str = "cpu"            # cpu | paper | smoke
 dims: list = [10, 100, 1000, 10000, 100000]  # Thm 5.4 Monte Carlo dimensions d
@@ -71,9 +71,12 @@ from IPython.display import Markdown, display
 
 from lmc_lib import probes, record, report
 from lmc_lib.experiment import Setup, width_label
+from lmc_lib.params import checked
 from lmc_lib.plots import layers as lplots
 from lmc_lib.studies import ch05
 
+dims, mc_elements, mass, bins, small_share, wm_overlap = checked("05", dims=dims,
+    mc_elements=mc_elements, mass=mass, bins=bins, small_share=small_share, wm_overlap=wm_overlap)
 setup = Setup.from_params(profile=profile, dataset=dataset, model=model, widths=widths,
                           width=width, epochs=epochs, n_pairs=n_pairs,
                           weight_decay=weight_decay, device=device)

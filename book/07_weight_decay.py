@@ -43,7 +43,7 @@ widths: list = []               # width multipliers of the setup; empty: the pro
 width: float = 0.0              # positive: this single width (overrides widths)
 epochs: int = 0                 # 0: the profile value (epochs)
 n_pairs: int = 0                # 0: the profile value (pairs)
-weight_decay: float = -1.0      # negative: the profile value (the sweep below replaces it)
+weight_decay: float = -1.0      # -1: the profile's weight decay (the sweep below replaces it)
 device: str = "auto"            # auto | cpu | cuda
 profile: str = "cpu"            # cpu | paper | smoke
 wd_width: float = 0.0           # width of the weight-decay sweep; 0: widest setup width at most 1/2
@@ -55,9 +55,11 @@ from IPython.display import Markdown, display
 
 from lmc_lib import report
 from lmc_lib.experiment import Setup, width_label
+from lmc_lib.params import checked
 from lmc_lib.plots import conditions as figs
 from lmc_lib.studies import ch07
 
+wd_width, wd_values = checked("07", wd_width=wd_width, wd_values=wd_values)
 setup = Setup.from_params(profile=profile, dataset=dataset, model=model, widths=widths,
                           width=width, epochs=epochs, n_pairs=n_pairs,
                           weight_decay=weight_decay, device=device)

@@ -41,7 +41,7 @@ widths: list = []               # width multipliers to sweep; empty: the profile
 width: float = 0.0              # positive: this single width (overrides widths)
 epochs: int = 0                 # 0: the profile value (epochs)
 n_pairs: int = 0                # 0: the profile value (pairs)
-weight_decay: float = -1.0      # negative: the profile value
+weight_decay: float = -1.0      # -1: the profile's weight decay
 device: str = "auto"            # auto | cpu | cuda
 profile: str = "cpu"            # cpu | paper | smoke
 

@@ -42,7 +42,7 @@ widths: list = []               # width multipliers to sweep; empty: the profile
 width: float = 0.0              # positive: this single width (overrides widths)
 epochs: int = 0                 # 0: the profile value (epochs)
 n_pairs: int = 0                # 0: the profile value (pairs)
-weight_decay: float = -1.0      # negative: the profile value
+weight_decay: float = -1.0      # -1: the profile's weight decay
 device: str = "auto"            # auto | cpu | cuda
 profile: str = "cpu"            # cpu | paper | smoke
 ts: int = 11                    # number of points t in [0, 1] along each direction
@@ -54,9 +54,11 @@ from IPython.display import Markdown, display
 
 from lmc_lib import report
 from lmc_lib.experiment import Setup, width_label
+from lmc_lib.params import checked
 from lmc_lib.plots import conditions as figs
 from lmc_lib.studies import ch09
 
+ts, = checked("09", ts=ts)
 setup = Setup.from_params(profile=profile, dataset=dataset, model=model, widths=widths,
                           width=width, epochs=epochs, n_pairs=n_pairs,
                           weight_decay=weight_decay, device=device)

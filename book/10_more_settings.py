@@ -39,7 +39,7 @@ widths: list = []               # widths for every part; empty: the defaults of 
 width: float = 0.0              # > 0: this single width for every part (overrides widths)
 epochs: int = 0                 # 0: the number of epochs of the profile
 n_pairs: int = 0                # 0: the number of model pairs of the profile (MLP parts)
-weight_decay: float = -1.0      # < 0: the weight decay of the profile
+weight_decay: float = -1.0      # -1: the profile's weight decay
 device: str = "auto"            # auto | cpu | cuda
 profile: str = "cpu"            # cpu | paper | smoke
 mlp_widths: list = []           # Sophia, skip and BN MLP widths; empty: ch10.MLP_WIDTHS of the profile
@@ -57,9 +57,13 @@ from IPython.display import Markdown, display
 
 from lmc_lib import record, report
 from lmc_lib.experiment import Setup, width_label
+from lmc_lib.params import checked
 from lmc_lib.plots import settings as fig
 from lmc_lib.studies import ch10
 
+mlp_widths, conv_plan, conv_pairs, conv_n_train, conv_lams, lams, sophia_lr, conv_dataset = checked("10",
+    mlp_widths=mlp_widths, conv_plan=conv_plan, conv_pairs=conv_pairs, conv_n_train=conv_n_train,
+    conv_lams=conv_lams, lams=lams, sophia_lr=sophia_lr, conv_dataset=conv_dataset)
 setup = Setup.from_params(profile=profile, dataset=dataset, model="mlp", widths=widths,
                           width=width, epochs=epochs, n_pairs=n_pairs,
                           weight_decay=weight_decay, device=device)

@@ -39,7 +39,7 @@ widths: list = []               # width multipliers to sweep; empty: the widths 
 width: float = 0.0              # > 0: this single width (overrides widths)
 epochs: int = 0                 # 0: the number of epochs of the profile
 n_pairs: int = 0                # 0: the number of model pairs of the profile
-weight_decay: float = -1.0      # < 0: the weight decay of the profile
+weight_decay: float = -1.0      # -1: the profile's weight decay
 device: str = "auto"            # auto | cpu | cuda
 profile: str = "cpu"            # cpu | paper | smoke
 spawn_widths: list = []         # widths of the spawning study; empty: ch11.SPAWN_WIDTHS of the profile
@@ -51,9 +51,11 @@ from IPython.display import Markdown, display
 
 from lmc_lib import record, report
 from lmc_lib.experiment import Setup, width_label
+from lmc_lib.params import checked
 from lmc_lib.plots import settings as fig
 from lmc_lib.studies import ch11
 
+spawn_widths, lams = checked("11", spawn_widths=spawn_widths, lams=lams)
 setup = Setup.from_params(profile=profile, dataset=dataset, model=model, widths=widths,
                           width=width, epochs=epochs, n_pairs=n_pairs,
                           weight_decay=weight_decay, device=device)
