@@ -150,9 +150,7 @@ display(Markdown("This run: " + setup.scale_line()))
 
 # %% [markdown]
 # ## Result
-# Findings computed from this run (no claim of the paper is judged here):
+# The findings B1-B5 (ours, not the paper's), judged from this run like the paper's claims:
 
 # %%
-records = ch11.verdicts(result, setup)
-display(Markdown("\n".join(f"- {line}" for line in ch11.findings(result))
-                 + ("\n" + report.result_markdown(records) if records else "")))
+display(Markdown(report.result_markdown(ch11.verdicts(result, setup))))

@@ -9,14 +9,21 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
+import re
 import subprocess
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
+from . import claims
+from .utils import LmcError
+
 REPO = Path(__file__).resolve().parent.parent
 RECORDED = REPO / "results"
-VERDICTS = ("reproduced", "partly", "not reproduced", "not run")
+BOOK = REPO / "book"
+VERDICTS = ("reproduced", "partly", "not reproduced", "inconclusive", "not run")
+CLAIM_ID = re.compile(r"[A-Za-z][A-Za-z0-9.-]*")
 
 CLAIMS = {
     "C1": "Merged accuracy at lam = 1/2 rises with width towards the endpoints' accuracy",
@@ -64,12 +71,13 @@ def _jsonable(value):
     return value
 
 
-def judge(checks: dict[str, bool]) -> str:
-    """Verdict from named pass/fail checks: all pass -> reproduced, some -> partly, none -> not."""
-    passed = sum(bool(v) for v in checks.values())
-    if passed == len(checks):
-        return "reproduced"
-    return "partly" if passed else "not reproduced"
+class ClaimError(LmcError):
+    """A claim id the book cannot record (unknown without a statement, or not a plain id)."""
+
+
+def judge(checks: dict) -> str:
+    """Verdict from named checks (True / False / None = undecided); see claims.judge."""
+    return claims.judge(checks)
 
 
 def rises(xs, ys, tol: float = 0.0) -> bool:
@@ -88,12 +96,30 @@ def falls(xs, ys, tol: float = 0.0) -> bool:
     return rises(xs, -np.asarray(ys, dtype=float), tol)
 
 
-def record_verdict(claim: str, chapter: str, profile: str, checks: dict[str, bool],
-                   measured: dict, setting: str = "", verdict: str | None = None) -> dict:
-    """Judge a claim from its checks, write it as JSON, and return the record."""
-    if claim not in CLAIMS:
-        raise KeyError(f"unknown claim {claim!r}; known: {list(CLAIMS)}")
-    record = dict(claim=claim, chapter=chapter, profile=profile,
+def setting_of(setup, widths=None) -> str:
+    """A verdict's setting: the figure title plus the epochs of the widest run."""
+    ws = list(widths or setup.widths)
+    return setup.title(widths=ws, epochs=setup.config(ws[-1]).epochs)
+
+
+def _check_claim(claim: str, statement: str | None) -> str:
+    """The claim's statement; a clear error for ids that are not plain or unknown without one."""
+    if not isinstance(claim, str) or not CLAIM_ID.fullmatch(claim):
+        raise ClaimError(f"claim id {claim!r} is not a plain id; use letters, digits, '.' or '-' "
+                         "starting with a letter, e.g. 'B1' or 'H1'")
+    if claim not in CLAIMS and not statement:
+        raise ClaimError(f"unknown claim {claim!r}: the paper's are {', '.join(CLAIMS)}; for a claim "
+                         f"of your own pass statement='what {claim} says' to record_verdict")
+    return CLAIMS.get(claim) or statement
+
+
+def record_verdict(claim: str, chapter: str, profile: str, checks: dict, measured: dict,
+                   setting: str = "", verdict: str | None = None, statement: str | None = None) -> dict:
+    """Judge a claim from its checks, write it as JSON, and return the record (any id with a statement)."""
+    statement = _check_claim(claim, statement)
+    if verdict is not None and verdict not in VERDICTS:
+        raise ClaimError(f"verdict {verdict!r} is not one of {VERDICTS}")
+    record = dict(claim=claim, chapter=chapter, profile=profile, statement=statement,
                   verdict=verdict or judge(checks), checks=checks, measured=measured,
                   setting=setting, date=_dt.datetime.now().isoformat(timespec="seconds"),
                   commit=git_commit())
@@ -107,12 +133,19 @@ def result_markdown(records: list[dict]) -> str:
     """A chapter's Result cell: one line per claim with its verdict, checks and numbers."""
     lines = []
     for r in records:
-        checks = "; ".join(f"{k}: {'yes' if v else 'no'}" for k, v in r["checks"].items())
+        checks = "; ".join(f"{k}: {_ANSWER[v]}" for k, v in r["checks"].items())
         nums = ", ".join(f"{k} = {_fmt(v)}" for k, v in r["measured"].items())
-        lines.append(f"- **{r['claim']}** ({CLAIMS[r['claim']]}): **{r['verdict']}** "
+        lines.append(f"- **{r['claim']}** ({_statement(r)}): **{r['verdict']}** "
                      f"at profile `{r['profile']}` ({r['setting']}). Checks: {checks}. "
                      f"Measured: {nums}.")
     return "\n".join(lines)
+
+
+_ANSWER = {True: "yes", False: "no", None: "undecided (too few widths or pairs)"}
+
+
+def _statement(record: dict) -> str:
+    return CLAIMS.get(record["claim"]) or record.get("statement") or ""
 
 
 def _fmt(v) -> str:
@@ -124,29 +157,70 @@ def _fmt(v) -> str:
 
 
 def load_verdicts(folder: Path) -> dict[str, list[dict]]:
-    """All verdict records in a folder, grouped by claim."""
+    """All verdict records in a folder (every claim id), grouped by claim."""
     found: dict[str, list[dict]] = {}
-    for path in sorted(Path(folder).glob("C*_*.json")):
+    for path in sorted(Path(folder).glob("*_*.json")):
         rec = json.loads(path.read_text())
-        found.setdefault(rec["claim"], []).append(rec)
+        if isinstance(rec, dict) and "claim" in rec and "verdict" in rec:
+            found.setdefault(rec["claim"], []).append(rec)
     return found
 
 
 def verdict_table(live_profile: str | None = None) -> str:
-    """Markdown table of every claim's verdicts: the live build's profile and recorded paper runs."""
+    """Markdown tables of every claim's verdicts (live build, recorded paper runs): the paper's
+    claims, then a section of claims beyond the paper; each verdict links to its chapter's Result."""
     live_profile = live_profile or os.environ.get("LMC_PROFILE", "cpu")
-    live = load_verdicts(results_dir(live_profile))
-    recorded = load_verdicts(RECORDED / "paper")
-    head = (f"| claim | what it says | verdict, `{live_profile}` profile (this build) "
-            "| verdict, `paper` profile (recorded on a GPU) |\n|---|---|---|---|")
-    rows = [head]
-    for claim, text in CLAIMS.items():
-        cells = [_cell(live.get(claim)), _cell(recorded.get(claim))]
-        rows.append(f"| {claim} | {text} | {cells[0]} | {cells[1]} |")
+    cols = [load_verdicts(results_dir(live_profile)), load_verdicts(RECORDED / "paper")]
+    head = (f"| claim | what it says | verdict, `{live_profile}` profile (this build; "
+            f"{_scale(cols[0])}) | verdict, `paper` profile (recorded on a GPU; {_scale(cols[1])}) |"
+            "\n|---|---|---|---|")
+    rows = [head] + [f"| {c} | {t} | {_cell(cols[0].get(c))} | {_cell(cols[1].get(c))} |"
+                     for c, t in CLAIMS.items()]
+    extra = sorted({c for col in cols for c in col if c not in CLAIMS}, key=_natural)
+    if extra:
+        rows += ["", "### Claims beyond the paper and your own", "", head]
+        rows += [f"| {c} | {_statement((cols[0].get(c) or cols[1].get(c))[0])} | "
+                 f"{_cell(cols[0].get(c))} | {_cell(cols[1].get(c))} |" for c in extra]
     return "\n".join(rows)
+
+
+def _natural(claim: str):
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", claim)]
+
+
+def _scale(records: dict) -> str:
+    """At what scale a column was measured: widths, pairs and epochs over its records' settings."""
+    settings = [r.get("setting", "") for recs in records.values() for r in recs]
+    if not settings:
+        return "nothing recorded"
+    widths, pairs, epochs = set(), set(), set()
+    for s in settings:
+        for group in re.findall(r"w = ([0-9/., ]+)", s):
+            widths.update(w.strip() for w in group.split(",") if w.strip())
+        pairs.update(re.findall(r"(\d+) pair", s))
+        epochs.update(re.findall(r"epochs (\d+)", s))
+    parts = [f"w = {', '.join(sorted(widths, key=_value))}" if widths else "",
+             f"{'-'.join(sorted({min(pairs, key=int), max(pairs, key=int)}, key=int))} pairs"
+             if pairs else "",
+             f"{', '.join(sorted(epochs, key=int))} epochs" if epochs else ""]
+    return ", ".join(p for p in parts if p) or "see each chapter"
+
+
+def _value(label: str) -> float:
+    try:
+        return float(Fraction(label))
+    except (ValueError, ZeroDivisionError):
+        return float("inf")
 
 
 def _cell(records) -> str:
     if not records:
         return "not run"
-    return "; ".join(f"{r['verdict']} (ch. {r['chapter']})" for r in records)
+    return "; ".join(f"{_link(r)} (ch. {r['chapter']})" for r in records)
+
+
+def _link(record: dict) -> str:
+    """The verdict as a link to its chapter's Result section (plain text if no chapter file)."""
+    number = str(record["chapter"]).split("-")[0]
+    found = sorted(BOOK.glob(f"{number}_*.py")) if number else []
+    return f"[{record['verdict']}]({found[0].stem}.ipynb#result)" if found else record["verdict"]

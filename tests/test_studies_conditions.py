@@ -42,7 +42,7 @@ def test_ch07_run_in_the_smoke_profile(smoke):
 def test_ch07_uses_the_given_width_and_values(smoke):
     result = ch07.run(smoke, wd_width=1 / 16, wd_values=[3e-3])
     assert result["width"] == 1 / 16 and list(result["per_wd"]) == ["0.003"]
-    assert ch07.verdicts(result, smoke)[0]["verdict"] == "not run"
+    assert ch07.verdicts(result, smoke)[0]["verdict"] == "inconclusive"
 
 
 def test_ch08_run_in_the_smoke_profile(smoke):
@@ -127,7 +127,7 @@ def test_ch09_verdicts(judge_setup, good, verdict):
     assert ch09.verdicts(_flat_result(good), judge_setup)[0]["verdict"] == verdict
 
 
-def test_one_width_is_not_run(judge_setup):
+def test_one_width_is_inconclusive(judge_setup):
     flat = _flat_result(True)
     flat["widths"] = [1.0]
-    assert ch09.verdicts(flat, judge_setup)[0]["verdict"] == "not run"
+    assert ch09.verdicts(flat, judge_setup)[0]["verdict"] == "inconclusive"

@@ -98,7 +98,8 @@ def _ch05_result(good: bool, widths=WIDTHS):
     def make(i):
         s = 1 if good else -1
         return dict(wa=[0.9 + s * 0.03 * i] * 3, small=[0.8 if good else 0.1] * 3,
-                    overlap=[0.6 - s * 0.2 * i] * 3, overlap_wm=[0.9 if good else 0.1] * 3)
+                    overlap=[0.6 - s * 0.2 * i] * 3, overlap_wm=[0.9 if good else 0.1] * 3,
+                    active=[0.2] * 3)
     per = _per_width(make)
     return dict(widths=widths, hidden=[1, 2, 3], bins=20, gaussian_limit=0.9304,
                 gaussian={"mc": {"0.5": [0.93]}}, per_width={str(w): per[str(w)] for w in widths})
@@ -123,7 +124,7 @@ def test_verdicts_follow_the_numbers(mod, make, setup, tmp_path):
     assert written == {f"{v['claim']}_{v['chapter']}.json" for v in good}
     one = mod.verdicts(make(True, widths=[1.0]), setup)
     trend_claims = {"C4", "C5", "C6", "C7"}
-    assert all(v["verdict"] == "not run" for v in one if v["claim"] in trend_claims)
+    assert all(v["verdict"] == "inconclusive" for v in one if v["claim"] in trend_claims)
 
 
 def test_c11_is_not_judged_for_batchnorm_nets(setup):

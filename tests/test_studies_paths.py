@@ -122,7 +122,7 @@ def test_ch02_verdicts_follow_the_numbers(env, tmp_path, monkeypatch):
     bad = _fake02(ws, [0.8, 0.7, 0.6], [0.9] * 3, [0.1, 0.3, 0.6], [0.5] * 3, [4, 2, 0.5], [1] * 3)
     assert [v["verdict"] for v in ch02.verdicts(bad, env)] == ["not reproduced"] * 3
     one = _fake02([1.0], [0.9], [0.9], [0.0], [0.5], [8], [1])
-    assert {v["verdict"] for v in ch02.verdicts(one, env)} == {"not run"}
+    assert {v["verdict"] for v in ch02.verdicts(one, env)} == {"inconclusive"}
 
 
 def _fake03(widths, acc_none, acc_random, cal_random, cal_wm):
@@ -142,4 +142,4 @@ def test_ch03_verdicts_follow_the_numbers(env, tmp_path, monkeypatch):
     assert ch03.verdicts(good, env)[0]["verdict"] == "reproduced"
     bad = _fake03(ws, [0.5, 0.7, 0.88], [0.3, 0.5, 0.6], [0.1, 0.2, 0.3], [0.2, 0.1, 0.0])
     assert ch03.verdicts(bad, env)[0]["verdict"] == "not reproduced"
-    assert ch03.verdicts(_fake03([1.0], [0.9], [0.9], [0.1], [0.0]), env)[0]["verdict"] == "not run"
+    assert ch03.verdicts(_fake03([1.0], [0.9], [0.9], [0.1], [0.0]), env)[0]["verdict"] == "inconclusive"

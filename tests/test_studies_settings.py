@@ -8,29 +8,31 @@ import pytest
 from lmc_lib.experiment import Setup
 from lmc_lib.studies import ch10, ch11
 
-W = [0.125, 0.5]
+W = [0.125, 0.25, 0.5]
 
 
-def _study(acc_half, cal, raw, ro=(0.5, 0.3), proj=(0.8, 0.95), norm=(1.0, 0.9, 0.8, 0.7),
+def _study(acc_half, cal, raw, ro=(0.5, 0.4, 0.3), proj=(0.8, 0.9, 0.97), norm=(1.0, 0.9, 0.8, 0.7),
            pairs=2):
     """A hand-made study: per width, `pairs` identical entries of each quantity."""
     by_width = {}
     for i, w in enumerate(W):
+        bar = lambda v: {"half": [v] * pairs, "max": [v] * pairs}  # noqa: E731
         by_width[str(w)] = dict(
-            acc_half=[acc_half[i]] * pairs, acc_barrier={"half": [0.9 - acc_half[i]] * pairs},
-            cal_barrier={"half": [cal[i]] * pairs}, raw_barrier={"half": [raw[i]] * pairs},
+            acc_half=[acc_half[i]] * pairs, end_acc=[0.86] * pairs, acc_barrier=bar(0.86 - acc_half[i]),
+            cal_barrier=bar(cal[i]), raw_barrier=bar(raw[i]),
             ro_ratio=[[ro[i]] * 3] * pairs, proj_cos=[[proj[i]] * 3] * pairs,
             norm_ratio=[list(norm)] * pairs)
     return dict(widths=list(W), by_width=by_width, title="t")
 
 
-def _result(good: bool, cifar100_missing="cifar100 not found: put cifar-100-python in data/"):
-    acc, cal, raw = ((0.5, 0.85), (0.3, 0.02), (0.8, 0.7)) if good else ((0.8, 0.5), (0.1, 0.4), (0.2, 0.3))
-    ro, proj = ((0.5, 0.3), (0.8, 0.95)) if good else ((0.3, 0.5), (0.95, 0.8))
+def _result(good: bool, cifar100_missing="cifar100 not found: put cifar-100-python in /tmp/x/data/"):
+    acc, cal, raw = (((0.5, 0.7, 0.85), (0.3, 0.1, 0.02), (0.8, 0.75, 0.7)) if good
+                     else ((0.8, 0.65, 0.5), (0.1, 0.25, 0.4), (0.2, 0.25, 0.3)))
+    ro, proj = ((0.5, 0.4, 0.3), (0.8, 0.9, 0.97)) if good else ((0.3, 0.4, 0.5), (0.97, 0.9, 0.8))
     flat, decay = (1.0, 1.0, 0.95, 0.7), (1.0, 0.5, 0.25, 0.2)
     mk = lambda norm: _study(acc, cal, raw, ro, proj, norm)  # noqa: E731
     settings = dict(profile="smoke", dataset="fashion_mnist", conv_label="Fashion-MNIST padded",
-                    mlp_widths=W, conv_plan={"vgg11": W, "resnet20": W}, conv_pairs=1,
+                    mlp_widths=W, conv_plan={"vgg11": W, "resnet20": W}, conv_pairs=2,
                     conv_n_train=1000)
     return dict(settings=settings, cifar={"cifar10": "absent", "cifar100": cifar100_missing},
                 cifar100={},
@@ -55,6 +57,8 @@ def test_ch10_verdicts_reproduced_on_a_result_that_shows_the_claims(results_dir)
     assert v[("C1", "10-cifar100")] == v[("C2", "10-cifar100")] == "not run"
     saved = json.loads((results_dir / "smoke" / "C11_10.json").read_text())
     assert saved["verdict"] == "reproduced" and "VGG-11" in saved["setting"]
+    cifar = json.loads((results_dir / "smoke" / "C1_10-cifar100.json").read_text())
+    assert "/tmp" not in cifar["setting"]  # no local paths in a verdict
 
 
 def test_ch10_verdicts_not_reproduced_on_a_contradicting_result(results_dir):
@@ -62,13 +66,22 @@ def test_ch10_verdicts_not_reproduced_on_a_contradicting_result(results_dir):
     assert all(v[(c, "10")] == "not reproduced" for c in ("C1", "C2", "C7", "C11")), v
 
 
-def test_ch10_one_width_is_not_run_for_trends(results_dir):
+def test_ch10_c7_uses_chapter_6s_cosine_threshold(results_dir):
+    res = _result(True)
+    for name in ("skip", "bn"):  # the cosine rises, but ends below 0.95
+        res["mlp"][name] = _study((0.5, 0.7, 0.85), (0.3, 0.1, 0.02), (0.8, 0.75, 0.7),
+                                  proj=(0.7, 0.8, 0.9))
+    v = _by_claim(ch10.verdicts(res, Setup.from_params(profile="smoke")))
+    assert v[("C7", "10")] == "partly"
+
+
+def test_ch10_one_width_is_inconclusive_for_trends(results_dir):
     res = _result(True)
     for group in ("conv", "mlp"):
         for st in res[group].values():
             st["widths"] = st["widths"][:1]
     v = _by_claim(ch10.verdicts(res, Setup.from_params(profile="smoke")))
-    assert v[("C1", "10")] == v[("C2", "10")] == v[("C7", "10")] == "not run"
+    assert v[("C1", "10")] == v[("C2", "10")] == v[("C7", "10")] == "inconclusive"
     assert v[("C11", "10")] == "reproduced"  # judged at one width
     saved = json.loads((results_dir / "smoke" / "C11_10.json").read_text())
     assert "MLP (Adam) factor" in saved["measured"] and len(saved["checks"]) == 3  # BN nets only
@@ -106,7 +119,7 @@ def test_ch10_run_smoke(smoke_env):
     json.dumps(res)  # JSON-able
 
 
-def test_ch11_findings_and_barriers_on_a_hand_made_result():
+def test_ch11_findings_and_barriers_on_a_hand_made_result(results_dir):
     def stats(acc, beta, loss=0.5, cal_loss=0.4, pred=0.45):
         return dict(acc=[acc] * 2, beta=[beta] * 2, loss=[loss] * 2, cal_loss=[cal_loss] * 2,
                     pred_cal_loss=[pred] * 2, inv_beta=[1 / beta] * 2)
@@ -119,13 +132,18 @@ def test_ch11_findings_and_barriers_on_a_hand_made_result():
     spawn = {k: dict(widths=W, by_width={str(w): blk for w in W}) for k in ("independent", "spawned")}
     res = dict(calib=calib, many=many, spawn=spawn)
     bars = ch11.calib_barriers(calib)
-    assert bars["raw"].shape == (2, 2) and bars["raw"][0, 0] == pytest.approx(0.7)
+    assert bars["raw"].shape == (2, 3) and bars["raw"][0, 0] == pytest.approx(0.7)
     assert bars["predicted"][0, 0] == pytest.approx(-0.05)
     text = " ".join(ch11.findings(res))
     assert "fitted / predicted = 1.05, within a factor 1.5" in text
     assert "N = 4: 0.8" in text and "predicted 64" in text and "for N = 2." in text
-    assert "spawned below independent at 0 of 2 widths" in text
-    assert ch11.many_means(many, "merged", "beta") == {"2": [8.0, 8.0], "4": [8.0, 8.0]}
+    assert "spawned below independent at 0 of 3 widths" in text
+    assert ch11.many_means(many, "merged", "beta") == {"2": [8.0] * 3, "4": [8.0] * 3}
+    v = {r["claim"]: r for r in ch11.verdicts(res, Setup.from_params(profile="smoke"))}
+    assert [v[b]["verdict"] for b in ("B1", "B2", "B3", "B4", "B5")] == [
+        "reproduced", "reproduced", "not reproduced", "inconclusive", "not reproduced"]
+    assert v["B1"]["statement"] == ch11.BEYOND["B1"]  # N = 4: one merge, no spread -> undecided
+    assert json.loads((results_dir / "smoke" / "B5_11.json").read_text())["verdict"] == "not reproduced"
 
 
 @pytest.mark.chapters

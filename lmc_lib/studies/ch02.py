@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import barriers, report
+from .. import barriers, claims, report
 from ..experiment import Setup, pair_curves, width_label
 
 COLUMNS = ("acc", "loss", "cal_loss", "beta", "inv_beta")
@@ -111,32 +111,20 @@ def table1_markdown(result: dict) -> str:
     return f"Width {width_label(w)}, mean ± std over {result['n_pairs']} pairs.\n\n" + "\n".join(rows)
 
 
-def _not_run(claims, setup: Setup, widths) -> list:
-    checks = {"a sweep of 2 or more widths (a trend needs them)": False}
-    return [report.record_verdict(c, "02", setup.profile, checks, {"widths": widths}, setup.title(),
-                                  verdict="not run") for c in claims]
-
-
 def verdicts(result: dict, setup: Setup, c1_gap_pp: float = 2.0, c2_cal_max: float = 0.05) -> list:
-    """C1, C2, C10 from the no-permutation paths (a one-width sweep cannot show a trend: not run)."""
+    """C1, C2, C10 from the no-permutation paths (claims.c1, c2, c10 on per-pair values)."""
     ws = result["widths"]
-    if len(ws) < 2:
-        return _not_run(("C1", "C2", "C10"), setup, ws)
-    last = width_label(ws[-1])
-    acc = [100 * a for a in means(result, "none", "acc_half")]
-    gap = 100 * means(result, "none", "acc_end")[-1] - acc[-1]
-    c1 = {"acc(1/2) rises with width": report.rises(ws, acc),
-          f"endpoint gap at w = {last} < {c1_gap_pp} pp": gap < c1_gap_pp}
-    cal, raw = means(result, "none", "cal_barrier_max"), means(result, "none", "loss_barrier_max")
-    c2 = {"calibrated barrier falls with width": report.falls(ws, cal),
-          f"calibrated < raw barrier at w = {last}": cal[-1] < raw[-1],
-          f"calibrated barrier at w = {last} < {c2_cal_max}": cal[-1] < c2_cal_max}
-    beta, beta_end = means(result, "none", "beta_half"), means(result, "none", "beta_end")
-    c10 = {"beta(1/2) rises with width": report.rises(ws, beta),
-           f"beta(1/2) > endpoints' beta at w = {last}": beta[-1] > beta_end[-1]}
-    rec = lambda claim, checks, measured: report.record_verdict(  # noqa: E731
-        claim, "02", setup.profile, checks, measured, setting=setup.title())
-    return [rec("C1", c1, {"widths": ws, "acc_half_pct": acc, "gap_pp": gap}),
-            rec("C2", c2, {"widths": ws, "cal_barrier": cal, "raw_barrier": raw}),
-            rec("C10", c10, {"widths": ws, "beta_half": beta,
-                             "beta_ratio_to_endpoints": beta[-1] / beta_end[-1]})]
+    pp = lambda key: per_pair(result, "none", key)  # noqa: E731
+    found = {"C1": claims.c1(ws, pp("acc_half"), pp("acc_end"), gap_pp=c1_gap_pp),
+             "C2": claims.c2(ws, pp("cal_barrier_max"), pp("loss_barrier_max"), cal_max=c2_cal_max),
+             "C10": claims.c10(ws, pp("beta_half"), pp("beta_end"))}
+    acc, beta, beta_end = means(result, "none", "acc_half"), means(result, "none", "beta_half"), \
+        means(result, "none", "beta_end")
+    measured = {"C1": {"widths": ws, "acc_half_pct": [100 * a for a in acc],
+                       "gap_pp": 100 * means(result, "none", "acc_end")[-1] - 100 * acc[-1]},
+                "C2": {"widths": ws, "cal_barrier": means(result, "none", "cal_barrier_max"),
+                       "raw_barrier": means(result, "none", "loss_barrier_max")},
+                "C10": {"widths": ws, "beta_half": beta, "beta_ratio_to_endpoints": beta[-1] / beta_end[-1]}}
+    return [report.record_verdict(c, "02", setup.profile, j.checks, measured[c],
+                                  setting=report.setting_of(setup), verdict=j.verdict)
+            for c, j in found.items()]

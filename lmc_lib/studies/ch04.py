@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .. import merge, probes, report
+from .. import claims, merge, probes, report
 from ..models import has_batchnorm
 
 LAMS = (0.25, 0.5, 0.75)  # lam values of the general-lam check (our extension)
@@ -73,32 +73,33 @@ def layer_means(result: dict, key: str) -> np.ndarray:
     return np.array([np.mean(result["per_width"][str(w)][key], axis=0) for w in result["widths"]])
 
 
+def per_pair(result: dict, key: str) -> list:
+    """[widths][pairs][layers] of per_width[w][key]."""
+    return [result["per_width"][str(w)][key] for w in result["widths"]]
+
+
 def _c4(result, setup, cos_threshold):
-    """C4: LEWC cosine rises with width at each layer; last layer near 1 at the largest width."""
+    """C4 (claims.c4): LEWC cosine rises with width at each layer; logits near 1 at the widest."""
     widths, cos = result["widths"], layer_means(result, "cos")
-    checks = {f"rises with width at layer {l}": report.rises(widths, cos[:, i])
-              for i, l in enumerate(result["layers"])}
-    checks[f"logit cosine at largest width > {cos_threshold}"] = bool(cos[-1, -1] > cos_threshold)
+    j = claims.c4(widths, result["layers"], per_pair(result, "cos"), threshold=cos_threshold)
     measured = {"last-layer cosine per width": cos[:, -1].tolist(),
                 "cosine per layer at largest width": cos[-1].tolist()}
-    verdict = "not run" if len(widths) < 2 else None
-    return report.record_verdict("C4", "04", setup.profile, checks, measured,
-                                 setting=setup.title(), verdict=verdict)
+    return report.record_verdict("C4", "04", setup.profile, j.checks, measured,
+                                 setting=report.setting_of(setup), verdict=j.verdict)
 
 
 def _c11(result, setup, decay_factor):
-    """C11 (MLP part): merged norms fall with depth, within decay_factor of 2^-(l-1)."""
-    ratio = layer_means(result, "norm_merged")[-1]
+    """C11 (MLP part, claims.c11): merged norms fall with depth as 2^-(l-1), without drift."""
+    ratio = per_pair(result, "norm_merged")[-1]
     pred = np.asarray(result["prediction"])
-    off = np.abs(np.log(ratio / pred))
-    checks = {"merged norm ratio falls with depth (largest width)": bool(np.all(np.diff(ratio) < 0)),
-              f"within a factor {decay_factor} of 2^-(l-1) at every layer":
-              bool(off.max() <= np.log(decay_factor))}
-    measured = {"norm ratio per layer (largest width)": ratio.tolist(), "2^-(l-1)": pred.tolist(),
-                "largest factor off": float(np.exp(off.max()))}
+    j = claims.c11(result["layers"], ratio, pred, decay_factor=decay_factor)
+    mean = np.mean(ratio, axis=0)
+    measured = {"norm ratio per layer (largest width)": mean.tolist(), "2^-(l-1)": pred.tolist(),
+                "measured / predicted per layer": (mean / pred).tolist()}
     plain = result["arch"] == "mlp" and result["variant"] == "plain"
-    return report.record_verdict("C11", "04", setup.profile, checks, measured,
-                                 setting=setup.title(), verdict=None if plain else "not run")
+    return report.record_verdict("C11", "04", setup.profile, j.checks, measured,
+                                 setting=report.setting_of(setup, [result["widths"][-1]]),
+                                 verdict=j.verdict if plain else "not run")
 
 
 def verdicts(result: dict, setup, cos_threshold: float = 0.95, decay_factor: float = 2.0) -> list[dict]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import perm as perm_mod
-from .. import probes, probes_flat, report
+from .. import claims, probes, probes_flat, report
 
 DIMS = (10, 100, 1000, 10_000, 100_000)   # Thm 5.4 Monte Carlo dimensions
 GAUSS_LAMS = (0.5, 0.25, 0.1)             # lam values of the Gaussian check
@@ -80,31 +80,33 @@ def means(result: dict, key: str) -> np.ndarray:
     return np.array([np.mean(result["per_width"][str(w)][key], axis=0) for w in result["widths"]])
 
 
+def per_pair(result: dict, key: str, layer_mean: bool = False) -> list:
+    """[widths][pairs][layers] of per_width[w][key] ([widths][pairs] with layer_mean)."""
+    vals = [np.asarray(result["per_width"][str(w)][key], dtype=float) for w in result["widths"]]
+    return [np.nanmean(v, axis=1) if layer_mean else v for v in vals]
+
+
 def _c5(result, setup):
-    """C5: WA cosine rises with width at every hidden layer; above 0.9304 at the largest width."""
+    """C5 (claims.c5): WA cosine rises with width at every hidden layer, above the Gaussian 0.9304."""
     widths, wa, lim = result["widths"], means(result, "wa"), result["gaussian_limit"]
-    checks = {f"rises with width at layer {l}": report.rises(widths, wa[:, i])
-              for i, l in enumerate(result["hidden"])}
-    checks.update({f"above {lim:.4f} at layer {l} (largest width)": bool(wa[-1, i] > lim)
-                   for i, l in enumerate(result["hidden"])})
+    j = claims.c5(widths, result["hidden"], per_pair(result, "wa"), lim)
     measured = {"mean WA cosine per width": wa.mean(1).tolist(),
                 "WA cosine per layer at largest width": wa[-1].tolist(),
                 "Gaussian d=1e5 (MC)": result["gaussian"]["mc"]["0.5"][-1]}
-    return report.record_verdict("C5", "05", setup.profile, checks, measured, setting=setup.title(),
-                                 verdict="not run" if len(widths) < 2 else None)
+    return report.record_verdict("C5", "05", setup.profile, j.checks, measured,
+                                 setting=report.setting_of(setup), verdict=j.verdict)
 
 
 def verdicts(result: dict, setup, small_share: float = 0.5, wm_overlap: float = 0.7) -> list[dict]:
-    """C5 (Fig 4) and C6 (Fig 5, 6): thresholds small_share and wm_overlap are chapter parameters."""
+    """C5 (Fig 4) and C6 (Fig 5, 6, claims.c6): small_share and wm_overlap are chapter parameters;
+    the overlap's chance level is the share of b's units that are active."""
     widths = result["widths"]
-    small, ov, ov_wm = (means(result, k).mean(1) for k in ("small", "overlap", "overlap_wm"))
-    checks = {f"share of units in the lowest of {result['bins']} bins > {small_share} (largest width)":
-              bool(small[-1] > small_share),
-              "overlap without WM falls with width": report.falls(widths, ov),
-              f"overlap with WM > {wm_overlap} at the largest width": bool(ov_wm[-1] > wm_overlap),
-              "overlap with WM above without WM at the largest width": bool(ov_wm[-1] > ov[-1])}
-    measured = {"lowest-bin share per width": small.tolist(), "overlap per width": ov.tolist(),
-                "overlap with WM per width": ov_wm.tolist()}
-    c6 = report.record_verdict("C6", "05", setup.profile, checks, measured, setting=setup.title(),
-                               verdict="not run" if len(widths) < 2 else None)
+    small, ov, ov_wm, act = (per_pair(result, k, layer_mean=True)
+                             for k in ("small", "overlap", "overlap_wm", "active"))
+    j = claims.c6(widths, small, ov, ov_wm, act, small_share=small_share, wm_overlap=wm_overlap)
+    mean = lambda v: [float(np.mean(x)) for x in v]  # noqa: E731
+    measured = {"lowest-bin share per width": mean(small), "overlap per width": mean(ov),
+                "overlap with WM per width": mean(ov_wm), "chance level per width": mean(act)}
+    c6 = report.record_verdict("C6", "05", setup.profile, j.checks, measured,
+                               setting=report.setting_of(setup), verdict=j.verdict)
     return [_c5(result, setup), c6]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import probes, report
+from .. import claims, probes, report
 from .ch04 import merged_model
 
 
@@ -35,20 +35,23 @@ def means(result: dict, key: str) -> np.ndarray:
     return np.array([np.mean(result["per_width"][str(w)][key], axis=0) for w in result["widths"]])
 
 
+def pair_average(result: dict, k1: str, k2: str) -> list:
+    """[widths][pairs][layers] of (per_width[w][k1] + per_width[w][k2]) / 2 (both directions)."""
+    return [(np.asarray(result["per_width"][str(w)][k1], dtype=float)
+             + np.asarray(result["per_width"][str(w)][k2], dtype=float)) / 2 for w in result["widths"]]
+
+
 def verdicts(result: dict, setup, cos_threshold: float = 0.95) -> list[dict]:
-    """C7: RO ratio (both directions) falls with width and cos rises at every layer l >= 2,
-    and cos(W_a h_merged, W_a h_a) exceeds cos_threshold at every layer at the largest width."""
-    widths, layers = result["widths"], result["layers"]
+    """C7 (claims.c7): RO ratio (both directions) falls and cos rises with width at every layer
+    l >= 2; cos(W_a h_merged, W_a h_a) > cos_threshold at every layer at the largest width."""
+    widths = result["widths"]
     ro = (means(result, "ro_ab") + means(result, "ro_ba")) / 2
     cos = (means(result, "cos_a") + means(result, "cos_b")) / 2
-    checks = {f"RO ratio falls with width at layer {l}": report.falls(widths, ro[:, i])
-              for i, l in enumerate(layers)}
-    checks.update({f"cosine rises with width at layer {l}": report.rises(widths, cos[:, i])
-                   for i, l in enumerate(layers)})
-    checks[f"cosine > {cos_threshold} at every layer (largest width)"] = bool(cos[-1].min() > cos_threshold)
+    j = claims.c7(widths, result["layers"], pair_average(result, "ro_ab", "ro_ba"),
+                  pair_average(result, "cos_a", "cos_b"), threshold=cos_threshold)
     measured = {"mean RO ratio per width": ro.mean(1).tolist(),
                 "mean cosine per width": cos.mean(1).tolist(),
                 "RO ratio per layer (largest width)": ro[-1].tolist(),
                 "cosine per layer (largest width)": cos[-1].tolist()}
-    return [report.record_verdict("C7", "06", setup.profile, checks, measured, setting=setup.title(),
-                                  verdict="not run" if len(widths) < 2 else None)]
+    return [report.record_verdict("C7", "06", setup.profile, j.checks, measured,
+                                  setting=report.setting_of(setup), verdict=j.verdict)]

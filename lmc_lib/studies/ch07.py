@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import barriers, merge, probes, probes_flat, report
+from .. import barriers, claims, merge, probes, probes_flat, report
 from ..config import book_settings
 from ..experiment import Setup, pair_curves
 
@@ -73,20 +73,21 @@ def summary(result: dict) -> dict:
     return {k: [float(np.nanmean(p[k])) for p in per] for k in keys}
 
 
+def per_pair(result: dict, key: str) -> list:
+    """[weight decays][pairs] of `key`, per-layer quantities averaged over layers."""
+    return [[float(np.nanmean(v)) for v in result["per_wd"][str(wd)][key]]
+            for wd in result["weight_decays"]]
+
+
 def verdicts(result: dict, setup: Setup) -> list[dict]:
-    """C8: weaker weight decay -> larger barriers, weaker LEWC / WA / RO, higher effective rank."""
+    """C8 (claims.c8): weaker weight decay -> larger barriers, weaker LEWC / WA / RO, higher rank."""
     wds, s = result["weight_decays"], summary(result)
-    checks = {"acc barrier falls as weight decay grows": report.falls(wds, s["acc_barrier"]),
-              "cal-loss barrier falls as weight decay grows": report.falls(wds, s["cal_barrier"]),
-              "LEWC cosine (layer mean) rises with weight decay": report.rises(wds, s["lewc"]),
-              "weak-additivity cosine rises with weight decay": report.rises(wds, s["weak_additivity"]),
-              "RO ratio falls as weight decay grows": report.falls(wds, s["ro_ratio"]),
-              "effective rank falls as weight decay grows": report.falls(wds, s["eff_rank"])}
-    measured = dict(width=result["width"], weight_decays=wds, **{k: s[k] for k in (
-        "acc_barrier", "cal_barrier", "lewc", "weak_additivity", "ro_ratio", "eff_rank")})
-    verdict = "not run" if len(wds) < 2 else None
-    return [report.record_verdict("C8", CHAPTER, setup.profile, checks, measured,
-                                  setting=setup.title(widths=[result["width"]]), verdict=verdict)]
+    keys = ("acc_barrier", "cal_barrier", "lewc", "weak_additivity", "ro_ratio", "eff_rank")
+    j = claims.c8(wds, *(per_pair(result, k) for k in keys))
+    measured = dict(width=result["width"], weight_decays=wds, **{k: s[k] for k in keys})
+    return [report.record_verdict("C8", CHAPTER, setup.profile, j.checks, measured,
+                                  setting=report.setting_of(setup, [result["width"]]),
+                                  verdict=j.verdict)]
 
 
 def plan(setup: Setup) -> list:

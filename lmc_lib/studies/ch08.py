@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import perm, probes, report
+from .. import claims, perm, probes, report
 from ..experiment import Setup
 
 CHAPTER = "08"
@@ -51,18 +51,14 @@ def layer_means(result: dict, matching: str) -> list[float]:
 
 
 def verdicts(result: dict, setup: Setup) -> list[dict]:
-    """C9: without WM r_l >= LARGE at the largest width; WM makes it clearly smaller, below LARGE."""
-    none, wm = layer_means(result, "none"), layer_means(result, "wm")
-    widest = np.mean(result["none"][str(result["widths"][-1])], axis=0)
-    checks = {f"no-WM residual >= {LARGE} at every layer l >= 2 at the largest width":
-                  bool(np.all(widest >= LARGE)),
-              f"WM residual <= {SMALLER} x no-WM residual at every width (layer means)":
-                  all(m <= SMALLER * n for m, n in zip(wm, none)),
-              f"WM residual < {LARGE} at the largest width (commutativity about holds)":
-                  wm[-1] < LARGE}
-    measured = dict(widths=result["widths"], residual_none=none, residual_wm=wm,
-                    residual_none_widest_per_layer=widest.tolist(),
-                    residual_wm_widest_per_layer=np.mean(
-                        result["wm"][str(result["widths"][-1])], axis=0).tolist())
-    return [report.record_verdict("C9", CHAPTER, setup.profile, checks, measured,
-                                  setting=setup.title())]
+    """C9 (claims.c9, hidden layers l >= 2; the logit layer is shown, not judged): without WM
+    r_l >= LARGE at the largest width; WM makes it clearly smaller, below LARGE."""
+    ws, layers = result["widths"], result["layers"]
+    none, wm = ([result[m][str(w)] for w in ws] for m in ("none", "wm"))
+    j = claims.c9(ws, layers, none, wm, large=LARGE, smaller=SMALLER)
+    measured = dict(widths=ws, residual_none=layer_means(result, "none"),
+                    residual_wm=layer_means(result, "wm"),
+                    residual_none_widest_per_layer=np.mean(none[-1], axis=0).tolist(),
+                    residual_wm_widest_per_layer=np.mean(wm[-1], axis=0).tolist())
+    return [report.record_verdict("C9", CHAPTER, setup.profile, j.checks, measured,
+                                  setting=report.setting_of(setup), verdict=j.verdict)]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import merge, probes_flat, report
+from .. import claims, merge, probes_flat, report
 from ..experiment import Setup
 from ..models import has_batchnorm
 
@@ -77,15 +77,13 @@ def summary(result: dict) -> dict:
 
 
 def verdicts(result: dict, setup: Setup) -> list[dict]:
-    """C12: acc at t = 1 along u rises with width; cos(a, b) stays GAP below cos(a, a + d u)."""
+    """C12 (claims.c12): acc at t = 1 along u rises with width; cos(a, b) stays GAP below cos(a, a + d u)."""
     widths, s = result["widths"], summary(result)
     widest = result["per_width"][str(widths[-1])]
-    gap = np.mean(widest["cos_random"], axis=0) - np.mean(widest["cos_b"], axis=0)
-    checks = {"random-direction accuracy at t = 1 rises with width": report.rises(widths, s["rand_acc_t1"]),
-              f"cos(a, a + d u) - cos(a, b) >= {GAP} at every hidden layer, largest width":
-                  bool(np.all(gap >= GAP))}
+    gap_pairs = np.asarray(widest["cos_random"], dtype=float) - np.asarray(widest["cos_b"], dtype=float)
+    acc_t1 = [np.asarray(result["per_width"][str(w)]["rand_acc"], dtype=float)[:, -1] for w in widths]
+    j = claims.c12(widths, acc_t1, gap_pairs, gap=GAP)
     measured = dict(widths=widths, rand_acc_t1=s["rand_acc_t1"], path_min_acc=s["path_min_acc"],
-                    cos_random=s["cos_random"], cos_b=s["cos_b"], gap_widest=gap.tolist())
-    verdict = "not run" if len(widths) < 2 else None
-    return [report.record_verdict("C12", CHAPTER, setup.profile, checks, measured,
-                                  setting=setup.title(), verdict=verdict)]
+                    cos_random=s["cos_random"], cos_b=s["cos_b"], gap_widest=gap_pairs.mean(0).tolist())
+    return [report.record_verdict("C12", CHAPTER, setup.profile, j.checks, measured,
+                                  setting=report.setting_of(setup), verdict=j.verdict)]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import barriers, data, merge, probes, report
+from .. import barriers, claims, data, merge, probes, report
 from ..config import book_settings
 from ..experiment import Setup, pair_curves, width_label
 from ..models import has_batchnorm
@@ -185,83 +185,76 @@ def studies(result: dict) -> dict:
             **{SETTING_NAMES[k]: v for k, v in result["mlp"].items() if k != "adam"}}
 
 
-def _trend_checks(named: dict, fn) -> dict:
-    """{check name: bool} from fn(name, study) -> (check name, bool) for every study."""
-    return dict(fn(name, st) for name, st in named.items())
+def pairs_of(st: dict, key: str, sub: str | None = None) -> list:
+    """[widths][pairs] (or [widths][pairs][layers]) of a study's per-pair quantity (barrier[sub])."""
+    vals = [st["by_width"][str(w)].get(key) for w in st["widths"]]
+    return [v[sub] if sub else v for v in vals if v is not None]
 
 
-def _c1(name, st):
-    ws = st["widths"]
-    ok = report.rises(ws, series(st, "acc_half")) and report.falls(ws, series(st, "acc_barrier", "half"))
-    return f"{name}: acc(1/2) rises and accuracy barrier falls with width", ok
+def _c1(st) -> claims.Judgement:
+    return claims.c1(st["widths"], pairs_of(st, "acc_half"), pairs_of(st, "end_acc"))
 
 
-def _c2(name, st):
-    ws, cal = st["widths"], series(st, "cal_barrier", "half")
-    ok = report.falls(ws, cal) and cal[-1] < series(st, "raw_barrier", "half")[-1]
-    return f"{name}: calibrated barrier falls with width and ends below the raw one", ok
+def _c2(st) -> claims.Judgement:
+    return claims.c2(st["widths"], pairs_of(st, "cal_barrier", "max"), pairs_of(st, "raw_barrier", "max"))
 
 
-def _c7(name, st):
-    ws = st["widths"]
-    ok = report.falls(ws, layer_mean(st, "ro_ratio")) and report.rises(ws, layer_mean(st, "proj_cos"))
-    return f"{name}: RO ratio falls and cos(W_a h_merged, W_a h_a) rises with width", ok
-
-
-def _c11(name, st):
-    factor = decay_factor(st["by_width"][str(st["widths"][-1])]["norm_ratio"])
-    ok = factor >= DECAY_THRESHOLD
-    return f"{name}: merged norms do not decay (factor >= {DECAY_THRESHOLD:.2f} per layer)", ok
+def _c7(st) -> claims.Judgement:
+    ro = pairs_of(st, "ro_ratio")
+    layers = list(range(2, 2 + len(ro[0][0])))
+    return claims.c7(st["widths"], layers, ro, pairs_of(st, "proj_cos"))
 
 
 def _measured(named: dict, claim: str) -> dict:
-    """Per setting and width: C1 acc(1/2) and acc barrier; C2 calibrated and raw barriers."""
-    keys = ({"acc(1/2)": ("acc_half", None), "acc barrier": ("acc_barrier", "half")} if claim == "C1"
-            else {"cal. barrier": ("cal_barrier", "half"), "raw barrier": ("raw_barrier", "half")})
+    """Per setting and width: C1 acc(1/2) and endpoint acc; C2 calibrated and raw barriers (max)."""
+    keys = ({"acc(1/2)": ("acc_half", None), "endpoint acc": ("end_acc", None)} if claim == "C1"
+            else {"cal. barrier": ("cal_barrier", "max"), "raw barrier": ("raw_barrier", "max")})
     return {f"{name} {label}": series(st, *key) for name, st in named.items()
             for label, key in keys.items()}
 
 
+def _record(claim: str, chapter: str, setup: Setup, j, measured: dict, setting: str) -> dict:
+    return report.record_verdict(claim, chapter, setup.profile, j.checks, measured, setting,
+                                 verdict=j.verdict)
+
+
 def verdicts(result: dict, setup: Setup) -> list[dict]:
-    """C1, C2 (conv nets, Sophia, skip, BN), C7 (skip, BN), C11 (BN part: BN nets); CIFAR-100 apart."""
+    """C1, C2 (conv nets, Sophia, skip, BN), C7 (skip, BN), C11 (BN part: BN nets); CIFAR-100 apart.
+    Every check is the claim's own (lmc_lib.claims), per setting."""
     s, named = result["settings"], studies(result)
     ws = ", ".join(width_label(w) for w in s["mlp_widths"])
     conv = "; ".join(f"{SETTING_NAMES[a]} at w = {', '.join(width_label(w) for w in cw)}"
                      for a, cw in s["conv_plan"].items())
+    epochs = setup.config(s["mlp_widths"][-1]).epochs
     setting = (f"{s['conv_label']}: {conv}, {s['conv_pairs']} pair(s), n_train "
-               f"{s['conv_n_train'] or 'of the profile'}; {s['dataset']} MLP (Sophia, skip, BN) at w = {ws}")
-    swept = {n: st for n, st in named.items() if len(st["widths"]) > 1}  # trends need 2 widths
-    recs = [report.record_verdict(c, "10", setup.profile, _trend_checks(swept, fn),
-                                  _measured(named, c), setting,
-                                  verdict=None if swept else "not run")
-            for c, fn in (("C1", _c1), ("C2", _c2))]
+               f"{s['conv_n_train'] or 'of the profile'}; {s['dataset']} MLP (Sophia, skip, BN) at "
+               f"w = {ws}, {setup.n_pairs} pairs, MLP epochs {epochs}")
+    recs = [_record(c, "10", setup, claims.combine({n: fn(st) for n, st in named.items()}),
+                    _measured(named, c), setting) for c, fn in (("C1", _c1), ("C2", _c2))]
     ro = {SETTING_NAMES[k]: named[SETTING_NAMES[k]] for k in ("skip", "bn")}
-    trend = all(len(st["widths"]) > 1 for st in ro.values())
-    recs.append(report.record_verdict(
-        "C7", "10", setup.profile, _trend_checks(ro, _c7),
-        {f"{n} RO ratio": layer_mean(st, "ro_ratio") for n, st in ro.items()}, setting,
-        verdict=None if trend else "not run"))
+    recs.append(_record("C7", "10", setup, claims.combine({n: _c7(st) for n, st in ro.items()}),
+                        {f"{n} RO ratio": layer_mean(st, "ro_ratio") for n, st in ro.items()}, setting))
     bn = {SETTING_NAMES[k]: v for k, v in {**result["conv"], **result["mlp"]}.items()
           if k in ("vgg11", "resnet20", "bn")}
-    factors = {f"{n} factor": decay_factor(st["by_width"][str(st["widths"][-1])]["norm_ratio"])
+    last = lambda st: st["by_width"][str(st["widths"][-1])]["norm_ratio"]  # noqa: E731
+    per_pair = {n: [decay_factor([r]) for r in last(st)] for n, st in bn.items()}
+    factors = {f"{n} factor": decay_factor(last(st))
                for n, st in {**bn, SETTING_NAMES["adam"]: result["mlp"]["adam"]}.items()}
-    recs.append(report.record_verdict(
-        "C11", "10", setup.profile, _trend_checks(bn, _c11), factors,
-        setting + " (BN part only, largest width; the plain MLP factor is a reference)"))
+    recs.append(_record("C11", "10", setup, claims.c11(bn_factors=per_pair, threshold=DECAY_THRESHOLD),
+                        factors, setting + " (BN part only, largest width; the plain MLP factor is a "
+                        "reference)"))
     return recs + cifar100_verdicts(result, setup)
 
 
 def cifar100_verdicts(result: dict, setup: Setup) -> list[dict]:
     """F.1: C1 and C2 on CIFAR-100 conv nets, or "not run" (recorded as chapter "10-cifar100")."""
     named = {SETTING_NAMES[k] + " CIFAR-100": v for k, v in result["cifar100"].items()}
-    missing = result["cifar"]["cifar100"]
-    trend = bool(named) and all(len(st["widths"]) > 1 for st in named.values())
-    setting = "CIFAR-100 conv nets" + (f" (absent: {missing})" if missing else "")
-    return [report.record_verdict(c, "10-cifar100", setup.profile,
-                                  _trend_checks(named, fn) if named else {"CIFAR-100 present": False},
-                                  _measured(named, c) if named else {"cifar100": "absent"}, setting,
-                                  verdict=None if trend else "not run")
-            for c, fn in (("C1", _c1), ("C2", _c2))]
+    if not named:
+        return [report.record_verdict(c, "10-cifar100", setup.profile, {"CIFAR-100 present": False},
+                                      {"cifar100": "absent"}, "CIFAR-100 conv nets (CIFAR-100 absent)",
+                                      verdict="not run") for c in ("C1", "C2")]
+    return [_record(c, "10-cifar100", setup, claims.combine({n: fn(st) for n, st in named.items()}),
+                    _measured(named, c), "CIFAR-100 conv nets") for c, fn in (("C1", _c1), ("C2", _c2))]
 
 
 def plan(setup: Setup) -> list:

@@ -12,7 +12,7 @@ from itertools import combinations
 import numpy as np
 
 from .. import calibrate as cal
-from .. import merge
+from .. import claims, merge, report
 from ..experiment import Setup, pair_curves, width_label
 from ..train import evaluate
 from .ch10 import bn_reset, curve_block, merged_half
@@ -160,9 +160,45 @@ def per_width(study: dict, key: str) -> np.ndarray:
     return np.array([study["by_width"][str(w)][key]["half"] for w in study["widths"]]).T
 
 
+BETA_FACTOR = 1.5  # "predicted beta holds": fitted within this factor of N^(L-1) (as in findings)
+BEYOND = {
+    "B1": "LEWC predicts the merged model's temperature: beta of theta(1/2) is about 2^(L-1)",
+    "B2": "Calibration without data: beta = 2^(L-1) lowers theta(1/2)'s loss barrier below the raw one",
+    "B3": "The merged model's accuracy approaches the output ensemble's as width grows",
+    "B4": "Merging N models without permutations: beta of the uniform merge is about N^(L-1)",
+    "B5": "Spawned pairs (shared initialisation) have lower calibrated barriers than independent ones",
+}
+
+
+def _beyond_checks(result: dict) -> dict:
+    """{B-id: checks} of chapter 11's findings, with the spread rules of lmc_lib.claims."""
+    c, m, sp = result["calib"], result["many"], result["spawn"]
+    ws, wl, tol = c["widths"], width_label(c["widths"][-1]), np.log(BETA_FACTOR)
+    beta, bars = calib_stat(c, "merged", "beta"), calib_barriers(c)
+    gap = calib_stat(c, "ensemble", "acc") - calib_stat(c, "merged", "acc")
+    pred_n = {n: int(n) ** (m["n_layers"] - 1) for n in m["by_width"][str(m["widths"][-1])]}
+    subsets = m["by_width"][str(m["widths"][-1])]
+    ind, spn = (per_width(sp[k], "cal_barrier") for k in ("independent", "spawned"))
+    return {
+        "B1": {f"beta(1/2) within a factor {BETA_FACTOR} of {c['beta_pred']:g} at w = {wl}":
+               claims.within(np.log(beta[:, -1] / c["beta_pred"]), 0.0, tol)},
+        "B2": {f"predicted-beta barrier below the raw barrier at w = {wl}":
+               claims.above(bars["raw"][:, -1] - bars["predicted"][:, -1])},
+        "B3": {"ensemble minus merged accuracy falls with width": claims.falls(ws, gap.T)},
+        "B4": {f"beta within a factor {BETA_FACTOR} of N^(L-1) for N = {n} at the largest width":
+               claims.within(np.log([s["merged"]["beta"] / pred_n[n] for s in subsets[n]]), 0.0, tol)
+               for n in pred_n},
+        "B5": {"spawned below independent calibrated barrier at every width":
+               claims.all_of(claims.above(i - s) for i, s in zip(ind.T, spn.T))}}
+
+
 def verdicts(result: dict, setup: Setup) -> list[dict]:
-    """Beyond the paper: no claim of the paper to judge (findings() summarises the chapter)."""
-    return []
+    """Beyond the paper: findings B1-B5 judged like the paper's claims, recorded with statements."""
+    found = _beyond_checks(result)
+    return [report.record_verdict(b, "11", setup.profile, checks, {"finding": text},
+                                  setting=report.setting_of(setup), verdict=claims.judge(checks),
+                                  statement=BEYOND[b])
+            for (b, checks), text in zip(found.items(), findings(result))]
 
 
 def plan(setup: Setup) -> list:
