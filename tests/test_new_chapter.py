@@ -80,3 +80,57 @@ def test_generated_chapter_runs_and_ends_in_a_verdict(tmp_path, monkeypatch):
     assert rec["checks"]["KL falls with width beyond the spread over pairs"] is None
     assert rec["verdict"] == "inconclusive" and rec["statement"].startswith("The calibrated merged")
     assert "**H1**" in text  # the Result cell shows the verdict
+
+
+DOCS = [newchapter.BOOK / "guide.md", newchapter.BOOK.parent / "docs" / "CHAPTERS.md"]
+MODULES = ("experiment", "merge", "perm", "calibrate", "probes", "hypothesis", "claims", "report",
+           "cache", "config", "barriers", "plots", "params", "newchapter", "bookbuild", "record")
+
+
+def _resolve(dotted: str):
+    """Import the longest module prefix of lmc_lib.a.b.c and getattr the rest (AttributeError if absent)."""
+    import importlib
+
+    parts = dotted.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:cut]))
+        except ModuleNotFoundError:
+            continue
+        for name in parts[cut:]:
+            obj = getattr(obj, name)
+        return obj
+    raise ModuleNotFoundError(dotted)
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.name)
+def test_every_library_name_in_the_user_docs_exists(doc):
+    import re
+
+    from lmc_lib.experiment import Setup
+
+    text = doc.read_text()
+    full = set(re.findall(r"\blmc_lib(?:\.\w+)+", text))
+    short = {f"lmc_lib.{m}.{n}" for m, n in re.findall(rf"\b({'|'.join(MODULES)})\.(\w+)\(", text)}
+    for name in sorted(full | short):
+        if name.endswith((".py", ".md", ".tmpl")) or re.search(r"\.(py|md)$", name):
+            continue
+        _resolve(name)
+    for attr in set(re.findall(r"\bsetup\.(\w+)", text)):
+        assert hasattr(Setup, attr) or attr in Setup.__dataclass_fields__, f"Setup has no {attr}"
+    assert full, f"{doc.name} names no lmc_lib function"
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.name)
+def test_user_docs_name_only_existing_make_targets_and_repo_files(doc):
+    import re
+
+    repo = newchapter.BOOK.parent
+    text = doc.read_text()
+    targets = set(re.findall(r"^([\w-]+):", (repo / "Makefile").read_text(), re.M))
+    for target in set(re.findall(r"\bmake ([a-z][\w-]*)", text)):
+        assert target in targets, f"{doc.name} mentions `make {target}`, not in the Makefile"
+    assert "/work/" not in text and "shared/" not in text, "points outside the repository"
+    for path in set(re.findall(r"`((?:lmc_lib|docs|tests|book)/[\w/.-]+\.\w+)`", text)):
+        if "NN" not in path:
+            assert (repo / path).exists(), f"{doc.name} mentions {path}, which does not exist"
