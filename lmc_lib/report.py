@@ -81,7 +81,7 @@ def judge(checks: dict) -> str:
 
 
 def rises(xs, ys, tol: float = 0.0) -> bool:
-    """True when ys grows with xs: last above first by more than tol and Spearman rho > 0.5."""
+    """Descriptive: last above first by more than tol and Spearman rho > 0.5 (verdicts use claims)."""
     from scipy.stats import spearmanr
 
     ys = np.asarray(ys, dtype=float)
@@ -203,7 +203,7 @@ def _scale(records: dict) -> str:
              f"{'-'.join(sorted({min(pairs, key=int), max(pairs, key=int)}, key=int))} pairs"
              if pairs else "",
              f"{', '.join(sorted(epochs, key=int))} epochs" if epochs else ""]
-    return ", ".join(p for p in parts if p) or "see each chapter"
+    return "; ".join(p for p in parts if p) or "see each chapter"
 
 
 def _value(label: str) -> float:

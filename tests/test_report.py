@@ -35,7 +35,7 @@ def test_record_and_table(tmp_path, monkeypatch):
     assert saved["checks"]["gap"] is None
     table = report.verdict_table("smoke")
     assert "| C1 |" in table and "[partly](02_width.ipynb#result) (ch. 02)" in table
-    assert "w = 1/16, 1/4, 3 pairs, 2 epochs" in table.splitlines()[0]  # the column's scale
+    assert "w = 1/16, 1/4; 3 pairs; 2 epochs" in table.splitlines()[0]  # the column's scale
     assert table.count("not run") >= len(report.CLAIMS) - 1
     assert "Claims beyond the paper" not in table
     md = report.result_markdown([rec])
