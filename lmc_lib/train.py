@@ -35,6 +35,7 @@ OPTIMIZERS = ("adam", "adamw", "sgd", "sophia")
 SCHEDULES = ("none", "linear")
 PRECISIONS = ("auto", "fp32")
 CROP_PAD = 4
+PRENORM_BYTES = 1 << 30  # without augmentation, a training split up to this size (fp32) is normalised once
 LOG_ENV = "LMC_TRAIN_LOG"  # a file path: one appended line per trained model, no progress bars
 _DATA_CACHE: OrderedDict = OrderedDict()
 _DATA_CACHE_SIZE = 4
@@ -77,6 +78,25 @@ def normalizer(ds: data_mod.Dataset, device):
     mean = torch.tensor(ds.mean, dtype=torch.float32, device=device).view(-1, 1, 1)
     std = torch.tensor(ds.std, dtype=torch.float32, device=device).view(-1, 1, 1)
     return lambda x: (x.float() / 255.0 - mean) / std
+
+
+def batch_source(config: TrainConfig, ds: data_mod.Dataset, dev):
+    """A function (idx, gen) -> normalised float batch (same values as normalizer per batch).
+
+    Without augmentation the split is normalised once (up to PRENORM_BYTES) and batches are
+    gathers of it; with augmentation each uint8 batch is augmented, then normalised.
+    """
+    norm = normalizer(ds, dev)
+    if config.augment or ds.x_train.numel() * 4 > PRENORM_BYTES:
+        return lambda idx, gen: norm(augment(rows(ds.x_train, idx), gen) if config.augment
+                                     else rows(ds.x_train, idx))
+    x_all = norm(ds.x_train)
+    return lambda idx, gen: rows(x_all, idx)
+
+
+def rows(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """x[idx] for an index tensor of any shape, via index_select (5x faster than x[idx] on CPU)."""
+    return x.index_select(0, idx.flatten()).view(*idx.shape, *x.shape[1:])
 
 
 def random_crop(x: torch.Tensor, pad: int, gen: torch.Generator) -> torch.Tensor:
@@ -228,7 +248,7 @@ def _fit(config: TrainConfig, model: nn.Module, ds, dev, progress: bool) -> dict
     total = config.epochs * per_epoch
     warm = min(round(config.warmup_epochs * per_epoch), total)
     opt = make_optimizer(config, model.parameters(), bs)
-    step, norm = _make_step(config, model, opt, dev, gen), normalizer(ds, dev)
+    step, batch = _make_step(config, model, opt, dev, gen), batch_source(config, ds, dev)
     hist = dict(epoch_losses=[], step_losses=[], train_acc=float("nan"))
     bar = tqdm(range(config.epochs), desc=f"{config.arch} w={config.width:g} seed={config.seed}",
                disable=not bars_on(progress))
@@ -242,8 +262,7 @@ def _fit(config: TrainConfig, model: nn.Module, ds, dev, progress: bool) -> dict
             for group in opt.param_groups:
                 group["lr"] = config.lr * lr_factor(t, total, warm, config.schedule)
             idx = perm[i * bs:(i + 1) * bs]
-            x = augment(ds.x_train[idx], gen) if config.augment else ds.x_train[idx]
-            losses[i], n_correct = step(norm(x), ds.y_train[idx], t)
+            losses[i], n_correct = step(batch(idx, gen), ds.y_train[idx], t)
             correct += n_correct
         host = losses.tolist()
         _check_finite(host, config, epoch)

@@ -129,7 +129,7 @@ def _fit(configs, params, ds, dev, progress) -> dict:
     total = c0.epochs * per_epoch
     warm = min(round(c0.warmup_epochs * per_epoch), total)
     opt = train.make_optimizer(c0, params, bs, fused=dev.type == "cuda")
-    step, norm = _make_step(c0, params, opt, dev), train.normalizer(ds, dev)
+    step, batch = _make_step(c0, params, opt, dev), train.batch_source(c0, ds, dev)
     hist = dict(epoch_losses=[[] for _ in configs], step_losses=[[] for _ in configs], train_acc=[])
     seeds = ",".join(str(c.seed) for c in configs)
     for epoch in tqdm(range(c0.epochs), desc=f"{c0.arch} w={c0.width:g} seeds={seeds}",
@@ -141,7 +141,7 @@ def _fit(configs, params, ds, dev, progress) -> dict:
             for group in opt.param_groups:
                 group["lr"] = c0.lr * train.lr_factor(epoch * per_epoch + i, total, warm, c0.schedule)
             idx = perm[:, i * bs:(i + 1) * bs]
-            losses[i], n_correct = step(norm(ds.x_train[idx]).flatten(2), ds.y_train[idx])
+            losses[i], n_correct = step(batch(idx, None).flatten(2), ds.y_train[idx])
             correct += n_correct
         host = losses.tolist()
         _check_members(host, configs, epoch)

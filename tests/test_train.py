@@ -188,3 +188,16 @@ def test_prepare_data_pads_subsets_and_caches():
     assert train.prepare_data(conv, "cpu") is ds
     mlp = train.prepare_data(conv.replace(arch="mlp"), "cpu")
     assert mlp.image_size == 28 and len(mlp.y_train) == 100
+
+
+def test_batch_source_matches_per_batch_normalisation(monkeypatch):
+    norm = train.normalizer(TOY, "cpu")
+    idx = torch.tensor([[3, 0, 7], [5, 5, 1]])
+    pre = train.batch_source(MLP, TOY, "cpu")  # no augmentation: normalised once, then gathered
+    assert torch.equal(pre(idx, None), norm(TOY.x_train[idx]))
+    assert torch.equal(pre(idx[0], None), norm(TOY.x_train[idx[0]]))
+    monkeypatch.setattr(train, "PRENORM_BYTES", 0)  # too big to normalise once: per batch
+    assert torch.equal(train.batch_source(MLP, TOY, "cpu")(idx[1], None), norm(TOY.x_train[idx[1]]))
+    aug = train.batch_source(MLP.replace(augment=True), TOY, "cpu")
+    out = aug(idx[0], torch.Generator().manual_seed(0))
+    assert out.shape == (3, 1, 8, 8) and not torch.equal(out, norm(TOY.x_train[idx[0]]))
