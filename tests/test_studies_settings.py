@@ -117,6 +117,8 @@ def test_ch10_run_smoke(smoke_env):
     assert np.asarray(bn["ro_ratio"]).shape == (setup.n_pairs, 3)  # layers 2..4
     assert len(bn["norm_ratio"][0]) == 4
     json.dumps(res)  # JSON-able
+    v = _by_claim(ch10.verdicts(res, setup))  # one width, one pair: no trend can be told
+    assert v[("C1", "10")] == v[("C7", "10")] == "inconclusive"
 
 
 def test_ch11_findings_and_barriers_on_a_hand_made_result(results_dir):
@@ -160,3 +162,5 @@ def test_ch11_run_smoke(smoke_env):
     assert set(res["spawn"]) == {"independent", "spawned"}
     assert len(ch11.findings(res)) == 5
     json.dumps(res)
+    v = _by_claim(ch11.verdicts(res, setup))
+    assert v[("B3", "11")] == "inconclusive"  # a trend over one width
