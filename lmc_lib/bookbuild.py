@@ -79,16 +79,17 @@ def execute(source: Path, out: Path, parameters: dict, cwd: Path = BOOK) -> floa
 
 
 def _running_cell(nb_path: Path) -> str:
-    """'cell N' of the cell papermill marked as running in a partial notebook."""
+    """The cell a dead kernel was running: the last code cell that got an execution count."""
     try:
         cells = json.loads(nb_path.read_text())["cells"]
     except (OSError, ValueError, KeyError):
         return "an unknown cell"
     code = [c for c in cells if c.get("cell_type") == "code"]
-    for i, cell in enumerate(code, 1):
-        if cell.get("metadata", {}).get("papermill", {}).get("status") == "running":
-            return f"code cell {i} of {len(code)}"
-    return "an unknown cell"
+    ran = [i for i, c in enumerate(code, 1) if c.get("execution_count") is not None]
+    if not ran:
+        return "an unknown cell"
+    first = "".join(code[ran[-1] - 1].get("source", "")).strip().split("\n")[0][:60]
+    return f"code cell {ran[-1]} of {len(code)} ({first!r})"
 
 
 def check_parameters(sources: list[Path], given: dict, profile: str | None) -> list[dict]:
@@ -253,14 +254,14 @@ def _given(pairs) -> dict:
 
 
 def _run_one(argv) -> int:
-    """Internal (a chapter process of execute_all): _run SOURCE OUT PARAMS_JSON."""
+    """Internal (a chapter process of execute_all): _run SOURCE OUT PARAMS_JSON FAILED_PATH."""
     from .buildrun import child_on_sigterm
 
     child_on_sigterm()
     try:
         execute(Path(argv[0]), Path(argv[1]), json.loads(argv[2]))
-    except LmcError as err:
-        print(f"error: {err}", file=sys.stderr, flush=True)
+    except LmcError as err:  # the notebook is moved to the failed path when this process ends
+        print(f"error: {str(err).replace(argv[1], argv[3])}", file=sys.stderr, flush=True)
         return 1
     return 0
 

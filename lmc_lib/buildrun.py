@@ -94,7 +94,7 @@ def _start(job: Job, running: Path) -> None:
     job.log.parent.mkdir(parents=True, exist_ok=True)
     job.log.write_text("")
     cmd = [sys.executable, "-m", "lmc_lib.bookbuild", "_run", str(job.source), str(job.partial),
-           json.dumps(job.params)]
+           json.dumps(job.params), str(job.failed)]
     job.started = time.time()
     job.proc = subprocess.Popen(cmd, env=job.env, start_new_session=True)
 

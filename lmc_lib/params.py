@@ -163,7 +163,7 @@ def _dict(name, value, rule):
 
 def parse(name: str, value, param: Param):
     """`value` converted to the parameter's type and checked against its range."""
-    kind, allowed, rule = param.kind, param.allowed, param.rule
+    kind, allowed, rule, raw = param.kind, param.allowed, param.rule, value
     if kind == "str":
         if not isinstance(value, str):
             raise _bad(name, value, rule)
@@ -177,7 +177,7 @@ def parse(name: str, value, param: Param):
             value = _dict(name, value, rule)
         ok = allowed(value)
     if not ok:
-        raise _bad(name, value, rule)
+        raise _bad(name, raw, rule)
     return value
 
 

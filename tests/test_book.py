@@ -6,7 +6,6 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 
 from lmc_lib import bookbuild
 
@@ -26,9 +25,11 @@ def _parameters_cell(path: Path) -> str:
 
 def test_there_are_chapters_and_all_are_in_the_toc():
     assert CHAPTERS, "no book/NN_topic.py chapters found"
-    toc = yaml.safe_load((REPO / "_toc.yml").read_text())
-    listed = [c["file"] for c in toc["chapters"]]
-    assert listed == [p.stem for p in CHAPTERS]
+    from lmc_lib import bookstage  # the staged toc fills the "Chapters" part with every chapter
+
+    toc = bookstage.toc(REPO / "_toc.yml", [p.stem for p in CHAPTERS], [])
+    part = [p for p in toc["parts"] if p["caption"] == bookstage.CHAPTERS_CAPTION]
+    assert [c["file"] for c in part[0]["chapters"]] == [p.stem for p in CHAPTERS]
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
@@ -38,6 +39,19 @@ def test_chapter_has_one_parameters_cell_with_the_shared_parameters(path):
              for t in ([node.target] if isinstance(node, ast.AnnAssign) else node.targets)}
     assert REQUIRED <= names, f"{path.name} lacks parameters {sorted(REQUIRED - names)}"
     assert "kernelspec" in path.read_text().split("# %%")[0]
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_parameters_are_declared_in_the_schema_and_defaults_are_valid(path):
+    """lmc_lib.params declares every parameter of the cell, and nothing the cell lacks."""
+    from lmc_lib import params
+
+    values = {}
+    exec(_parameters_cell(path), values)
+    values = {k: v for k, v in values.items() if not k.startswith("__")}
+    declared = params.schema(path.name[:2])
+    assert set(values) == set(declared), f"{path.name}: cell {sorted(values)} vs schema {sorted(declared)}"
+    assert params.validate(values, path.name[:2]).keys() == values.keys()
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)

@@ -20,10 +20,20 @@ def test_profile_defaults_and_overrides():
 
 
 @pytest.mark.parametrize("bad", [dict(dataset="svhn"), dict(model="vit"), dict(widths=[0.5, -1]),
-                                 dict(profile="huge")])
+                                 dict(profile="huge"), dict(weight_decay=-2.0), dict(epochs=2.5),
+                                 dict(n_pairs=-3), dict(width=float("nan"))])
 def test_bad_parameters_are_clear_errors(bad):
-    with pytest.raises(LmcError):
+    (name, value), = bad.items()
+    with pytest.raises(LmcError, match=f"parameter {name} = "):
         Setup.from_params(device="cpu", **bad)
+
+
+def test_profile_value_is_spelled_one_way():
+    s = Setup.from_params(profile="smoke", epochs=0, n_pairs=0, weight_decay=-1, device="cpu")
+    cfg, base = s.config(s.widths[0]), book_settings("smoke")
+    assert s.overrides == {} and s.n_pairs == base["n_pairs"]
+    assert cfg.weight_decay == Setup.from_params(profile="smoke", device="cpu").config(1).weight_decay
+    assert Setup.from_params(profile="smoke", weight_decay=0, device="cpu").config(1).weight_decay == 0
 
 
 def test_width_labels():
