@@ -195,7 +195,7 @@ def _beyond_checks(result: dict) -> dict:
 def verdicts(result: dict, setup: Setup) -> list[dict]:
     """Beyond the paper: findings B1-B5 judged like the paper's claims, recorded with statements."""
     found = _beyond_checks(result)
-    return [report.record_verdict(b, "11", setup.profile, checks, {"finding": text},
+    return [report.record_verdict(b, "11", setup.profile, checks, {"finding": text.rstrip(".")},
                                   setting=report.setting_of(setup), verdict=claims.judge(checks),
                                   statement=BEYOND[b])
             for (b, checks), text in zip(found.items(), findings(result))]
