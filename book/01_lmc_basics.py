@@ -67,12 +67,18 @@ setup
 # test images of 28x28 grey pixels in 10 classes.
 
 # %%
-for name in ("mnist", "fashion_mnist"):
-    ds = lmc_data.load(name)
+sets = {name: lmc_data.load(name) for name in ("mnist", "fashion_mnist")}
+for name, ds in sets.items():
     print(f"{name}: {tuple(ds.x_train.shape)} train, {tuple(ds.x_test.shape)} test, "
-          f"mean {ds.mean[0]:.4f}, std {ds.std[0]:.4f}")
-    sample_grid(ds)
-    plt.show()
+          f"pixel mean {ds.mean[0]:.3f}, std {ds.std[0]:.3f}")
+
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-ch01-mnist", "caption": "MNIST: the first six training images of each class."}, "image": {"alt": "Grid of handwritten digits, six per class 0 to 9"}}
+sample_grid(sets["mnist"])
+plt.show()
+
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-ch01-fashion", "caption": "Fashion-MNIST: the first six training images of each class; the book's default data set."}, "image": {"alt": "Grid of clothing images, six per class"}}
+sample_grid(sets["fashion_mnist"])
+plt.show()
 
 # %% [markdown]
 # ## One model
@@ -83,8 +89,14 @@ for name in ("mnist", "fashion_mnist"):
 w = setup.widths[-1]
 config = setup.config(w, seed=seed)
 net = load_or_train(config, setup.device)
-print(config)
-print({k: net.train_metrics[k] for k in ("train_acc", "test_acc", "test_loss", "wall_time_s")})
+m = net.train_metrics
+epochs_txt = f"{config.epochs} epoch" + ("s" if config.epochs != 1 else "")
+print(f"{config.arch}, w = {width_label(w)}, seed {config.seed}, {epochs_txt}, "
+      f"weight decay {config.weight_decay:g}")
+print(f"train accuracy {100 * m['train_acc']:.1f}%, test accuracy {100 * m['test_acc']:.1f}%, "
+      f"test loss {m['test_loss']:.3f} nats, trained in {m['wall_time_s']:.1f} s")
+
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-ch01-loss", "caption": "Training loss of the model above, per optimisation step and per epoch."}, "image": {"alt": "Training cross-entropy falling over the optimisation steps"}}
 loss_curve(net.train_metrics, title=setup.title(widths=[w]))
 plt.show()
 
@@ -125,26 +137,38 @@ print(f"||theta - permuted theta||         = {s['dist_permuted']:.2f}")
 print(f"||theta_a - theta_b|| (other seed) = {s['dist_independent']:.2f}")
 
 # %% [markdown]
-# ## The barrier (Def 2.1)
+# ## The barrier
 # For two trained models $\theta_a, \theta_b$ the book always writes the linear path as
-# $\theta(\lambda) = \lambda\,\theta_a + (1 - \lambda)\,\theta_b$, so $\lambda = 1$ is model a and
-# $\lambda = 0$ is model b. The **loss barrier** is the largest excess of the path's test loss
-# over the straight chord between the endpoints' losses,
 #
-# $$B_{\text{loss}} = \max_\lambda \big[\mathcal{L}(\theta(\lambda)) -
-#   \lambda\,\mathcal{L}(\theta_a) - (1 - \lambda)\,\mathcal{L}(\theta_b)\big],$$
+# ```{math}
+# :label: eq-path
+# \theta(\lambda) = \lambda\,\theta_a + (1 - \lambda)\,\theta_b, \qquad \lambda \in [0, 1],
+# ```
 #
-# and the **accuracy barrier** is the largest shortfall of accuracy below its chord. The two
-# models are *linearly mode connected* when the barrier is about zero. The book evaluates the
-# path on a grid of $\lambda$ (11 points for MLPs, 5 for conv nets) and reports both the value at
-# $\lambda = 1/2$ (the paper's Table 1) and the maximum over the grid. Here is the path of one
-# pair of the main sweep, at its narrowest width, where a barrier is expected to be most
-# visible; chapter 2 repeats this for every width and pair.
+# so $\lambda = 1$ is model a and $\lambda = 0$ is model b. The **loss barrier** (the paper's
+# Def 2.1, after Entezari et al.) is the largest excess of the path's test loss over the
+# straight chord between the endpoints' losses,
+#
+# ```{math}
+# :label: eq-barrier
+# B_{\text{loss}} = \max_\lambda \big[\mathcal{L}(\theta(\lambda)) -
+#   \lambda\,\mathcal{L}(\theta_a) - (1 - \lambda)\,\mathcal{L}(\theta_b)\big],
+# ```
+#
+# and the **accuracy barrier** (in percentage points, pp, throughout the book) is the largest
+# shortfall of accuracy below its chord. The two models are *linearly mode connected* when the
+# barrier is about zero. The book evaluates the path on a grid of $\lambda$ (11 points for MLPs, 5
+# for conv nets) and reports both the value at $\lambda = 1/2$ (the paper's Table 1) and the maximum
+# over the grid. Here is the path of one pair of the main sweep, at its narrowest width, where a
+# barrier is expected to be most visible; {doc}`chapter 2 <02_width>` repeats this for every width
+# and pair.
 
-# %%
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-ch01-barrier", "caption": "The barrier of one pair along the path {eq}`eq-path`: accuracy (left) and loss (right) of the merged model against the chord between the endpoints; the arrow marks the barrier {eq}`eq-barrier`."}, "image": {"alt": "Accuracy and loss along lambda for one pair with the chord and the barrier marked"}}
 ex = result["example"]
 barrier_example(ex, setup.title(widths=[ex["width"]]))
 plt.show()
+
+# %% tags=["remove-input"]
 display(Markdown(
     f"For this pair at $w$ = {width_label(ex['width'])}, the accuracy barrier is "
     f"{100 * ex['acc_barrier_max'][0]:.2f} pp (maximum over the grid; "
@@ -155,12 +179,15 @@ display(Markdown(
 
 # %% [markdown]
 # ## Departures from the paper
+# ```{admonition} Where this run departs from the paper
+# :class: warning
 # * The `cpu` profile trains for a few epochs at widths up to 1 with 2 pairs per width; the paper
 #   trains for up to 100 epochs at widths up to 16 with 3 pairs (see `lmc_lib/config.py`).
 # * The paper's learning rate and weight decay for the MLP were lost in the text we work from; the
 #   book uses Adam with lr 1e-3 and weight decay 3e-3 (documented defaults).
 # * Barriers are measured on a held-out 80% of the first `n_eval` test images (the other 20% fit
-#   the temperature of the calibrated loss, chapter 2), not on the whole test set.
+#   the temperature of the calibrated loss, {doc}`chapter 2 <02_width>`), not on the whole test set.
+# ```
 #
 # ## Result
 # This chapter sets up the definitions and judges none of the paper's claims (C1-C12); its

@@ -11,12 +11,12 @@
 # ---
 
 # %% [markdown]
-# # 2. Width makes independently trained nets linearly connected
+# # 2. Does width make independently trained nets linearly connected?
 #
-# Paper section 3.1 with appendices F.2, F.3 and F.5. The paper's first observation is that
-# the permutation symmetry of chapter 1 may not need to be undone at all: if two networks trained
-# from different seeds are wide enough, their plain parameter average $\theta(1/2)$ classifies
-# almost as well as either of them. Three claims are tested here:
+# Paper section 3.1 with appendices F.2, F.3 and F.5. The paper's first observation is that the
+# permutation symmetry of {doc}`chapter 1 <01_lmc_basics>` may not need to be undone at all: if two
+# networks trained from different seeds are wide enough, their plain parameter average $\theta(1/2)$
+# classifies almost as well as either of them. Three claims are tested here:
 #
 # * **C1** The accuracy of the merged model at $\lambda = 1/2$ rises with width and comes close
 #   to the endpoints' accuracy.
@@ -24,20 +24,33 @@
 #   barrier at every width), but once each model's logits are rescaled by a fitted temperature
 #   (the *calibrated* loss) the barrier shrinks with width towards zero. Wide merged models rank
 #   the classes correctly but are under-confident.
-# * **C10** Accordingly, the inverse temperature $\beta$ fitted to the merged model grows with width:
-#   its logits are too small. Chapter 4's LEWC property predicts by how much: the merged MLP's
-#   logits are the two nets' average logits shrunk by $2^{-(L-1)} = 1/8$ for $L = 4$ weight layers.
+# * **C10** Accordingly, the inverse temperature $\beta$ fitted to the merged model grows with
+#   width: its logits are too small. {doc}`Chapter 4 <04_lewc>`'s LEWC property {eq}`eq-lewc`
+#   predicts by how much: the merged MLP's logits are the two nets' average logits shrunk by
+#   $2^{-(L-1)} = 1/8$ for $L = 4$ weight layers.
 #
-# **Calibrated loss** (SPEC Def 2). For every model on the path we fit $\beta > 0$ minimising the
-# cross-entropy of $\mathrm{softmax}(\beta z)$ on a random 20% of the evaluated test images and
-# report the loss on the other 80% (accuracy, which $\beta$ cannot change, is reported on the same
-# 80%). The same split serves every $\lambda$, endpoints included, so the barrier compares like
+# **Calibrated loss.** For every model $\theta$ on the path, with logits $z(x;\theta)$, we fit an
+# inverse temperature on a random 20% of the evaluated test images ($D_{\text{fit}}$) and report
+# the cross-entropy on the other 80% ($D_{\text{eval}}$):
+#
+# ```{math}
+# :label: eq-calibrated-loss
+# \hat\beta = \arg\min_{\beta > 0} \sum_{(x, y) \in D_{\text{fit}}}
+#   -\log \mathrm{softmax}(\beta z(x;\theta))_y, \qquad
+# \mathcal{L}_{\text{cal}}(\theta) = \frac{1}{|D_{\text{eval}}|} \sum_{(x, y) \in D_{\text{eval}}}
+#   -\log \mathrm{softmax}(\hat\beta z(x;\theta))_y .
+# ```
+#
+# The calibrated-loss barrier is {eq}`eq-barrier` with $\mathcal{L}_{\text{cal}}$ in place of
+# $\mathcal{L}$ (accuracy, which $\beta$ cannot change, is reported on the same 80%). The same
+# split serves every $\lambda$, endpoints included, so the barrier compares like
 # with like. **Weight matching (WM)** (Git Re-Basin) permutes model b's units to minimise
 # $\lVert\theta_a - \pi(\theta_b)\rVert^2$ before merging; it is the reference the paper compares
 # against (Table 1, Fig 16, Fig 17).
 #
 # **The experiment.** For every width of the main sweep and every pair of independently trained
-# models, evaluate $\theta(\lambda)$ on an 11-point grid of $\lambda$, without permutation and after WM.
+# models, evaluate $\theta(\lambda)$ on an 11-point grid of $\lambda$, without permutation and
+# after WM.
 
 # %% tags=["parameters"]
 dataset: str = "fashion_mnist"  # mnist | fashion_mnist | cifar10 | cifar100 (CIFAR: folders needed)
@@ -80,12 +93,14 @@ print("acc(1/2) %     ", "  ".join(f"{x:7.2f}" for x in acc_half))
 print("endpoints acc %", "  ".join(f"{x:7.2f}" for x in acc_end))
 
 # %% [markdown]
-# ## Fig 1: accuracy along the path, no permutation
+# ## Accuracy along the path, no permutation (paper's Fig 1)
 # One curve per width: mean over pairs with a band of $\pm$ one standard deviation.
 
-# %%
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-ch02-acc-path", "caption": "Test accuracy of the merged model along the path {eq}`eq-path`, no permutation (the paper's Fig 1); one curve per width, mean over pairs with a band of one standard deviation."}, "image": {"alt": "Test accuracy against lambda, one curve per width"}}
 paths.accuracy_vs_lam(result, setup.title(), "none")
 plt.show()
+
+# %% tags=["remove-input"]
 display(Markdown(
     f"In this run the merged model at λ = 1/2 reaches {acc_half[0]:.1f}% at w = {labels[0]} and "
     f"{acc_half[-1]:.1f}% at w = {labels[-1]}, against {acc_end[-1]:.1f}% for the endpoints at "
@@ -93,13 +108,15 @@ display(Markdown(
     f"{c1_gap_pp} pp and a rise with width)."))
 
 # %% [markdown]
-# ## Fig 2: test loss along the path, raw and calibrated
+# ## Test loss along the path, raw and calibrated (paper's Fig 2)
 # (a) the plain cross-entropy of $\theta(\lambda)$; (b) the calibrated loss, after fitting a
 # temperature to every model on the path.
 
-# %%
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-ch02-loss-path", "caption": "Test loss along the path (the paper's Fig 2): (a) raw cross-entropy, (b) calibrated loss {eq}`eq-calibrated-loss`; one curve per width."}, "image": {"alt": "Raw and calibrated test loss against lambda, one curve per width"}}
 paths.loss_vs_lam(result, setup.title(), "none")
 plt.show()
+
+# %% tags=["remove-input"]
 raw = ch02.means(result, "none", "loss_barrier_max")
 cal = ch02.means(result, "none", "cal_barrier_max")
 display(Markdown(
@@ -111,26 +128,28 @@ display(Markdown(
 # %% [markdown]
 # ## Table 1: barriers at the largest width, without and with weight matching
 # Accuracy barriers in percentage points, loss barriers in nats; mean $\pm$ std over pairs. "At
-# 1/2" is the paper's Table 1 quantity; "max" is Def 2.1's maximum over the $\lambda$ grid.
+# 1/2" is the paper's Table 1 quantity; "max" is the maximum over the $\lambda$ grid.
 
 # %%
 display(Markdown(ch02.table1_markdown(result)))
 
 # %% [markdown]
-# ## Fig 16: accuracy along the path after weight matching
+# ## Accuracy along the path after weight matching (paper's Fig 16)
 
-# %%
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-ch02-acc-path-wm", "caption": "Test accuracy along the path after weight matching model b to model a (the paper's Fig 16)."}, "image": {"alt": "Test accuracy against lambda after weight matching, one curve per width"}}
 paths.accuracy_vs_lam(result, setup.title(), "wm")
 plt.show()
 
 # %% [markdown]
-# ## Fig 17: barriers vs width, without and with weight matching
+# ## Barriers vs width, without and with weight matching (paper's Fig 17)
 # Accuracy barrier, calibrated-loss barrier and raw loss barrier (maximum over the grid), mean
 # $\pm$ std over pairs. Where both curves meet, matching the units first no longer buys anything.
 
-# %%
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-ch02-barriers", "caption": "Barriers {eq}`eq-barrier` against width, without and with weight matching (the paper's Fig 17): accuracy barrier in percentage points, calibrated-loss and raw loss barriers in nats; maximum over the grid, mean and standard deviation over pairs."}, "image": {"alt": "Accuracy, calibrated-loss and raw-loss barriers against width for no permutation and weight matching"}}
 paths.barriers_vs_width(result, setup.title())
 plt.show()
+
+# %% tags=["remove-input"]
 acc_b = {m: ch02.means(result, m, "acc_barrier_max") for m in result["matchings"]}
 display(Markdown(
     "Accuracy barrier (pp) without / with WM by width: " + "; ".join(
@@ -138,22 +157,24 @@ display(Markdown(
     + "."))
 
 # %% [markdown]
-# ## Fig 19: the fitted inverse temperature of the merged model
-# The book's convention: $\beta$ **multiplies** the logits ($\mathrm{softmax}(\beta z)$); $\beta > 1$
-# means the model's logits were too small. The paper's Fig 19 plots the factor the logits are
-# *divided* by, i.e. $1/\beta$; both are drawn (left $\beta$, right $1/\beta$), with the endpoints'
-# own fitted values for reference.
+# ## The fitted inverse temperature of the merged model (paper's Fig 19)
+# The book's convention: $\beta$ **multiplies** the logits ($\mathrm{softmax}(\beta z)$);
+# $\beta > 1$ means the model's logits were too small. The paper's Fig 19 plots the factor the
+# logits are *divided* by, i.e. $1/\beta$; both are drawn (left $\beta$, right $1/\beta$), with the
+# endpoints' own fitted values for reference.
 #
-# LEWC (chapter 4) predicts, for an MLP with $L = 4$ weight layers, merged logits equal to the
-# average of the two nets' logits times $2^{-(L-1)} = 1/8$: the merged model's $\beta$ would then be
-# about 8 times the $\beta$ that calibrates those average logits (the output ensemble). We print
-# its ratio to the endpoints' $\beta$ as a rough proxy only: the ensemble's own $\beta$ need not
-# equal the endpoints'. The prediction concerns wide nets, where LEWC holds, and nets without
-# BatchNorm (the BN reset of a merged conv net rescales its activations).
+# LEWC ({doc}`chapter 4 <04_lewc>`) predicts, for an MLP with $L = 4$ weight layers, merged logits
+# equal to the average of the two nets' logits times $2^{-(L-1)} = 1/8$: the merged model's $\beta$
+# would then be about 8 times the $\beta$ that calibrates those average logits (the output
+# ensemble). We print its ratio to the endpoints' $\beta$ as a rough proxy only: the ensemble's own
+# $\beta$ need not equal the endpoints'. The prediction concerns wide nets, where LEWC holds, and
+# nets without BatchNorm (the BN reset of a merged conv net rescales its activations).
 
-# %%
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-ch02-beta", "caption": "Fitted inverse temperature of the merged model at $\\lambda = 1/2$ against width: $\\beta$ (left) and $1/\\beta$ (right, the paper's Fig 19), with the endpoints' own values and the LEWC factor (dotted)."}, "image": {"alt": "Fitted inverse temperature against width, log scale"}}
 paths.beta_vs_width(result, setup.title())
 plt.show()
+
+# %% tags=["remove-input"]
 beta = ch02.means(result, "none", "beta_half")
 beta_end = ch02.means(result, "none", "beta_end")
 display(Markdown(
@@ -164,19 +185,24 @@ display(Markdown(
     f"against the ensemble's β, for which the endpoints' β is only a proxy)."))
 
 # %% [markdown]
-# ## The paper profile, recorded on a GPU
-# The `cpu` profile above stops at width 1 after a few epochs. When the paper-profile study of
-# this chapter has been run on a GPU (`python -m lmc_lib.record --profile paper --chapters 02`),
-# its result is drawn here by the same code, with its provenance; it is not re-executed.
+# ## The paper profile
+# The paper's settings (widths up to 16, up to 100 epochs) need a GPU. A run recorded there
+# (`python -m lmc_lib.record --profile paper --chapters 02`) is drawn below by the same code,
+# with its provenance, when it exists.
 
-# %%
-rec = record.show("02", setup.dataset, [paths.accuracy_vs_lam, paths.loss_vs_lam,
-                                         paths.barriers_vs_width, paths.beta_vs_width])
-if rec:
-    display(Markdown(ch02.table1_markdown(rec["result"])))
+# %% tags=["remove-input"]
+if record.load("02", setup.dataset):
+    rec = record.show("02", setup.dataset, [paths.accuracy_vs_lam, paths.loss_vs_lam,
+                                             paths.barriers_vs_width, paths.beta_vs_width])
+    if rec:
+        display(Markdown(ch02.table1_markdown(rec["result"])))
+else:
+    display(Markdown("*No paper-profile run of this chapter has been recorded yet.*"))
 
 # %% [markdown]
 # ## Departures from the paper
+# ```{admonition} Where this run departs from the paper
+# :class: warning
 # * In the `cpu` profile (the default): widths 1/16 to 1 (the paper: 1/4 to 16), 3 epochs (up
 #   to 100), 2 pairs per width (3), and the first 2,000 test images (1,600 after the calibration
 #   split) instead of all 10,000. The sweep ends where the paper's begins, so the checks at the
@@ -189,8 +215,14 @@ if rec:
 # * For conv nets (`model = "vgg11"` or `"resnet20"`) on (Fashion-)MNIST, images are zero-padded
 #   to 32x32 because CIFAR is absent; every merged conv net gets a BN reset and the grid has 5
 #   points.
+# ```
 #
 # ## Result
+# ```{margin} Thresholds
+# C1: the merged accuracy at $\lambda = 1/2$ must come within `c1_gap_pp` (default 2) pp of the
+# endpoints'. C2: the calibrated-loss barrier must fall below `c2_cal_max` (default 0.05 nats) at
+# the largest width. Both are parameters of this chapter, not values from the paper.
+# ```
 
 # %%
 display(Markdown(report.result_markdown(ch02.verdicts(result, setup, c1_gap_pp=c1_gap_pp,

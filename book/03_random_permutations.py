@@ -11,15 +11,15 @@
 # ---
 
 # %% [markdown]
-# # 3. Random permutations change nothing in wide nets
+# # 3. Do random permutations of the units matter in wide nets?
 #
-# Paper section 3.2 with appendix F.4. Chapter 2 merged the two trained nets exactly as training
-# left them. One might object that the unit orders the two runs happened to produce are special
-# in some way (both nets start from the same kind of initialisation, after all). The paper's
-# control: shuffle the hidden units of both nets by random permutations (which changes neither
-# net's function) and merge the shuffled nets. If merging works *because of* width and not
-# because of an accidental alignment of the units, the shuffled merge should do as well as the
-# plain one. Weight matching (WM) serves as the opposite reference: it aligns the units on purpose.
+# Paper section 3.2 with appendix F.4. {doc}`Chapter 2 <02_width>` merged the two trained nets
+# exactly as training left them. One might object that the unit orders the two runs happened to
+# produce are special in some way (both nets start from the same kind of initialisation, after all).
+# The paper's control: shuffle the hidden units of both nets by random permutations (which changes
+# neither net's function) and merge the shuffled nets. If merging works *because of* width and not
+# because of an accidental alignment of the units, the shuffled merge should do as well as the plain
+# one. Weight matching (WM) serves as the opposite reference: it aligns the units on purpose.
 #
 # * **C3** With enough width, random permutations leave the merged model's accuracy unchanged;
 #   weight matching lowers the barrier at every width, but its advantage shrinks as width grows.
@@ -76,16 +76,18 @@ for m, vals in acc.items():
     print(f"acc(1/2) {m:7s}%", "  ".join(f"{x:7.2f}" for x in vals))
 
 # %% [markdown]
-# ## Fig 18
+# ## Random permutations against weight matching (paper's Fig 18)
 # (a) Test accuracy of the merged model at $\lambda = 1/2$ without permutation, after random
 # permutations of both nets (averaged over the draws of each pair), after WM, and the endpoints'
 # mean accuracy. (b) How much lower WM brings the calibrated-loss barrier than random
 # permutations do: barrier after random permutations minus barrier after WM. Mean $\pm$ std over
 # pairs.
 
-# %%
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-ch03-random", "caption": "Random permutations (the paper's Fig 18): (a) test accuracy at $\\lambda = 1/2$ without permutation, after random permutations of both nets, after weight matching, and the endpoints; (b) calibrated-loss barrier after random permutations minus after weight matching."}, "image": {"alt": "Accuracy at lambda one half against width for three matchings, and barrier difference against width"}}
 paths.random_permutations(result, setup.title(n_perms=n_perms))
 plt.show()
+
+# %% tags=["remove-input"]
 gain = [np.mean(g) for g in ch03.wm_gain(result)]
 display(Markdown(
     "Accuracy at λ = 1/2, random permutations minus none (pp), by width: " + ", ".join(
@@ -96,15 +98,23 @@ display(Markdown(
 
 # %% [markdown]
 # ## Departures from the paper
+# ```{admonition} Where this run departs from the paper
+# :class: warning
 # * In the `cpu` profile (the default): widths 1/16 to 1 instead of 1/4 to 16, 3 epochs instead
 #   of up to 100, 2 pairs per width instead of 3; the paper's number of random draws is not
 #   stated in the text we work from (here `n_perms`, default 3).
 # * The paper's Fig 18 (b) compares calibrated barriers; we use the maximum over a 5-point
-#   $\lambda$ grid of the calibrated loss (chapter 2), on 80% of the first `n_eval` test images.
+#   $\lambda$ grid of the calibrated loss ({doc}`chapter 2 <02_width>`), on 80% of the first
+#   `n_eval` test images.
 # * The tolerance of C3's first check is a chapter parameter (`c3_tol_pp`), widened to the
 #   spread over pairs when that is larger.
+# ```
 #
 # ## Result
+# ```{margin} Thresholds
+# C3: the accuracy at $\lambda = 1/2$ after random permutations and without permutation must agree
+# within `c3_tol_pp` pp (default 1) or the pairs' standard deviation, whichever is larger.
+# ```
 
 # %%
 display(Markdown(report.result_markdown(ch03.verdicts(result, setup, c3_tol_pp=c3_tol_pp))))

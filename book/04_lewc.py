@@ -13,36 +13,39 @@
 # %% [markdown]
 # # 4. Layer-wise exponentially weighted connectivity (LEWC)
 #
-# Paper section 4 and appendix F.6. Chapter 2 found that the plain average of two wide networks
-# predicts well but with logits that are too small. This chapter looks inside the merged network,
-# layer by layer, for the property the paper proposes as the explanation.
+# Paper section 4 and appendix F.6. {doc}`Chapter 2 <02_width>` found that the plain average of two
+# wide networks predicts well but with logits that are too small. This chapter looks inside the
+# merged network, layer by layer, for the property the paper proposes as the explanation.
 #
-# **LEWC** (SPEC Def 4, the paper's Def 4.1). Write $f_l(x;\theta)$ for the output of layer $l$
+# **LEWC** (the paper's Def 4.1). Write $f_l(x;\theta)$ for the output of layer $l$
 # (after the ReLU for hidden layers, the logits at $l = L$). Two models $\theta_a, \theta_b$ are
 # LEWC-connected when, for every layer $l$ and every $\lambda \in [0, 1]$,
 #
-# $$f_l(x; \lambda\theta_a + (1-\lambda)\theta_b) = \lambda^l f_l(x;\theta_a) + (1-\lambda)^l f_l(x;\theta_b).$$
+# ```{math}
+# :label: eq-lewc
+# f_l(x; \lambda\theta_a + (1-\lambda)\theta_b) = \lambda^l f_l(x;\theta_a) + (1-\lambda)^l f_l(x;\theta_b).
+# ```
 #
-# At $\lambda = 1/2$ the right-hand side is $2^{-(l-1)}$ times the average of the two features. At the
-# logits, the merged model then outputs the *ensemble's* average logits shrunk by $2^{-(L-1)}$ (1/8 for
-# the 4-layer MLP): it predicts the ensemble's class, with too little confidence. That is why the
-# calibrated loss barrier of chapter 2 can vanish while the raw one does not.
+# At $\lambda = 1/2$ the right-hand side is $2^{-(l-1)}$ times the average of the two features. At
+# the logits, the merged model then outputs the *ensemble's* average logits shrunk by $2^{-(L-1)}$
+# (1/8 for the 4-layer MLP): it predicts the ensemble's class, with too little confidence. That is
+# why the calibrated loss barrier of chapter 2 can vanish while the raw one does not.
 #
 # Claims tested here:
 #
 # * **C4** The cosine between $f_l(\theta(1/2))$ and $(f_l(\theta_a) + f_l(\theta_b))/2$ grows with
 #   width at every layer and reaches about 1 at the logits of the widest nets (Fig 3).
 # * **C11** (MLP half) The merged model's activation norms shrink with depth roughly like the
-#   $2^{-(l-1)}$ LEWC predicts (Fig 20). The other half, that BatchNorm nets do *not* shrink, is tested
-#   in chapter 10.
+#   $2^{-(l-1)}$ LEWC predicts (Fig 20). The other half, that BatchNorm nets do *not* shrink, is
+#   tested in {doc}`chapter 10 <10_more_settings>`.
 #
 # **The experiment.** For every width of the main sweep and every pair, merge at $\lambda = 1/2$
 # without any permutation and compare the merged model's features with the endpoints' on the first
 # test images. A cosine ignores the scale $2^{-(l-1)}$; the norm ratio of Fig 20 measures it. As an
-# extension (not in the paper) we also check the $\lambda^l$ law at other $\lambda$, at the narrowest
-# and the widest width, with both the cosine and the norm ratio
-# $\lVert f_l(\theta(\lambda))\rVert / \lVert \lambda^l f_a + (1-\lambda)^l f_b\rVert$, which is 1 when the
-# law holds exactly.
+# extension (not in the paper) we also check the $\lambda^l$ law at other $\lambda$, at the
+# narrowest and the widest width, with both the cosine and the norm ratio
+# $\lVert f_l(\theta(\lambda))\rVert / \lVert \lambda^l f_a + (1-\lambda)^l f_b\rVert$, which is 1
+# when the law holds exactly.
 
 # %% tags=["parameters"]
 dataset: str = "fashion_mnist"  # mnist | fashion_mnist | cifar10 | cifar100 (CIFAR: folders needed)
@@ -85,12 +88,14 @@ for lab, row in zip(labels, cos):
     print(f"w = {lab:>5}: " + "  ".join(f"{c:.4f}" for c in row))
 
 # %% [markdown]
-# ## Fig 3: LEWC cosine per layer
+# ## LEWC cosine per layer (paper's Fig 3)
 # Mean over pairs with a band of $\pm$ one standard deviation; the last layer is the logits.
 
-# %%
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-ch04-lewc", "caption": "LEWC cosine per layer (the paper's Fig 3): cosine between the merged model's layer output at $\\lambda = 1/2$ and the endpoints' mean, one curve per width; the last layer is the logits."}, "image": {"alt": "LEWC cosine against layer, one curve per width"}}
 lplots.lewc_cosine(result, setup.title())
 plt.show()
+
+# %% tags=["remove-input"]
 display(Markdown(
     f"At the logits the cosine is {cos[0, -1]:.3f} at w = {labels[0]} and {cos[-1, -1]:.3f} at "
     f"w = {labels[-1]}; at the first layer {cos[0, 0]:.3f} and {cos[-1, 0]:.3f}. "
@@ -100,18 +105,20 @@ display(Markdown(
     f"the layers below it, so deviations can compound with depth."))
 
 # %% [markdown]
-# ## Fig 20: activation norms of the merged model
+# ## Activation norms of the merged model (paper's Fig 20)
 # Left: $\mathbb{E}_x\lVert f_l(x;\theta(1/2))\rVert$ divided by the mean of the endpoints' norms.
 # Right: the same for the LEWC target $2^{-l}(f_a + f_b)$, which is at most $2^{-(l-1)}$ (equal when
 # $f_a$ and $f_b$ point the same way). The dashed line is $2^{-(l-1)}$; the y axis is logarithmic.
 
-# %%
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-ch04-norms", "caption": "Activation norms of the merged model relative to the endpoints (the paper's Fig 20), measured (left) and for the LEWC target of {eq}`eq-lewc` (right), against the prediction $2^{-(l-1)}$ (dashed); log scale."}, "image": {"alt": "Norm ratio against layer on a log scale, measured and predicted"}}
 lplots.norm_decay(result, setup.title())
 plt.show()
+
+# %% tags=["remove-input"]
 ratio, pred = ch04.layer_means(result, "norm_merged")[-1], np.asarray(result["prediction"])
 display(Markdown(
     f"At w = {labels[-1]} the measured norm ratio per layer is "
-    f"{', '.join(f'{r:.3f}' for r in ratio)} against 2^-(l-1) = {', '.join(f'{p:.3f}' for p in pred)} "
+    f"{', '.join(f'{r:.3f}' for r in ratio)} against $2^{{-(l-1)}}$ = {', '.join(f'{p:.3f}' for p in pred)} "
     f"(measured / predicted: {', '.join(f'{r / p:.2f}' for r, p in zip(ratio, pred))})."))
 
 # %% [markdown]
@@ -121,41 +128,56 @@ display(Markdown(
 # widest. At $\lambda \ne 1/2$ the two weights $\lambda^l$ and $(1-\lambda)^l$ differ, so the cosine
 # now also tests the *relative* weights of the two models, not only the scale.
 
-# %%
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-ch04-general", "caption": "Extension: the law {eq}`eq-lewc` away from $\\lambda = 1/2$, at the narrowest (dashed) and widest (solid) width: cosine with the LEWC target (left) and norm ratio to it (right, 1 = exact)."}, "image": {"alt": "Cosine and norm ratio to the LEWC target against layer for three lambdas"}}
 lplots.lewc_general(result, setup.title(widths=result["general_widths"]))
 plt.show()
+
+# %% tags=["remove-input"]
 wide = result["per_width"][str(result["general_widths"][-1])]["general"]
 display(Markdown("At the widest width, logits: " + "; ".join(
     f"λ = {lam:g}: cosine {np.mean(wide[str(lam)]['cos'], 0)[-1]:.3f}, norm ratio "
     f"{np.mean(wide[str(lam)]['scale'], 0)[-1]:.2f}" for lam in result["lams"]) + "."))
 
 # %% [markdown]
-# ## The paper profile, recorded on a GPU
-# When the paper-profile study of this chapter has been run on a GPU
-# (`python -m lmc_lib.record --profile paper --chapters 04`), its result is drawn here by the same
-# code, with its provenance; it is not re-executed.
+# ## The paper profile
+# The paper's settings (widths up to 16, up to 100 epochs) need a GPU. A run recorded there
+# (`python -m lmc_lib.record --profile paper --chapters 04`) is drawn below by the same code,
+# with its provenance, when it exists.
 
-# %%
-record.show("04", setup.dataset,
-            [lplots.lewc_cosine, lplots.norm_decay, lplots.lewc_general])
+# %% tags=["remove-input"]
+if record.load("04", setup.dataset):
+    record.show("04", setup.dataset,
+                [lplots.lewc_cosine, lplots.norm_decay, lplots.lewc_general])
+else:
+    display(Markdown("*No paper-profile run of this chapter has been recorded yet.*"))
 
 # %% [markdown]
 # ## Departures from the paper
+# ```{admonition} Where this run departs from the paper
+# :class: warning
 # * In the `cpu` profile (the default): widths 1/16 to 1 (the paper: up to 16), 3 epochs (up to
 #   100), 2 pairs per width (3), and the first 2,000 test images instead of all 10,000. The paper's
-#   near-perfect logit cosine belongs to much wider nets; at these widths the trend can at best begin.
-# * The networks have biases; the paper's Theorem 5.3 (chapter 6) derives LEWC for bias-free nets.
-#   Biases add a term that does not scale like $\lambda^l$, one reason the law can only hold
-#   approximately.
+#   near-perfect logit cosine belongs to much wider nets; at these widths the trend can at best
+#   begin.
+# * The networks have biases; the paper's Theorem 5.3
+#   ({doc}`chapter 6 <06_reciprocal_orthogonality>`) derives LEWC for bias-free nets. Biases add a
+#   term that does not scale like $\lambda^l$, one reason the law can only hold approximately.
 # * The C4 threshold (`cos_threshold`) and the C11 tolerance (`decay_factor`) are our choices; the
 #   paper states neither. "Rises with width" means: higher at the widest than at the narrowest width
 #   and Spearman correlation with width above 0.5.
 # * The general-$\lambda$ check is our extension of the paper's Fig 3.
 # * For conv nets (`model = "vgg11"` or `"resnet20"`) on (Fashion-)MNIST, images are zero-padded to
 #   32x32 because CIFAR is absent; merged conv nets get a BN reset, features are flattened over
-#   channels and positions, and C11 is not judged here (BatchNorm nets: chapter 10).
+#   channels and positions, and C11 is not judged here (BatchNorm nets:
+#   {doc}`chapter 10 <10_more_settings>`).
+# ```
 #
 # ## Result
+# ```{margin} Thresholds
+# C4: the logit cosine at the largest width must exceed `cos_threshold` (default 0.95). C11: the
+# measured norm ratio must lie within a factor `decay_factor` (default 2) of $2^{-(l-1)}$ at every
+# layer.
+# ```
 
 # %%
 display(Markdown(report.result_markdown(ch04.verdicts(result, setup, cos_threshold=cos_threshold,

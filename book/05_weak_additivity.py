@@ -11,32 +11,37 @@
 # ---
 
 # %% [markdown]
-# # 5. Weak additivity of ReLU, and why wide nets have it
+# # 5. Is ReLU weakly additive in wide nets, and why?
 #
-# Paper sections 5.1 and 5.2 with appendix figures 21 and 22. Chapter 6 will show that LEWC
-# (chapter 4) follows from two conditions; this chapter is about the first of them.
+# Paper sections 5.1 and 5.2 with appendix figures 21 and 22.
+# {doc}`Chapter 6 <06_reciprocal_orthogonality>` will show that LEWC
+# {eq}`eq-lewc` ({doc}`chapter 4 <04_lewc>`) follows from two conditions; this chapter is about the
+# first of them.
 #
-# **Weak additivity** (SPEC Def 5, the paper's Def 5.1, after Zhou et al.). At a hidden layer, let
+# **Weak additivity** (the paper's Def 5.1, after Zhou et al.). At a hidden layer, let
 # $z_a$ and $z_b$ be the two models' own pre-activations on the same input. ReLU is weakly additive
 # for them when
 #
-# $$\sigma(\lambda z_a + (1-\lambda) z_b) = \lambda\,\sigma(z_a) + (1-\lambda)\,\sigma(z_b).$$
+# ```{math}
+# :label: eq-weak-additivity
+# \sigma(\lambda z_a + (1-\lambda) z_b) = \lambda\,\sigma(z_a) + (1-\lambda)\,\sigma(z_b).
+# ```
 #
 # ReLU is not linear, so this fails wherever $z_a$ and $z_b$ have opposite signs in a unit. It holds
 # exactly when, unit by unit, the two never disagree in sign, e.g. when in every unit at least one
-# of the two is (close to) zero. We measure it as the cosine between the two sides at $\lambda = 1/2$
-# (Fig 4), averaged over test inputs.
+# of the two is (close to) zero. We measure it as the cosine between the two sides at
+# $\lambda = 1/2$ (Fig 4), averaged over test inputs.
 #
-# **A baseline: random vectors** (the paper's Theorem 5.4). For independent $x, y \sim N(0, I_d)$ the
-# same cosine converges, as $d$ grows, to $(3/4 + 1/\pi)/\sqrt{1 + 1/\pi} \approx 0.9304$ at
-# $\lambda = 1/2$. So even unrelated pre-activations give a cosine of 0.93; a trained pair has to beat
-# that to show weak additivity beyond chance.
+# **A baseline: random vectors** (the paper's Theorem 5.4). For independent $x, y \sim N(0, I_d)$
+# the same cosine converges, as $d$ grows, to $(3/4 + 1/\pi)/\sqrt{1 + 1/\pi} \approx 0.9304$ at
+# $\lambda = 1/2$. So even unrelated pre-activations give a cosine of 0.93; a trained pair has to
+# beat that to show weak additivity beyond chance.
 #
 # **Why wide nets beat it** (the paper's explanation, Fig 5, 6). In a wide net most units have tiny
 # second moments $s_i = \sqrt{\mathbb{E}_x[z_i^2]}$: only a few units carry the signal. If the few
-# active units of model a are mostly *different* units from those of model b, then in each unit at most
-# one of $z_a, z_b$ is large, and weak additivity holds nearly exactly. Weight matching, which aligns
-# the units of b with those of a, should instead make the active sets overlap.
+# active units of model a are mostly *different* units from those of model b, then in each unit at
+# most one of $z_a, z_b$ is large, and weak additivity holds nearly exactly. Weight matching, which
+# aligns the units of b with those of a, should instead make the active sets overlap.
 #
 # Claims tested here:
 #
@@ -45,7 +50,7 @@
 #   with width without permutation, and is high after weight matching.
 #
 # We also report the effective rank (Roy & Vetterli) of every weight matrix, because the paper links
-# the phenomenon to low-rank weights (see chapter 7, weight decay).
+# the phenomenon to low-rank weights (see {doc}`chapter 7 <07_weight_decay>`, weight decay).
 
 # %% tags=["parameters"]
 dataset: str = "fashion_mnist"  # mnist | fashion_mnist | cifar10 | cifar100 (CIFAR: folders needed)
@@ -93,25 +98,29 @@ for lab, row in zip(labels, wa):
 # %% [markdown]
 # ## Theorem 5.4 by Monte Carlo
 # The cosine for two independent Gaussian vectors against the dimension, at three values of
-# $\lambda$, with the limits (dashed) from the closed form at $\lambda = 1/2$ and its arc-cosine-kernel
-# generalisation at other $\lambda$ (`probes.gaussian_wa_limit`).
+# $\lambda$, with the limits (dashed) from the closed form at $\lambda = 1/2$ and its
+# arc-cosine-kernel generalisation at other $\lambda$ (`probes.gaussian_wa_limit`).
 
-# %%
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-ch05-gaussian", "caption": "Theorem 5.4 by Monte Carlo: the weak-additivity cosine of two independent Gaussian vectors against the dimension $d$, at three values of $\\lambda$, with the d-to-infinity limits (dashed)."}, "image": {"alt": "Cosine against dimension on a log axis, approaching dashed limits"}}
 g = result["gaussian"]
 lplots.gaussian_wa(g)
 plt.show()
+
+# %% tags=["remove-input"]
 display(Markdown(
     f"Closed form at λ = 1/2: {probes.GAUSSIAN_WA_LIMIT:.4f}. " + "; ".join(
         f"λ = {lam:g}: Monte Carlo at d = {g['dims'][-1]:g} gives {g['mc'][str(lam)][-1]:.4f}, "
         f"limit {g['limit'][str(lam)]:.4f}" for lam in g["lams"]) + "."))
 
 # %% [markdown]
-# ## Fig 4: weak-additivity cosine per hidden layer
+# ## Weak-additivity cosine per hidden layer (paper's Fig 4)
 # Mean over pairs $\pm$ one standard deviation; the dashed line is the Gaussian value 0.9304.
 
-# %%
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-ch05-wa", "caption": "Weak-additivity cosine {eq}`eq-weak-additivity` per hidden layer at $\\lambda = 1/2$ (the paper's Fig 4), one curve per width, with the Gaussian value 0.9304 (dashed)."}, "image": {"alt": "Weak-additivity cosine against hidden layer, one curve per width"}}
 lplots.weak_additivity(result, setup.title())
 plt.show()
+
+# %% tags=["remove-input"]
 lim = probes.GAUSSIAN_WA_LIMIT
 display(Markdown(
     f"Averaged over hidden layers the cosine is {wa[0].mean():.4f} at w = {labels[0]} and "
@@ -120,32 +129,38 @@ display(Markdown(
     f"narrowest, {int(np.sum(wa[0] > lim))}."))
 
 # %% [markdown]
-# ## Fig 5 and Fig 21: second moments of the units
+# ## Second moments of the units (paper's Fig 5 and Fig 21)
 # Histogram of $s_i = \sqrt{\mathbb{E}_x[z_i^2]}$ over the units of model a of the first pair (the
 # input the ReLU acts on), with a logarithmic count axis: Fig 5 is the second hidden layer at the
 # narrowest and widest width, Fig 21 all hidden layers and widths.
 
-# %%
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-ch05-moments", "caption": "Second moments of the units of the second hidden layer, narrowest and widest width (the paper's Fig 5); log count axis."}, "image": {"alt": "Histogram of unit second moments for two widths"}}
 l5 = min(2, len(result["hidden"]))
 lplots.second_moments(result, setup.title(), layers=[l5],
                       widths=sorted({result["widths"][0], result["widths"][-1]}))
 plt.show()
+
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-ch05-moments-all", "caption": "Second moments of the units of every hidden layer and width (the paper's Fig 21)."}, "image": {"alt": "Histograms of unit second moments, one panel per hidden layer"}}
 lplots.second_moments(result, setup.title())
 plt.show()
+
+# %% tags=["remove-input"]
 small = ch05.means(result, "small")
 display(Markdown(
     f"Share of units in the lowest of {bins} bins (mean over layers and both models): " + ", ".join(
         f"w = {lab}: {s:.2f}" for lab, s in zip(labels, small.mean(1))) + "."))
 
 # %% [markdown]
-# ## Fig 6 and Fig 22: do the two models use the same units?
+# ## Do the two models use the same units? (paper's Fig 6 and Fig 22)
 # A unit is *active* when it is among the largest $s_i$ that together hold `mass` of $\sum_i s_i^2$.
 # Plotted: the share of model a's active units that are also active in model b, without permutation
 # and after weight matching b to a (b's units re-indexed by the matching).
 
-# %%
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-ch05-overlap", "caption": "Share of model a's active units that are also active in model b, without permutation and after weight matching (the paper's Fig 6 and 22), with the chance level (dashed): the share of b's units that are active."}, "image": {"alt": "Active-unit overlap against width per hidden layer, with a dashed chance line"}}
 lplots.active_overlap(result, setup.title())
 plt.show()
+
+# %% tags=["remove-input"]
 ov, ov_wm, act = (ch05.means(result, k).mean(1) for k in ("overlap", "overlap_wm", "active"))
 display(Markdown(
     "Overlap without / with weight matching, and the share of b's units that are active (chance "
@@ -156,12 +171,14 @@ display(Markdown(
 # %% [markdown]
 # ## Effective rank of the weights
 # The effective rank of each weight matrix (exp of the entropy of its normalised singular values)
-# divided by its largest possible rank, $\min(\text{out}, \text{in})$, for model a of the first pair.
-# The first layer reads the 784 pixels, the last writes 10 logits.
+# divided by its largest possible rank, $\min(\text{out}, \text{in})$, for model a of the first
+# pair. The first layer reads the 784 pixels, the last writes 10 logits.
 
-# %%
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-ch05-rank", "caption": "Effective rank of each weight matrix divided by its largest possible rank, model a of the first pair, against width."}, "image": {"alt": "Relative effective rank against width, one curve per layer"}}
 lplots.effective_rank(result, setup.title())
 plt.show()
+
+# %% tags=["remove-input"]
 rank = [result["per_width"][str(w)]["rank"][0][1] / min(result["per_width"][str(w)]["dims"][1])
         for w in result["widths"]]
 display(Markdown(
@@ -169,17 +186,22 @@ display(Markdown(
     f"{rank[-1]:.2f} at w = {labels[-1]} (1 = all singular values equal)."))
 
 # %% [markdown]
-# ## The paper profile, recorded on a GPU
-# When the paper-profile study of this chapter has been run on a GPU
-# (`python -m lmc_lib.record --profile paper --chapters 05`), its result is drawn here by the same
-# code, with its provenance; it is not re-executed.
+# ## The paper profile
+# The paper's settings (widths up to 16, up to 100 epochs) need a GPU. A run recorded there
+# (`python -m lmc_lib.record --profile paper --chapters 05`) is drawn below by the same code,
+# with its provenance, when it exists.
 
-# %%
-record.show("05", setup.dataset, [lplots.weak_additivity, lplots.second_moments,
-                                   lplots.active_overlap, lplots.effective_rank])
+# %% tags=["remove-input"]
+if record.load("05", setup.dataset):
+    record.show("05", setup.dataset, [lplots.weak_additivity, lplots.second_moments,
+                                       lplots.active_overlap, lplots.effective_rank])
+else:
+    display(Markdown("*No paper-profile run of this chapter has been recorded yet.*"))
 
 # %% [markdown]
 # ## Departures from the paper
+# ```{admonition} Where this run departs from the paper
+# :class: warning
 # * In the `cpu` profile (the default): widths 1/16 to 1 (the paper: up to 16), 3 epochs (up to
 #   100), 2 pairs per width (3), the first 2,000 test images for all probes. Histograms are from
 #   model a of the first pair, and so are the effective ranks (no error bars there).
@@ -192,8 +214,14 @@ record.show("05", setup.dataset, [lplots.weak_additivity, lplots.second_moments,
 # * The Monte Carlo uses about `mc_elements` random numbers per dimension (at least 10 draws); the
 #   paper quotes 0.9303 at $d = 2 \cdot 10^6$.
 # * For conv nets on (Fashion-)MNIST, images are zero-padded to 32x32 because CIFAR is absent.
+# ```
 #
 # ## Result
+# ```{margin} Thresholds
+# C5: the cosine must beat the Gaussian 0.9304. C6: more than `small_share` (default 0.5) of the
+# units in the lowest bin, and an overlap with weight matching above `wm_overlap` (default 0.7), at
+# the widest width.
+# ```
 
 # %%
 display(Markdown(report.result_markdown(ch05.verdicts(result, setup, small_share=small_share,

@@ -13,34 +13,41 @@
 # %% [markdown]
 # # 6. Reciprocal orthogonality, and how LEWC follows
 #
-# Paper section 5.3. Chapter 5 looked at the first condition behind LEWC (weak additivity of the
-# ReLU); this chapter looks at the second, and at how the two together give LEWC.
+# Paper section 5.3. {doc}`Chapter 5 <05_weak_additivity>` looked at the first condition behind LEWC
+# (weak additivity of the ReLU); this chapter looks at the second, and at how the two together give
+# LEWC.
 #
-# **Reciprocal orthogonality** (SPEC Def 7, the paper's Def 5.2). For every layer $l \ge 2$, each
+# **Reciprocal orthogonality** (the paper's Def 5.2). For every layer $l \ge 2$, each
 # model's weights are blind to the other model's features:
 #
-# $$W_l^{(a)} h_{l-1}^{(b)}(x) = 0 \quad\text{and}\quad W_l^{(b)} h_{l-1}^{(a)}(x) = 0.$$
+# ```{math}
+# :label: eq-ro
+# W_l^{(a)} h_{l-1}^{(b)}(x) = 0 \quad\text{and}\quad W_l^{(b)} h_{l-1}^{(a)}(x) = 0.
+# ```
 #
 # At the first layer both models read the same input $x$, so the condition starts at $l = 2$. We
-# measure it by the ratio $\lVert W_l^{(a)} h_{l-1}^{(b)}\rVert / \lVert W_l^{(a)} h_{l-1}^{(a)}\rVert$
-# (and the mirror ratio with a and b swapped), averaged over test inputs (Fig 7). If model a's
-# weights live in a low-dimensional subspace and b's features mostly lie outside it, the ratio is
-# small; in wide nets with low-rank weights such near-orthogonality becomes easier.
+# measure it by the ratio
+# $\lVert W_l^{(a)} h_{l-1}^{(b)}\rVert / \lVert W_l^{(a)} h_{l-1}^{(a)}\rVert$ (and the mirror
+# ratio with a and b swapped), averaged over test inputs (Fig 7). If model a's weights live in a
+# low-dimensional subspace and b's features mostly lie outside it, the ratio is small; in wide nets
+# with low-rank weights such near-orthogonality becomes easier.
 #
-# **Why LEWC follows** (the paper's Theorem 5.3, SPEC Def 8; sketched in words). Take a bias-free
+# **Why LEWC {eq}`eq-lewc` follows** (the paper's Theorem 5.3; sketched in words). Take a bias-free
 # net and suppose LEWC holds up to layer $l-1$, so the merged model's feature there is
-# $\lambda^{l-1} h_a + (1-\lambda)^{l-1} h_b$. The merged weights are $\lambda W_a + (1-\lambda) W_b$;
-# multiplying out gives four terms. The two cross terms $W_a h_b$ and $W_b h_a$ vanish by reciprocal
-# orthogonality, leaving $\lambda^l W_a h_a + (1-\lambda)^l W_b h_b = \lambda^l z_a + (1-\lambda)^l z_b$.
-# Write this as $c\,(\mu z_a + (1-\mu) z_b)$ with $c = \lambda^l + (1-\lambda)^l$ and $\mu = \lambda^l / c$:
-# positive homogeneity of the ReLU takes $c$ outside, and weak additivity at $\mu$ splits the rest, so
-# $h_l(\theta(\lambda)) = \lambda^l h_a + (1-\lambda)^l h_b$. The first layer is the base case (both
-# models read the same $x$, so only weak additivity is needed), and the logits (no ReLU) need only
-# the cross terms to vanish. Induction over layers gives LEWC at every layer.
+# $\lambda^{l-1} h_a + (1-\lambda)^{l-1} h_b$. The merged weights are
+# $\lambda W_a + (1-\lambda) W_b$; multiplying out gives four terms. The two cross terms $W_a h_b$
+# and $W_b h_a$ vanish by reciprocal orthogonality {eq}`eq-ro`, leaving
+# $\lambda^l W_a h_a + (1-\lambda)^l W_b h_b = \lambda^l z_a + (1-\lambda)^l z_b$. Write this as
+# $c\,(\mu z_a + (1-\mu) z_b)$ with $c = \lambda^l + (1-\lambda)^l$ and $\mu = \lambda^l / c$:
+# positive homogeneity of the ReLU takes $c$ outside, and weak additivity {eq}`eq-weak-additivity`
+# at $\mu$ splits the rest, so $h_l(\theta(\lambda)) = \lambda^l h_a + (1-\lambda)^l h_b$. The first
+# layer is the base case (both models read the same $x$, so only weak additivity is needed), and the
+# logits (no ReLU) need only the cross terms to vanish. Induction over layers gives LEWC at every
+# layer.
 #
-# A direct consequence (Fig 8): at $\lambda = 1/2$ the merged feature is proportional to $h_a + h_b$,
-# so $W_a h_{\text{merged}} \propto W_a h_a + W_a h_b \approx W_a h_a$: the cosine between
-# $W_a h_{l-1}(\theta(1/2))$ and $W_a h_{l-1}(\theta_a)$ should approach 1.
+# A direct consequence (Fig 8): at $\lambda = 1/2$ the merged feature is proportional to
+# $h_a + h_b$, so $W_a h_{\text{merged}} \propto W_a h_a + W_a h_b \approx W_a h_a$: the cosine
+# between $W_a h_{l-1}(\theta(1/2))$ and $W_a h_{l-1}(\theta_a)$ should approach 1.
 #
 # Claim tested here:
 #
@@ -86,13 +93,16 @@ for lab, r, c in zip(labels, ro, cos):
           + " | cosine " + " ".join(f"{v:.3f}" for v in c))
 
 # %% [markdown]
-# ## Fig 7: reciprocal-orthogonality ratio
-# Left $\lVert W_a h_b\rVert / \lVert W_a h_a\rVert$, right $\lVert W_b h_a\rVert / \lVert W_b h_b\rVert$,
-# per layer $l \ge 2$; mean over pairs $\pm$ one standard deviation. Exact reciprocal orthogonality is 0.
+# ## Reciprocal-orthogonality ratio (paper's Fig 7)
+# Left $\lVert W_a h_b\rVert / \lVert W_a h_a\rVert$, right
+# $\lVert W_b h_a\rVert / \lVert W_b h_b\rVert$, per layer $l \ge 2$; mean over pairs $\pm$ one
+# standard deviation. Exact reciprocal orthogonality is 0.
 
-# %%
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-ch06-ro", "caption": "Reciprocal-orthogonality ratio {eq}`eq-ro` per layer (the paper's Fig 7), both directions, one curve per width; exact reciprocal orthogonality is 0."}, "image": {"alt": "Reciprocal-orthogonality ratio against layer, one curve per width"}}
 lplots.reciprocal_orthogonality(result, setup.title())
 plt.show()
+
+# %% tags=["remove-input"]
 display(Markdown(
     f"Averaged over layers and both directions the ratio is {ro[0].mean():.3f} at w = {labels[0]} "
     f"and {ro[-1].mean():.3f} at w = {labels[-1]}. At the widest width it is largest at layer "
@@ -101,41 +111,53 @@ display(Markdown(
         if ro[-1].max() > 0.5 else ".")))
 
 # %% [markdown]
-# ## Fig 8: the merged features seen through one model's weights
-# Left $\cos(W_a h_{l-1}(\theta(1/2)), W_a h_{l-1}(\theta_a))$, right the same for b; the bias is left
-# out (it is the same vector on both sides).
+# ## The merged features seen through one model's weights (paper's Fig 8)
+# Left $\cos(W_a h_{l-1}(\theta(1/2)), W_a h_{l-1}(\theta_a))$, right the same for b; the bias is
+# left out (it is the same vector on both sides).
 
-# %%
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-ch06-projection", "caption": "The merged model's features seen through one model's weights (the paper's Fig 8): cosine with that model's own pre-activation, per layer and width; 1 when the cross terms vanish."}, "image": {"alt": "Cosine against layer, one curve per width, for model a and model b"}}
 lplots.merged_projection(result, setup.title())
 plt.show()
+
+# %% tags=["remove-input"]
 display(Markdown(
     f"Averaged over layers and both models the cosine is {cos[0].mean():.3f} at w = {labels[0]} and "
     f"{cos[-1].mean():.3f} at w = {labels[-1]}; its smallest value at the widest width is "
     f"{cos[-1].min():.3f} (layer {result['layers'][int(cos[-1].argmin())]})."))
 
 # %% [markdown]
-# ## The paper profile, recorded on a GPU
-# When the paper-profile study of this chapter has been run on a GPU
-# (`python -m lmc_lib.record --profile paper --chapters 06`), its result is drawn here by the same
-# code, with its provenance; it is not re-executed.
+# ## The paper profile
+# The paper's settings (widths up to 16, up to 100 epochs) need a GPU. A run recorded there
+# (`python -m lmc_lib.record --profile paper --chapters 06`) is drawn below by the same code,
+# with its provenance, when it exists.
 
-# %%
-record.show("06", setup.dataset, [lplots.reciprocal_orthogonality, lplots.merged_projection])
+# %% tags=["remove-input"]
+if record.load("06", setup.dataset):
+    record.show("06", setup.dataset, [lplots.reciprocal_orthogonality, lplots.merged_projection])
+else:
+    display(Markdown("*No paper-profile run of this chapter has been recorded yet.*"))
 
 # %% [markdown]
 # ## Departures from the paper
+# ```{admonition} Where this run departs from the paper
+# :class: warning
 # * In the `cpu` profile (the default): widths 1/16 to 1 (the paper: up to 16), 3 epochs (up to
 #   100), 2 pairs per width (3), the first 2,000 test images.
 # * Our networks have biases; Theorem 5.3 is stated for bias-free nets. The probes apply $W$ without
 #   its bias, so Fig 7 and 8 test the conditions themselves; whether the biases spoil LEWC is what
-#   chapter 4 measures.
+#   {doc}`chapter 4 <04_lewc>` measures.
 # * The threshold of "about 1" (`cos_threshold`) is our choice. We judge C7 on the average of both
 #   directions (a with b and b with a).
 # * For conv nets on (Fashion-)MNIST, images are zero-padded to 32x32 because CIFAR is absent; the
 #   merged conv net gets a BN reset, $W h$ is the convolution without bias and norms and cosines are
 #   taken over channels and positions.
+# ```
 #
 # ## Result
+# ```{margin} Thresholds
+# C7: the cosine of Fig 8 must exceed `cos_threshold` (default 0.95) at every layer at the widest
+# width.
+# ```
 
 # %%
 display(Markdown(report.result_markdown(ch06.verdicts(result, setup, cos_threshold=cos_threshold))))

@@ -11,7 +11,7 @@
 # ---
 
 # %% [markdown]
-# # 7. Weaker weight decay breaks it
+# # 7. Does weaker weight decay break it?
 #
 # The earlier chapters traced linear mode connectivity (LMC) of wide models to the layer-wise
 # exponentially weighted connectivity (LEWC) and to its two sufficient conditions, weak additivity
@@ -26,9 +26,10 @@
 # coefficient we train the usual pairs of independently seeded models, merge each pair along
 # $\theta(\lambda) = \lambda\theta_a + (1-\lambda)\theta_b$ without any permutation, and measure
 # - Fig 9: the accuracy and calibrated-loss barriers at $\lambda = 1/2$;
-# - Fig 10: per layer, (a) the LEWC cosine between $f_l(\theta(1/2))$ and $(f_l(\theta_a) + f_l(\theta_b))/2^l$,
-#   (b) the weak-additivity cosine, (c) the reciprocal-orthogonality ratio
-#   $\|W_l^{(a)} h_{l-1}^{(b)}\| / \|W_l^{(a)} h_{l-1}^{(a)}\|$ (averaged over both directions);
+# - Fig 10: per layer, (a) the LEWC cosine between $f_l(\theta(1/2))$ and
+#   $(f_l(\theta_a) + f_l(\theta_b))/2^l$, (b) the weak-additivity cosine, (c) the
+#   reciprocal-orthogonality ratio $\|W_l^{(a)} h_{l-1}^{(b)}\| / \|W_l^{(a)} h_{l-1}^{(a)}\|$
+#   (averaged over both directions);
 # - Fig 23: the whole accuracy and calibrated-loss curves along $\lambda$;
 # - the effective rank (Roy and Vetterli, 2007: the exponential of the entropy of the normalised
 #   singular values) of every weight matrix.
@@ -69,24 +70,24 @@ print(f"width {width_label(result['width'])}, weight decays {result['weight_deca
       f"{result['n_pairs']} pairs, {result['n_eval']} test inputs")
 
 # %% [markdown]
-# ## Fig 9: barriers at $\lambda = 1/2$ against weight decay
+# ## Barriers at $\lambda = 1/2$ against weight decay (paper's Fig 9)
 
-# %%
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-ch07-barriers", "caption": "Accuracy barrier (percentage points) and calibrated-loss barrier (nats) {eq}`eq-barrier` at $\\lambda = 1/2$ against weight decay (the paper's Fig 9); mean and standard deviation over pairs."}, "image": {"alt": "Barriers against weight decay"}}
 figs.fig9_barriers_vs_wd(result, title)
 plt.show()
 
 # %% [markdown]
-# ## Fig 23: the merged path for each weight decay
+# ## The merged path for each weight decay (paper's Fig 23)
 
-# %%
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-ch07-paths", "caption": "Test accuracy and calibrated loss along the path, one curve per weight decay (the paper's Fig 23)."}, "image": {"alt": "Accuracy and calibrated loss against lambda, one curve per weight decay"}}
 figs.fig23_curves_per_wd(result, title)
 plt.show()
 
 # %% [markdown]
-# ## Fig 10: LEWC and its two sufficient conditions, per layer and weight decay
+# ## LEWC and its two sufficient conditions, per layer and weight decay (paper's Fig 10)
 # In (b) the dotted line is the Gaussian limit 0.9304 of Theorem 5.4 (independent pre-activations).
 
-# %%
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-ch07-conditions", "caption": "Per layer and weight decay (the paper's Fig 10): (a) the LEWC cosine {eq}`eq-lewc`, (b) weak additivity {eq}`eq-weak-additivity` with the Gaussian limit 0.9304 (dotted), (c) the reciprocal-orthogonality ratio {eq}`eq-ro`."}, "image": {"alt": "Three panels of per-layer probes, one curve per weight decay"}}
 figs.fig10_conditions_vs_wd(result, title)
 plt.show()
 
@@ -95,7 +96,7 @@ plt.show()
 # Left: the effective rank of each layer's weight matrix; right: the same divided by the largest
 # rank the matrix could have, min(fan-out, fan-in).
 
-# %%
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-ch07-rank", "caption": "Effective rank of each layer's weight matrix against weight decay: absolute (left) and divided by the largest possible rank (right)."}, "image": {"alt": "Effective rank against weight decay, one curve per layer"}}
 figs.effective_rank_vs_wd(result, title)
 plt.show()
 
@@ -104,18 +105,19 @@ plt.show()
 # The sentences below are computed from the numbers (means over pairs, and over layers for the
 # per-layer probes), weakest weight decay first.
 
-# %%
+# %% tags=["remove-input"]
 s = ch07.summary(result)
 wds = [figs.wd_label(w) for w in result["weight_decays"]]
 
 
-def _row(key, fmt=".3f"):
-    return ", ".join(f"{w}: {v:{fmt}}" for w, v in zip(wds, s[key]))
+def _row(key, fmt=".3f", scale=1.0):
+    return ", ".join(f"{w}: {scale * v:{fmt}}" for w, v in zip(wds, s[key]))
 
 
 display(Markdown(
-    f"- Accuracy barrier at 1/2: {_row('acc_barrier')}; calibrated-loss barrier: {_row('cal_barrier')}.\n"
-    f"- Endpoint accuracy (mean of the two models): {_row('end_acc')}.\n"
+    f"- Accuracy barrier at 1/2 (pp): {_row('acc_barrier', '.2f', 100)}; calibrated-loss barrier "
+    f"(nats): {_row('cal_barrier')}.\n"
+    f"- Endpoint accuracy (%, mean of the two models): {_row('end_acc', '.1f', 100)}.\n"
     f"- LEWC cosine: {_row('lewc')}; weak additivity: {_row('weak_additivity')}; "
     f"RO ratio: {_row('ro_ratio')}.\n"
     f"- Effective rank (layer mean): {_row('eff_rank', '.1f')}; relative to full rank: "
@@ -127,6 +129,8 @@ display(Markdown(
 
 # %% [markdown]
 # ## Departures from the paper
+# ```{admonition} Where this run departs from the paper
+# :class: warning
 # - **Values lost in the paper.** The learning rate (1e-3) and the main weight decay (3e-3) are
 #   documented defaults (see `lmc_lib.config`), not the paper's lost numbers; the default sweep
 #   0, 1e-4, 1e-3, 3e-3 spans the paper's range "0 to 0.003".
@@ -135,6 +139,7 @@ display(Markdown(
 # - **One width.** The paper shows the sweep at several widths; here it runs at one (below), which
 #   in the `cpu` profile is $w = 1/2$ rather than 1 so that the extra training of this chapter
 #   (three new coefficients x pairs x 2 models) stays within a few minutes on two CPU cores.
+# ```
 
 # %%
 cfg = setup.config(result["width"])

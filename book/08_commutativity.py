@@ -11,22 +11,25 @@
 # ---
 
 # %% [markdown]
-# # 8. Commutativity does not explain it
+# # 8. Does commutativity explain it?
 #
-# An earlier account of linear mode connectivity, layer-wise linear feature connectivity (LLFC,
-# Zhou et al. 2023), rests on *commutativity*: for every layer $l$,
+# An earlier account of linear mode connectivity, layer-wise linear feature connectivity (LLFC, Zhou
+# et al. 2023), rests on *commutativity*: for every layer $l$,
 # $W_l^{(a)} h_{l-1}^{(a)} + W_l^{(b)} h_{l-1}^{(b)} = W_l^{(a)} h_{l-1}^{(b)} + W_l^{(b)} h_{l-1}^{(a)}$,
 # equivalently $(W_l^{(a)} - W_l^{(b)})(h_{l-1}^{(a)} - h_{l-1}^{(b)}) = 0$. Models aligned by a
-# permutation come close to it, because both the weights and the features of the two models
-# become similar. The paper (App. C) points out that the wide, *unpermuted* models of this book
-# merge well without it: their weights and features stay different, and what makes the cross terms
-# harmless is reciprocal orthogonality ($W^{(a)} h^{(b)} \approx 0$), not equality.
+# permutation come close to it, because both the weights and the features of the two models become
+# similar. The paper (App. C) points out that the wide, *unpermuted* models of this book merge well
+# without it: their weights and features stay different, and what makes the cross terms harmless is
+# reciprocal orthogonality {eq}`eq-ro` ($W^{(a)} h^{(b)} \approx 0$), not equality.
 #
-# **Measurement (SPEC Def 10, our choice of normalisation).** For every layer $l \ge 2$ (at $l = 1$
+# **Measurement (our choice of normalisation).** For every layer $l \ge 2$ (at $l = 1$
 # both models read the same input, so the difference of inputs is zero), over a batch $H$ of test
 # inputs, biases left out:
 #
-# $$r_l = \frac{\|(W_l^{(a)} - W_l^{(b)})(H_{l-1}^{(a)} - H_{l-1}^{(b)})\|_F}{\|W_l^{(a)} H_{l-1}^{(a)} - W_l^{(b)} H_{l-1}^{(b)}\|_F}.$$
+# ```{math}
+# :label: eq-commutativity
+# r_l = \frac{\|(W_l^{(a)} - W_l^{(b)})(H_{l-1}^{(a)} - H_{l-1}^{(b)})\|_F}{\|W_l^{(a)} H_{l-1}^{(a)} - W_l^{(b)} H_{l-1}^{(b)}\|_F}.
+# ```
 #
 # $r_l = 0$ is exact commutativity. If the cross terms $W^{(a)}H^{(b)}$ and $W^{(b)}H^{(a)}$
 # vanish and $W^{(a)}H^{(a)}$, $W^{(b)}H^{(b)}$ point in unrelated directions, numerator and
@@ -61,19 +64,19 @@ setup = Setup.from_params(profile=profile, dataset=dataset, model=model, widths=
 result = ch08.run(setup)
 
 # %% [markdown]
-# ## Fig 11: the commutativity residual per layer
+# ## The commutativity residual per layer (paper's Fig 11)
 # Left: the pairs as trained; right: model $b$ permuted onto model $a$ by weight matching. Mean over
 # pairs, band = standard deviation; the dotted line is $r_l = 1$, the value expected when the cross
 # terms vanish and the two models' $W H$ are unrelated.
 
-# %%
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-ch08-residual", "caption": "Commutativity residual {eq}`eq-commutativity` per layer (the paper's Fig 11), pairs as trained (left) and after weight matching (right), one curve per width; dotted: $r_l = 1$, expected when the cross terms vanish and the two models are unrelated. Log scale."}, "image": {"alt": "Commutativity residual against layer on a log scale, one curve per width"}}
 figs.fig11_commutativity(result, setup.title())
 plt.show()
 
 # %% [markdown]
 # ## What the figure shows
 
-# %%
+# %% tags=["remove-input"]
 none, wm = ch08.layer_means(result, "none"), ch08.layer_means(result, "wm")
 rows = "\n".join(f"| {width_label(w)} | {n:.3f} | {m:.3f} |"
                  for w, n, m in zip(result["widths"], none, wm))
@@ -93,8 +96,10 @@ display(Markdown(
 
 # %% [markdown]
 # ## Departures from the paper
+# ```{admonition} Where this run departs from the paper
+# :class: warning
 # - The paper's exact normalisation of Fig 11 was lost in extraction; we use the Frobenius ratio
-#   above over the evaluation batch (SPEC Def 10). Thresholds (ours): "commutativity fails" when
+#   {eq}`eq-commutativity` over the evaluation batch. Thresholds (ours): "commutativity fails" when
 #   $r_l \ge 0.5$ at every layer $l \ge 2$ at the largest width (the defect is then at least half
 #   the size of the quantity it should cancel against); "WM clearly smaller" when the WM residual
 #   (mean over layers) is at most 0.8 times the unpermuted one at every width; "commutativity about
@@ -103,12 +108,17 @@ display(Markdown(
 #   so $W_a H_a - W_b H_b$ is small there and $r_L$ can be large even where the hidden layers
 #   nearly commute (hence the log-scale axis). It is included in the layer means.
 # - Scale: the paper trains widths up to 16 for up to 100 epochs, 3 pairs; this run:
+# ```
 
 # %%
 display(Markdown(setup.scale_line()))
 
 # %% [markdown]
 # ## Result
+# ```{margin} Thresholds
+# Commutativity fails when $r_l \ge 0.5$ at every layer $l \ge 2$ at the largest width; weight
+# matching is clearly smaller at no more than 0.8 times the unpermuted residual.
+# ```
 
 # %%
 display(Markdown(report.result_markdown(ch08.verdicts(result, setup))))

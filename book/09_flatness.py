@@ -11,7 +11,7 @@
 # ---
 
 # %% [markdown]
-# # 9. Flat, but not flat enough: random directions versus the other model
+# # 9. Is flatness enough? Random directions versus the other model
 #
 # A tempting explanation of why wide models merge is that their minima are simply flat: if the
 # loss barely changes within a ball the size of the distance between two solutions, any straight
@@ -20,12 +20,12 @@
 # Gaussian direction of unit length. Moving $\theta_a$ by $t\,d\,u$ for $t \in [0, 1]$ travels
 # exactly as far as the step to $\theta_b$, but in a random direction.
 #
-# The paper finds two things: the random move hurts less and less as the width grows (the proxy
-# for flatness improves), and yet $\theta_b$ is not like a random neighbour of $\theta_a$: the hidden
+# The paper finds two things: the random move hurts less and less as the width grows (the proxy for
+# flatness improves), and yet $\theta_b$ is not like a random neighbour of $\theta_a$: the hidden
 # features of $\theta_a + d u$ stay close to those of $\theta_a$, while the features of $\theta_b$
 # do not. The paper's reading: flatness alone does not describe how the two models relate, and the
-# merged model works for the reasons of the previous chapters (LEWC) rather than because
-# $\theta_b$ sits in the same flat bowl as a random neighbour would.
+# merged model works for the reasons of the previous chapters (LEWC) rather than because $\theta_b$
+# sits in the same flat bowl as a random neighbour would.
 #
 # **Experiment** (no new training: the main sweep's pairs). Per width and pair:
 # - Fig 12: test accuracy and loss of $\theta_a + t\,d\,u$ (random direction) and, for comparison,
@@ -65,44 +65,47 @@ setup = Setup.from_params(profile=profile, dataset=dataset, model=model, widths=
 result = ch09.run(setup, ts=ts)
 
 # %% [markdown]
-# ## Fig 12: a random step of length $d$ versus the step to $\theta_b$
+# ## A random step of length $d$ versus the step to $\theta_b$ (paper's Fig 12)
 # Top: random direction; bottom: towards $\theta_b$ (its value at $t = 1$ is model $b$ itself).
 
-# %%
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-ch09-flatness", "caption": "Test accuracy and loss along a random step of length $d$ from model a (top) and along the step to model b (bottom; $t = 1$ is model b itself), the paper's Fig 12; one curve per width."}, "image": {"alt": "Accuracy and loss against t for a random direction and for the direction to model b"}}
 figs.fig12_flatness(result, setup.title())
 plt.show()
 
 # %% [markdown]
-# ## Fig 13 and 14: how similar are the hidden features?
+# ## How similar are the hidden features? (paper's Fig 13 and 14)
 
-# %%
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-ch09-features", "caption": "Mean cosine between the hidden activations of model a and those of its random neighbour (left, the paper's Fig 13) or of model b (right, Fig 14), per hidden layer, against width."}, "image": {"alt": "Activation cosine against width, one curve per hidden layer, two panels"}}
 figs.fig13_14_activation_cosine(result, setup.title())
 plt.show()
 
 # %% [markdown]
 # ## What the figures show
 
-# %%
+# %% tags=["remove-input"]
 s = ch09.summary(result)
 d = [float(np.mean(result["per_width"][str(w)]["d"])) for w in result["widths"]]
-rows = "\n".join(f"| {width_label(w)} | {dd:.2f} | {a:.3f} | {p:.3f} | {cr:.3f} | {cb:.3f} |"
+rows = "\n".join(f"| {width_label(w)} | {dd:.2f} | {100 * a:.1f} | {100 * p:.1f} | {cr:.3f} | {cb:.3f} |"
                  for w, dd, a, p, cr, cb in zip(result["widths"], d, s["rand_acc_t1"],
                                                 s["path_min_acc"], s["cos_random"], s["cos_b"]))
 display(Markdown(
-    "| width | d | acc at $\\theta_a + d u$ | lowest acc on the path to $\\theta_b$ "
+    "| width | d | acc (%) at $\\theta_a + d u$ | lowest acc (%) on the path to $\\theta_b$ "
     "| cos($a$, $a + d u$) | cos($a$, $b$) |\n|---|---|---|---|---|---|\n" + rows + "\n\n"
     f"(cosines: mean over hidden layers and pairs). From the narrowest to the widest model the "
-    f"accuracy after the random step goes from {s['rand_acc_t1'][0]:.3f} to "
-    f"{s['rand_acc_t1'][-1]:.3f}; at the widest, the features of $\\theta_b$ have cosine "
+    f"accuracy after the random step goes from {100 * s['rand_acc_t1'][0]:.1f}% to "
+    f"{100 * s['rand_acc_t1'][-1]:.1f}%; at the widest, the features of $\\theta_b$ have cosine "
     f"{s['cos_b'][-1]:.2f} with those of $\\theta_a$, against {s['cos_random'][-1]:.2f} for the "
     f"random neighbour."))
 
 # %% [markdown]
 # ## Departures from the paper
+# ```{admonition} Where this run departs from the paper
+# :class: warning
 # - One random direction per pair (seeded by the pair index), not an average over many.
 # - The threshold for "$\theta_b$ is not a random neighbour" is ours: at the largest width,
 #   cos($a$, $a + d u$) exceeds cos($a$, $b$) by at least 0.1 at every hidden layer.
 # - Scale: the paper trains widths up to 16 for up to 100 epochs, 3 pairs; this run:
+# ```
 
 # %%
 display(Markdown(setup.scale_line()))

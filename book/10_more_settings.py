@@ -20,13 +20,13 @@
 #   convolution, merged without permutations; after merging, the BatchNorm statistics are
 #   recomputed on training data. The paper uses CIFAR-10 and CIFAR-100; where those files are
 #   missing we say so and fall back to Fashion-MNIST padded to 32x32.
-# - **BatchNorm and the activation norm (F.6, claim C11).** LEWC (Def 4) says the merged MLP's
+# - **BatchNorm and the activation norm (F.6, claim C11).** LEWC {eq}`eq-lewc` says the merged MLP's
 #   layer outputs shrink by a factor 2 per layer; BatchNorm re-normalises every layer, so merged
 #   BN nets should show no such decay.
 # - **A second-order optimiser (F.10, Fig 24-25).** Models trained with Sophia instead of Adam:
 #   do the barriers still shrink with width?
 # - **Skip connections and BatchNorm in the MLP (F.11, Fig 26-27).** Do they change the barriers
-#   and the reciprocal orthogonality of Def 7?
+#   and the reciprocal orthogonality {eq}`eq-ro`?
 #
 # Every setting is judged against the claims it tests: C1 (merged accuracy rises with width), C2
 # (the calibrated barrier shrinks with width), C7 (reciprocal orthogonality improves with width)
@@ -71,7 +71,7 @@ plan = ch10.widths_plan(profile, width, widths, mlp_widths, conv_plan)
 result = ch10.run(setup, **plan, conv_pairs=conv_pairs, conv_n_train=conv_n_train, lams=lams,
                   conv_lams=conv_lams, sophia_lr=sophia_lr, conv_dataset=conv_dataset)
 S = result["settings"]
-S
+print(f"{S['title']}; conv nets: {S['conv_label']}, widths {S['conv_plan']}, {S['conv_pairs']} pair(s)")
 
 # %% [markdown]
 # ## CIFAR-10 and CIFAR-100
@@ -80,7 +80,7 @@ S
 
 # %%
 for name, missing in result["cifar"].items():
-    print(f"{name}: " + ("found" if not missing else f"ABSENT -- {missing}"))
+    print(f"{name}: " + ("found" if not missing else "absent (its python-pickle folder is not in the data folder)"))
 if result["cifar100"]:
     fig.lam_paths(result["cifar100"], ch10.conv_title(result).replace(S["conv_label"], "CIFAR-100"))
     plt.show()
@@ -91,37 +91,40 @@ else:
 
 # %% [markdown]
 # ## Conv nets merged without permutations
-# Accuracy and calibrated loss of theta(lam) along the straight path between two independently
-# trained conv nets (BatchNorm statistics reset after merging), one line per width.
+# Accuracy and calibrated loss of $\theta(\lambda)$ along the straight path between two
+# independently trained conv nets (BatchNorm statistics reset after merging), one line per width.
 
-# %%
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-ch10-conv", "caption": "Conv nets merged without permutations: test accuracy and calibrated loss along the path {eq}`eq-path` (BatchNorm statistics reset after merging), one curve per width."}, "image": {"alt": "Accuracy and calibrated loss against lambda for VGG-11 and ResNet-20"}}
 fig.lam_paths(result["conv"], ch10.conv_title(result))
 plt.show()
 
-# %%
+# %% tags=["remove-input"]
 rows = []
 for arch, st in result["conv"].items():
     for i, w in enumerate(st["widths"]):
         rows.append(f"| {ch10.SETTING_NAMES[arch]} | {width_label(w)} "
-                    f"| {ch10.series(st, 'end_acc')[i]:.3f} | {ch10.series(st, 'acc_half')[i]:.3f} "
-                    f"| {ch10.series(st, 'acc_barrier', 'half')[i]:.3f} "
+                    f"| {100 * ch10.series(st, 'end_acc')[i]:.1f} | {100 * ch10.series(st, 'acc_half')[i]:.1f} "
+                    f"| {100 * ch10.series(st, 'acc_barrier', 'half')[i]:.2f} "
                     f"| {ch10.series(st, 'cal_barrier', 'half')[i]:.3f} "
                     f"| {ch10.series(st, 'raw_barrier', 'half')[i]:.3f} |")
-display(Markdown("| net | w | endpoint acc | acc at lam = 1/2 | acc barrier | calibrated "
-                 "barrier | raw barrier |\n|---|---|---|---|---|---|---|\n" + "\n".join(rows)))
+display(Markdown("| net | w | endpoint acc (%) | acc at $\\lambda = 1/2$ (%) | acc barrier (pp) | calibrated "
+                 "barrier (nats) | raw barrier (nats) |\n|---|---|---|---|---|---|---|\n" + "\n".join(rows)))
 
 # %% [markdown]
 # ## BatchNorm and the norm of the merged activations (C11)
 # Per layer, the mean norm of the merged model's output divided by the mean norm of the two
-# endpoints' outputs, at lam = 1/2 and the largest width of each net (log scale). Crosses: what
-# LEWC predicts, `||(f_a + f_b) / 2^l||`; dotted: `2^-(l-1)`. The plain MLP is shown for contrast.
+# endpoints' outputs, at $\lambda = 1/2$ and the largest width of each net (log scale). Crosses:
+# what LEWC {eq}`eq-lewc` predicts, $\lVert (f_a + f_b) / 2^l \rVert$; dotted: $2^{-(l-1)}$. The
+# plain MLP is shown for contrast.
 
-# %%
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-ch10-norms", "caption": "Norm of the merged model's layer outputs divided by the endpoints' mean norm, at $\\lambda = 1/2$ and each net's largest width (the paper's Fig 20 for conv nets, with the plain and BatchNorm MLPs); log scale."}, "image": {"alt": "Norm ratio against layer for VGG-11, ResNet-20 and two MLPs"}}
 norm_nets = {k: v for k, v in {**result["conv"], **result["mlp"]}.items() if k in
              ("adam", "bn", "vgg11", "resnet20")}
 fig.norm_decay(norm_nets, ch10.conv_title(result) + f" | MLPs: {S['dataset']}, "
                f"w = {width_label(S['mlp_widths'][-1])}, {S['n_pairs']} pairs")
 plt.show()
+
+# %% tags=["remove-input"]
 factors = {ch10.SETTING_NAMES[k]: ch10.decay_factor(st["by_width"][str(st["widths"][-1])]["norm_ratio"])
            for k, st in norm_nets.items()}
 display(Markdown("Per-layer factor of the merged/endpoint norm ratio over the hidden layers "
@@ -131,25 +134,27 @@ display(Markdown("Per-layer factor of the merged/endpoint norm ratio over the hi
 # %% [markdown]
 # ## Sophia instead of Adam (Fig 24, 25)
 # The same MLP, data and weight decay, trained with SophiaG (a clipped, diagonal second-order
-# method) at the learning rate set above. Left figure: barriers at lam = 1/2; right figure: the
-# trained models themselves.
+# method) at the learning rate set above. Left figure: barriers at $\lambda = 1/2$; right figure:
+# the trained models themselves.
 
-# %%
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-ch10-sophia", "caption": "Adam against Sophia (the paper's Fig 24): accuracy barrier (pp), calibrated-loss and raw loss barriers (nats) at $\\lambda = 1/2$ against width."}, "image": {"alt": "Barriers against width for Adam and Sophia"}}
 opt = {k: result["mlp"][k] for k in ("adam", "sophia")}
 fig.barriers_vs_width(opt, result["mlp"]["sophia"]["title"] + f" | Sophia lr {S['sophia_lr']:g}",
                       keys=("acc_barrier", "cal_barrier", "raw_barrier"))
 plt.show()
+
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-ch10-sophia-ends", "caption": "The trained models themselves (the paper's Fig 25): endpoint test accuracy and calibrated loss against width, Adam and Sophia."}, "image": {"alt": "Endpoint accuracy and calibrated loss against width for Adam and Sophia"}}
 fig.endpoints_vs_width(opt, result["mlp"]["sophia"]["title"] + f" | Sophia lr {S['sophia_lr']:g}")
 plt.show()
 
-# %%
+# %% tags=["remove-input"]
 ad, so = (ch10.series(opt[k], "cal_barrier", "half") for k in ("adam", "sophia"))
-ea, es = (ch10.series(opt[k], "end_acc") for k in ("adam", "sophia"))
+ea, es = (100 * np.asarray(ch10.series(opt[k], "end_acc")) for k in ("adam", "sophia"))
 ws = ", ".join(width_label(w) for w in S["mlp_widths"])
 display(Markdown(
     f"At w = {ws}: calibrated barrier with Adam {np.round(ad, 3).tolist()}, with Sophia "
-    f"{np.round(so, 3).tolist()}; endpoint accuracy with Adam {np.round(ea, 3).tolist()}, with "
-    f"Sophia {np.round(es, 3).tolist()}. Sophia's barrier "
+    f"{np.round(so, 3).tolist()}; endpoint accuracy (%) with Adam {np.round(ea, 1).tolist()}, "
+    f"with Sophia {np.round(es, 1).tolist()}. Sophia's barrier "
     f"{'is larger than' if so[-1] > ad[-1] else 'is not larger than'} Adam's at the largest width, "
     f"and it {'shrinks' if so[-1] < so[0] else 'does not shrink'} from the smaller to the larger width."))
 
@@ -157,16 +162,19 @@ display(Markdown(
 # ## Skip connections and BatchNorm in the MLP (Fig 26, 27)
 # Two variants of the same MLP: a residual connection around each hidden layer but the first,
 # and BatchNorm before each ReLU (statistics reset after merging). Barriers vs width, then the
-# reciprocal-orthogonality ratio `||W_a h_b|| / ||W_a h_a||` (Def 7, mean of both directions) per layer.
+# reciprocal-orthogonality ratio $\lVert W_a h_b\rVert / \lVert W_a h_a\rVert$ of {eq}`eq-ro` (mean
+# of both directions) per layer.
 
-# %%
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-ch10-variants", "caption": "Plain, skip-connection and BatchNorm MLPs (the paper's Fig 26): accuracy barrier (pp) and calibrated-loss barrier (nats) at $\\lambda = 1/2$ against width."}, "image": {"alt": "Barriers against width for three MLP variants"}}
 var = {k: result["mlp"][k] for k in ("adam", "skip", "bn")}
 fig.barriers_vs_width(var, result["mlp"]["skip"]["title"].replace(" (skip)", " (plain, skip, BN)"))
 plt.show()
+
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-ch10-variants-ro", "caption": "Reciprocal-orthogonality ratio {eq}`eq-ro` per layer for the three MLP variants (the paper's Fig 27), one curve per width."}, "image": {"alt": "Reciprocal-orthogonality ratio against layer, one panel per MLP variant"}}
 fig.ro_per_layer(var, result["mlp"]["skip"]["title"].replace(" (skip)", " (plain, skip, BN)"))
 plt.show()
 
-# %%
+# %% tags=["remove-input"]
 lines = []
 for k, st in var.items():
     ro, cb = ch10.layer_mean(st, "ro_ratio"), ch10.series(st, "cal_barrier", "half")
@@ -175,19 +183,24 @@ for k, st in var.items():
 display(Markdown("\n".join(lines)))
 
 # %% [markdown]
-# ## The paper profile, recorded on a GPU
-# When the paper-profile study of this chapter has been run on a GPU
-# (`python -m lmc_lib.record --profile paper --chapters 10`), its result is drawn here by the same
-# code, with its provenance; it is not re-executed.
+# ## The paper profile
+# The paper's settings (widths up to 16, up to 100 epochs) need a GPU. A run recorded there
+# (`python -m lmc_lib.record --profile paper --chapters 10`) is drawn below by the same code,
+# with its provenance, when it exists.
 
-# %%
-record.show("10", setup.dataset, [
-    lambda r, t: fig.lam_paths(r["conv"], t),
-    lambda r, t: fig.barriers_vs_width({k: r["mlp"][k] for k in ("adam", "sophia")}, t),
-    lambda r, t: fig.barriers_vs_width({k: r["mlp"][k] for k in ("adam", "skip", "bn")}, t)])
+# %% tags=["remove-input"]
+if record.load("10", setup.dataset):
+    record.show("10", setup.dataset, [
+        lambda r, t: fig.lam_paths(r["conv"], t),
+        lambda r, t: fig.barriers_vs_width({k: r["mlp"][k] for k in ("adam", "sophia")}, t),
+        lambda r, t: fig.barriers_vs_width({k: r["mlp"][k] for k in ("adam", "skip", "bn")}, t)])
+else:
+    display(Markdown("*No paper-profile run of this chapter has been recorded yet.*"))
 
 # %% [markdown]
 # ## Departures from the paper
+# ```{admonition} Where this run departs from the paper
+# :class: warning
 # - **Profile.** The `cpu` profile trains for a few epochs on 2 CPU cores; the paper trains for up
 #   to 100 epochs at widths up to 16 (MLP) on GPUs. Widths here are far smaller, so the trends are
 #   judged between two or so widths only, and a trend that needs more width may not show yet.
@@ -204,9 +217,10 @@ record.show("10", setup.dataset, [
 #   defaults (betas 0.965/0.99, rho 0.04, hessian refreshed every 10 steps).
 # - **BN reset.** 4 batches of 500 training images (`bn_batches` of the profile) instead of the
 #   full training set.
-# - **Thresholds.** "Decays" means a geometric-mean per-layer norm factor below 2^-1/2 (halfway,
+# - **Thresholds.** "Decays" means a geometric-mean per-layer norm factor below $2^{-1/2}$ (halfway,
 #   on a log scale, between LEWC's 1/2 and no decay); a trend over widths means the last value
 #   beats the first (report.rises / falls).
+# ```
 
 # %%
 display(Markdown(f"This run: MLP parts {setup.but(widths=tuple(S['mlp_widths'])).scale_line()} "
@@ -214,6 +228,10 @@ display(Markdown(f"This run: MLP parts {setup.but(widths=tuple(S['mlp_widths']))
 
 # %% [markdown]
 # ## Result
+# ```{margin} Thresholds
+# A net's activations decay when the geometric-mean per-layer norm factor is below $2^{-1/2}$; a
+# trend over widths means the last width beats the first.
+# ```
 
 # %%
 display(Markdown(report.result_markdown(ch10.verdicts(result, setup))))

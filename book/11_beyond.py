@@ -13,21 +13,21 @@
 # %% [markdown]
 # # 11. Beyond the paper: what LEWC predicts, tested
 #
-# This chapter is **not** in the paper. It takes the paper's central description of wide merged
-# MLPs -- layer-wise exponentially weighted connectivity (LEWC, Def 4) -- at its word and tests
+# This chapter is **not** in the paper. It takes the paper's central description of wide merged MLPs
+# -- layer-wise exponentially weighted connectivity (LEWC, {eq}`eq-lewc`) -- at its word and tests
 # four consequences the paper does not measure, on the models of the main sweep:
 #
-# 1. **Calibration without data.** If LEWC holds at the logits, the merged model at lam = 1/2
-#    outputs the two models' average logits times `2^-(L-1)` (L = 4 weight layers for our MLP).
-#    Multiplying its logits by `beta = 2^(L-1) = 8` should then undo the shrinkage without fitting
+# 1. **Calibration without data.** If LEWC holds at the logits, the merged model at $\lambda = 1/2$
+#    outputs the two models' average logits times $2^{-(L-1)}$ (L = 4 weight layers for our MLP).
+#    Multiplying its logits by $\beta = 2^{L-1} = 8$ should then undo the shrinkage without fitting
 #    anything: we compare that predicted beta with the one fitted on held-out data, and the loss
-#    barrier with the predicted beta with the calibrated barrier of Def 2.
+#    barrier with the predicted beta with the calibrated barrier of {eq}`eq-calibrated-loss`.
 # 2. **Merged model vs output ensemble.** Under LEWC the merged model is a rescaled output
 #    ensemble, so it should predict the same classes: its accuracy should approach the ensemble's
 #    as the width grows, at the cost of one model instead of two.
-# 3. **Merging more than two models.** The same argument for N models averaged with equal
-#    weights predicts logits shrunk by `N^-(L-1)`. We merge every subset of N = 2, 3, 4 of the four
-#    models of each width (two pairs) without permutations.
+# 3. **Merging more than two models.** The same argument for N models averaged with equal weights
+#    predicts logits shrunk by $N^{-(L-1)}$. We merge every subset of N = 2, 3, 4 of the four models
+#    of each width (two pairs) without permutations.
 # 4. **Spawning.** Models that start from the same initialisation and see the data in a different
 #    order are known to be linearly connected early on (Frankle et al. 2020). How much of the
 #    width effect is left once the initialisation is shared?
@@ -62,26 +62,30 @@ setup = Setup.from_params(profile=profile, dataset=dataset, model=model, widths=
 spawn = [width] if width > 0 else spawn_widths
 result = ch11.run(setup, spawn_widths=spawn, lams=lams)
 calib, title = result["calib"], setup.title()
-result["settings"]
+spawn_ws = ", ".join(width_label(w) for w in result["settings"]["spawn_widths"])
+print(f"{result['settings']['title']}; spawning at w = {spawn_ws}")
 
 # %% [markdown]
 # ## 1. Data-free calibration
 # The fitted inverse temperature (beta multiplies the logits) of the merged model, of the output
-# ensemble and of the trained models, against LEWC's data-free value `2^(L-1)`. The ratio
-# beta(merged) / beta(ensemble) isolates LEWC's claim from how well the ensemble itself is
-# calibrated: it should be `2^(L-1)` exactly when the merged logits are the ensemble's, shrunk.
+# ensemble and of the trained models, against LEWC's data-free value $2^{L-1}$. The ratio
+# $\beta(\text{merged}) / \beta(\text{ensemble})$ isolates LEWC's claim from how well the ensemble
+# itself is calibrated: it should be $2^{L-1}$ exactly when the merged logits are the ensemble's,
+# shrunk.
 
-# %%
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-ch11-beta", "caption": "Fitted inverse temperature of the merged model, of the output ensemble and of the endpoints against width, with their ratio and LEWC's data-free prediction (dotted); log scale."}, "image": {"alt": "Fitted inverse temperature against width on a log scale"}}
 fig.beta_vs_width(calib, title)
 plt.show()
+
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-ch11-barriers", "caption": "Loss barrier at $\\lambda = 1/2$ against width: raw, with the fitted temperature of {eq}`eq-calibrated-loss`, and with the predicted one (no data)."}, "image": {"alt": "Loss barrier against width for three calibrations"}}
 fig.calib_barriers(calib, title)
 plt.show()
 
-# %%
+# %% tags=["remove-input"]
 beta = ch11.calib_stat(calib, "merged", "beta").mean(0)
 ratio = beta / calib["beta_pred"]
 display(Markdown(
-    f"Fitted beta of theta(1/2) divided by the predicted {calib['beta_pred']:g}, per width "
+    f"Fitted $\\beta$ of $\\theta(1/2)$ divided by the predicted {calib['beta_pred']:g}, per width "
     f"({', '.join(width_label(w) for w in calib['widths'])}): {np.round(ratio, 2).tolist()}. "
     "The barrier with the predicted beta uses no held-out data at all: it compares the "
     "rescaled merged model with the endpoints' plain losses."))
@@ -91,11 +95,13 @@ display(Markdown(
 # The merged model costs one forward pass, the ensemble two. Accuracy and calibrated loss
 # (each model with its own fitted beta) on the same 80% of the evaluation inputs.
 
-# %%
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-ch11-ensemble", "caption": "Test accuracy and calibrated loss against width: the endpoints (open squares, dashed), the merged model (circles) and the output ensemble (triangles, dotted); curves are shifted slightly along the width axis so none hides another."}, "image": {"alt": "Accuracy and calibrated loss against width for endpoints, merged model and ensemble"}}
 fig.merged_vs_ensemble(calib, title)
 plt.show()
+
+# %% tags=["remove-input"]
 gap = (ch11.calib_stat(calib, "ensemble", "acc") - ch11.calib_stat(calib, "merged", "acc")).mean(0)
-display(Markdown(f"Ensemble minus merged accuracy per width: {np.round(gap, 3).tolist()}; the gap "
+display(Markdown(f"Ensemble minus merged accuracy per width (pp): {np.round(100 * gap, 2).tolist()}; the gap "
                  f"{'shrinks' if abs(gap[-1]) < abs(gap[0]) else 'does not shrink'} from the "
                  "narrowest to the widest model."))
 
@@ -103,9 +109,9 @@ display(Markdown(f"Ensemble minus merged accuracy per width: {np.round(gap, 3).t
 # ## 3. Merging N models without permutations
 # Every subset of N of the 2 x n_pairs models of a width, averaged with equal weights. Left:
 # accuracy (dashed: the output ensemble of the same subset). Right: fitted beta, dotted lines at
-# LEWC's `N^(L-1)`.
+# LEWC's $N^{L-1}$.
 
-# %%
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-ch11-many", "caption": "Uniform merge of N models: test accuracy against width per N (dashed: the output ensemble of the same models) and the fitted inverse temperature against LEWC's prediction (dotted)."}, "image": {"alt": "Accuracy and fitted inverse temperature against width for several N"}}
 fig.many_models(result["many"], title)
 plt.show()
 
@@ -114,24 +120,29 @@ plt.show()
 # Pairs that share the initialisation (`init_seed = 0`) but not the data order, against the
 # independent pairs of the main sweep, at a few widths.
 
-# %%
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-ch11-spawn", "caption": "Spawned pairs (shared initialisation) against independent pairs: accuracy barrier (pp), calibrated-loss and raw loss barriers (nats) at $\\lambda = 1/2$ against width."}, "image": {"alt": "Barriers against width for spawned and independent pairs"}}
 sp_title = setup.title(widths=result["spawn"]["independent"]["widths"])
 fig.barriers_vs_width(result["spawn"], sp_title, keys=("acc_barrier", "cal_barrier", "raw_barrier"))
 plt.show()
 
 # %% [markdown]
-# ## The paper profile, recorded on a GPU
-# When the paper-profile study of this chapter has been run on a GPU
-# (`python -m lmc_lib.record --profile paper --chapters 11`), its result is drawn here by the same
-# code, with its provenance; it is not re-executed.
+# ## The paper profile
+# The paper's settings (widths up to 16, up to 100 epochs) need a GPU. A run recorded there
+# (`python -m lmc_lib.record --profile paper --chapters 11`) is drawn below by the same code,
+# with its provenance, when it exists.
 
-# %%
-record.show("11", setup.dataset, [lambda r, t: fig.beta_vs_width(r["calib"], t),
-                                  lambda r, t: fig.merged_vs_ensemble(r["calib"], t),
-                                  lambda r, t: fig.many_models(r["many"], t)])
+# %% tags=["remove-input"]
+if record.load("11", setup.dataset):
+    record.show("11", setup.dataset, [lambda r, t: fig.beta_vs_width(r["calib"], t),
+                                      lambda r, t: fig.merged_vs_ensemble(r["calib"], t),
+                                      lambda r, t: fig.many_models(r["many"], t)])
+else:
+    display(Markdown("*No paper-profile run of this chapter has been recorded yet.*"))
 
 # %% [markdown]
 # ## Departures and caveats
+# ```{admonition} Where this run departs from the paper
+# :class: warning
 # - These studies are ours, not the paper's; there is no paper figure to compare with, and none
 #   of the claims C1-C12 is judged here.
 # - `cpu` profile: widths up to 1, 3 epochs; the LEWC prediction is meant for wide models, so a
@@ -140,10 +151,11 @@ record.show("11", setup.dataset, [lambda r, t: fig.beta_vs_width(r["calib"], t),
 #   (their fitted beta is drawn in the first figure); the ratio to the ensemble's beta does not.
 # - N-model merging uses the 2 x n_pairs models of the main sweep (4 in the `cpu` profile), so
 #   N = 4 is a single merge per width and its error bar is zero.
-# - Spawning trains extra pairs only at `spawn_widths` (cpu: 1/16, 1/4, 1) to stay within the budget.
-#   The spawned models share the initialisation itself (spawn time 0) and train for only a few
-#   epochs in the `cpu` profile: they may simply not move far from each other, so a near-zero
+# - Spawning trains extra pairs only at `spawn_widths` (cpu: 1/16, 1/4, 1) to stay within the
+#   budget. The spawned models share the initialisation itself (spawn time 0) and train for only a
+#   few epochs in the `cpu` profile: they may simply not move far from each other, so a near-zero
 #   barrier here says little about longer training.
+# ```
 
 # %%
 display(Markdown("This run: " + setup.scale_line()))

@@ -82,7 +82,7 @@ def lewc_general(result: dict, title: str = ""):
     return fig
 
 
-def gaussian_wa(gauss: dict, title: str = "Thm 5.4: x, y ~ N(0, I_d), Monte Carlo"):
+def gaussian_wa(gauss: dict, title: str = r"Theorem 5.4: $x, y \sim N(0, I_d)$, Monte Carlo"):
     """Thm 5.4: WA cosine of two Gaussian vectors vs dimension d, with the d -> inf limits."""
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     for j, lam in enumerate(gauss["lams"]):

@@ -176,7 +176,7 @@ def many_models(many: dict, title: str):
     ws, bw = many["widths"], many["by_width"]
     ns = list(bw[str(ws[0])])
     colors = dict(zip(ns, plt.get_cmap("tab10").colors))
-    fig, axes = grid(2, height=3.8)
+    fig, axes = grid(2, height=4.6)
     for n in ns:
         for ax, model, key, ls in ((axes[0], "merged", "acc", "-"), (axes[0], "ensemble", "acc", "--"),
                                    (axes[1], "merged", "beta", "-")):
@@ -189,5 +189,7 @@ def many_models(many: dict, title: str):
     for ax, label in zip(axes, ("test accuracy (%)", r"fitted $\beta$ (dotted: $N^{L-1}$)")):
         width_axis(ax, ws, "width multiplier w")
         ax.set_ylabel(label)
-    axes[0].legend(fontsize=9)
-    return finish(fig, title + " | mean +- std over the subsets of N of the models")
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=len(ns))
+    finish(fig, title + " | mean ± std over the subsets of N models")
+    fig.subplots_adjust(bottom=0.3)
+    return fig

@@ -1,0 +1,44 @@
+"""The chapters as a book: numbered, captioned figures and self-contained, labelled equations."""
+import re
+from pathlib import Path
+
+import jupytext
+import pytest
+
+CHAPTERS = sorted((Path(__file__).resolve().parents[1] / "book").glob("[0-9][0-9]_*.py"))
+NOTEBOOKS = {p: jupytext.read(p) for p in CHAPTERS}
+
+
+def _cells(kind):
+    return [(p, c) for p, nb in NOTEBOOKS.items() for c in nb.cells if c.cell_type == kind]
+
+
+def test_every_drawn_figure_has_a_unique_name_a_caption_and_alt_text():
+    names = []
+    for path, cell in _cells("code"):
+        fig = cell.metadata.get("mystnb", {}).get("figure")
+        if fig is None:
+            # recorded runs and optional data draw unnumbered figures, in input-less cells only
+            assert "plt.show()" not in cell.source or "remove-input" in cell.metadata.get("tags", []) \
+                or cell.source.lstrip().startswith("for name"), f"{path.name}: uncaptioned figure\n{cell.source}"
+            continue
+        assert cell.source.count("plt.show()") == 1 and "display(" not in cell.source, \
+            f"{path.name}: a figure cell must show exactly one figure and nothing else ({fig['name']})"
+        assert fig["caption"].strip() and cell.metadata["mystnb"]["image"]["alt"].strip()
+        names.append(fig["name"])
+    assert len(names) == len(set(names)) and len(names) >= 30
+
+
+def test_equations_are_defined_once_and_every_reference_resolves():
+    md = "\n".join(c.source for _, c in _cells("markdown"))
+    md += "\n".join(str(c.metadata.get("mystnb", "")) for _, c in _cells("code"))
+    labels = re.findall(r"^:label: (\S+)$", md, re.M)
+    refs = set(re.findall(r"\{eq\}`([^`]+)`", md))
+    assert len(labels) == len(set(labels)), "an equation label is defined twice"
+    assert refs and refs <= set(labels), f"undefined equation references {sorted(refs - set(labels))}"
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_prose_cites_nothing_the_reader_does_not_have(path):
+    text = "\n".join(c.source for c in NOTEBOOKS[path].cells if c.cell_type == "markdown")
+    assert "SPEC" not in text and "2^-(" not in text
