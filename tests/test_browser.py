@@ -1,0 +1,230 @@
+"""The rendered book in a real browser: every page of a smoke-profile build opened in headless Chromium.
+
+Chromium is driven over the DevTools protocol on a pipe (--remote-debugging-pipe: no websocket
+package needed). `make test` and .ci/run install Chromium (Debian package `chromium`) when missing.
+"""
+import base64
+import fcntl
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from lmc_lib import bookbuild
+
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--hide-scrollbars", "--remote-debugging-pipe"]
+# What the reader sees: the page's text without code, rendered math and scripts.
+VISIBLE_TEXT = """(() => {
+  const main = (document.querySelector('main') || document.body).cloneNode(true);
+  main.querySelectorAll('pre, code, script, style, mjx-container, .MathJax').forEach(e => e.remove());
+  return main.innerText; })()"""
+UNCAPTIONED = """(() => Array.from(document.querySelectorAll('.cell_output img, figure')).filter(e => {
+  const fig = e.tagName === 'FIGURE' ? e : e.closest('figure');
+  const cap = fig && fig.querySelector('figcaption');
+  return !(cap && cap.innerText.trim()); }).map(e => (e.src || e.id || e.className || e.tagName)
+  .toString().slice(-60)))()"""
+MATHJAX_DONE = """(async () => { if (window.MathJax && MathJax.startup && MathJax.startup.promise)
+  await MathJax.startup.promise; return document.querySelectorAll('mjx-container').length; })()"""
+
+
+def chromium_path() -> str:
+    """The Chromium executable; a missing browser fails with the command that installs it."""
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        if shutil.which(name):
+            return shutil.which(name)
+    pytest.fail("Chromium is needed for the browser check: `sudo apt-get install -y chromium` "
+                "(`make test` and .ci/run install it when apt-get is available)")
+
+
+class Chromium:
+    """A headless Chromium driven over the DevTools protocol on fds 3/4 (NUL-separated JSON)."""
+
+    def __init__(self, exe: str):
+        to_chrome, from_chrome = os.pipe(), os.pipe()
+        keep = [fcntl.fcntl(fd, fcntl.F_DUPFD, 10) for fd in (to_chrome[0], from_chrome[1])]
+        self.profile = tempfile.mkdtemp(prefix="lmc-chromium-")
+
+        def child_fds():
+            os.dup2(keep[0], 3)
+            os.dup2(keep[1], 4)
+
+        self.proc = subprocess.Popen([exe, *FLAGS, f"--user-data-dir={self.profile}"],
+                                     preexec_fn=child_fds, close_fds=False,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for fd in (*keep, to_chrome[0], from_chrome[1]):
+            os.close(fd)
+        self.out, self.inp = to_chrome[1], from_chrome[0]
+        self.buf, self.next_id, self.events, self.targets = b"", 0, [], {}
+
+    def send(self, method: str, session: str | None = None, timeout: float = 60, **params):
+        """Send one command and wait for its reply; events seen meanwhile are kept."""
+        self.next_id += 1
+        msg = {"id": self.next_id, "method": method, "params": params}
+        if session:
+            msg["sessionId"] = session
+        os.write(self.out, json.dumps(msg).encode() + b"\0")
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            reply = self._read()
+            if reply.get("id") == self.next_id:
+                if "error" in reply:
+                    raise RuntimeError(f"{method}: {reply['error']}")
+                return reply.get("result", {})
+            self.events.append(reply)
+        raise TimeoutError(f"{method}: no reply in {timeout} s")
+
+    def _read(self) -> dict:
+        while b"\0" not in self.buf:
+            chunk = os.read(self.inp, 1 << 20)
+            if not chunk:
+                raise RuntimeError("Chromium closed the DevTools pipe")
+            self.buf += chunk
+        msg, self.buf = self.buf.split(b"\0", 1)
+        return json.loads(msg)
+
+    def open(self, url: str) -> str:
+        """Open `url` in a new tab with console, log and network events on; returns the session."""
+        target = self.send("Target.createTarget", url="about:blank")["targetId"]
+        session = self.send("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
+        for domain in ("Runtime", "Log", "Network", "Page"):
+            self.send(f"{domain}.enable", session)
+        self.send("Emulation.setDeviceMetricsOverride", session, width=1400, height=2000,
+                  deviceScaleFactor=1, mobile=False)
+        self.events.clear()
+        self.send("Page.navigate", session, url=url)
+        self.wait_for("Page.loadEventFired", session)
+        self.targets[session] = target
+        return session
+
+    def wait_for(self, event: str, session: str, timeout: float = 60) -> None:
+        """Wait until `event` arrives on `session`."""
+        deadline = time.time() + timeout
+        while not any(e.get("method") == event and e.get("sessionId") == session
+                      for e in self.events):
+            if time.time() > deadline:
+                raise TimeoutError(f"no {event} in {timeout} s")
+            self.events.append(self._read())
+
+    def evaluate(self, session: str, expression: str):
+        """The value of a JavaScript expression in the page (promises awaited)."""
+        res = self.send("Runtime.evaluate", session, expression=expression, awaitPromise=True,
+                        returnByValue=True)
+        if "exceptionDetails" in res:
+            raise RuntimeError(f"{expression[:60]}: {res['exceptionDetails']}")
+        return res["result"].get("value")
+
+    def screenshot(self, session: str, path: Path) -> None:
+        """Save a full-page PNG of the tab (the viewport grown to the page, 1400 px wide)."""
+        height = self.evaluate(session, "document.documentElement.scrollHeight")
+        self.send("Emulation.setDeviceMetricsOverride", session, width=1400,
+                  height=min(height, 16000), deviceScaleFactor=1, mobile=False)
+        data = self.send("Page.captureScreenshot", session)["data"]
+        Path(path).write_bytes(base64.b64decode(data))
+
+    def close(self) -> None:
+        """End the browser and remove its profile."""
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        os.close(self.out)
+        os.close(self.inp)
+        shutil.rmtree(self.profile, ignore_errors=True)
+
+
+def problems_in(events: list, session: str) -> dict:
+    """Console errors and network (http/https) requests among a tab's DevTools events."""
+    errors, network = [], []
+    for e in (e for e in events if e.get("sessionId") == session):
+        method, p = e.get("method"), e.get("params", {})
+        if method == "Runtime.exceptionThrown":
+            errors.append(p["exceptionDetails"].get("exception", {}).get("description")
+                          or p["exceptionDetails"].get("text"))
+        elif method == "Runtime.consoleAPICalled" and p.get("type") in ("error", "assert"):
+            errors.append(" ".join(str(a.get("value", a.get("description"))) for a in p["args"]))
+        elif method == "Log.entryAdded" and p["entry"]["level"] == "error":
+            errors.append(f"{p['entry']['text']} {p['entry'].get('url', '')}")
+        elif method == "Network.requestWillBeSent":
+            url = p["request"]["url"]
+            if re.match(r"(https?|wss?)://", url):
+                network.append(url)
+    return {"errors": errors, "network": network}
+
+
+def raw_markup(text: str) -> list[str]:
+    """Lines of visible text that are unrendered Markdown: $math$ or pipe-table rows."""
+    return [line.strip()[:100] for line in text.splitlines()
+            if re.search(r"(?<![\w$])\$[^$\s][^$\n]*\$|\$\$", line)
+            or re.match(r"\s*\|.*\|\s*$", line) or re.match(r"\s*\|?\s*:?-{3,}:?\s*\|", line)]
+
+
+def inspect_page(browser: Chromium, page: Path, shot: Path | None = None) -> dict:
+    """Open one page, wait for MathJax, and collect what the checks need."""
+    session = browser.open(page.resolve().as_uri())
+    mathjax = browser.evaluate(session, MATHJAX_DONE)
+    time.sleep(0.2)  # late console messages
+    browser.send("Runtime.evaluate", session, expression="1")
+    found = problems_in(browser.events, session)
+    found.update(mathjax=mathjax, raw=raw_markup(browser.evaluate(session, VISIBLE_TEXT)),
+                 uncaptioned=browser.evaluate(session, UNCAPTIONED))
+    if shot:
+        browser.screenshot(session, shot)
+    browser.send("Target.closeTarget", targetId=browser.targets.pop(session))
+    return found
+
+
+@pytest.fixture(scope="module")
+def smoke_book(tmp_path_factory, _smoke_dirs):
+    """A smoke-profile build of the whole book into a tmp _build (model cache shared with test_book).
+
+    LMC_SMOKE_EXECUTED=<folder of executed smoke notebooks> renders those instead of executing.
+    """
+    cache, results = _smoke_dirs
+    root = tmp_path_factory.mktemp("book")
+    executed = Path(os.environ.get("LMC_SMOKE_EXECUTED") or root / "executed")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("LMC_CACHE", str(cache))
+        mp.setenv("LMC_RESULTS", str(results))
+        mp.setenv("OMP_NUM_THREADS", "1")
+        for src in bookbuild.chapters():
+            if not (executed / (src.stem + ".ipynb")).exists():
+                bookbuild.execute(src, executed / (src.stem + ".ipynb"), {"profile": "smoke"})
+        index = bookbuild.render(executed, root, root / "stage", root / "failed")
+    return sorted(index.parent.glob("*.html"))
+
+
+@pytest.fixture(scope="module")
+def pages(smoke_book):
+    """What the browser found on every page of the smoke book."""
+    browser = Chromium(chromium_path())
+    try:
+        return {p.name: inspect_page(browser, p) for p in smoke_book
+                if p.name not in ("genindex.html", "search.html")}
+    finally:
+        browser.close()
+
+
+def test_every_chapter_and_page_is_built(smoke_book):
+    names = {p.stem for p in smoke_book}
+    expected = {s.stem for s in bookbuild.chapters()} | {"index", "glossary", "references"}
+    assert expected <= names, f"pages missing from the build: {sorted(expected - names)}"
+
+
+@pytest.mark.parametrize("check", ["errors", "network", "raw", "uncaptioned"])
+def test_pages_in_a_browser(pages, check):
+    """No console errors, no http(s) request, no raw $math$ or pipe tables, every figure captioned."""
+    bad = {name: found[check] for name, found in pages.items() if found[check]}
+    assert not bad, f"{check} on {len(bad)} page(s): {json.dumps(bad, indent=1)[:3000]}"
+
+
+def test_math_is_typeset_by_the_vendored_mathjax(pages):
+    assert pages["glossary.html"]["mathjax"] > 0, "MathJax typeset nothing on the glossary page"
