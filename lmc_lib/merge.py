@@ -111,7 +111,7 @@ def reset_bn(model, x_train_float, n_batches: int = 50, batch_size: int = 500, s
 
 
 def reset_bn_on_data(model, data, n_batches: int = 50, batch_size: int = 500, seed: int = 0):
-    """SPEC "BN reset" on a Dataset: the first 2 * n_batches * batch_size training images; no-op without BN."""
+    """SPEC "BN reset" on a Dataset: its first 2 * n_batches * batch_size training images; no BN: no-op."""
     if not has_batchnorm(model):
         return model
     if not hasattr(data, "x_train"):

@@ -1,7 +1,6 @@
 """Tests for lmc_lib.hypothesis and the merge helpers a chapter of your own uses (constructed cases)."""
 import math
 
-import numpy as np
 import pytest
 import torch
 
