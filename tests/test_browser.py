@@ -25,7 +25,11 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
 VISIBLE_TEXT = """(() => {
   const main = (document.querySelector('main') || document.body).cloneNode(true);
   main.querySelectorAll('pre, code, script, style, mjx-container, .MathJax').forEach(e => e.remove());
-  return main.innerText; })()"""
+  main.style.cssText = 'position:absolute; left:-20000px; top:0; width:1000px';
+  document.body.appendChild(main);  // innerText keeps line breaks only for rendered elements
+  const text = main.innerText;
+  main.remove();
+  return text; })()"""
 UNCAPTIONED = """(() => Array.from(document.querySelectorAll('.cell_output img, figure')).filter(e => {
   const fig = e.tagName === 'FIGURE' ? e : e.closest('figure');
   const cap = fig && fig.querySelector('figcaption');
@@ -228,3 +232,28 @@ def test_pages_in_a_browser(pages, check):
 
 def test_math_is_typeset_by_the_vendored_mathjax(pages):
     assert pages["glossary.html"]["mathjax"] > 0, "MathJax typeset nothing on the glossary page"
+
+
+def test_the_check_catches_a_broken_page(tmp_path):
+    """A page with each defect: the browser check must report every one of them."""
+    page = tmp_path / "bad.html"
+    page.write_text("<html><body><main><p>The width $w$ and $r_l$ stay raw.</p>\n"
+                    "<p>| a | b |</p><p>|---|---|</p>"
+                    "<div class='cell_output'><img src='x.png'></div>"
+                    "<figure><img src='y.png'><figcaption>Fig. 1 fine</figcaption></figure>"
+                    "<pre>$LMC_CACHE is code, not math $HOME</pre>"
+                    "<img src='http://127.0.0.1:9/remote.png'>"
+                    "<script>console.error('boom'); undefined_function();</script>"
+                    "</main></body></html>")
+    (tmp_path / "x.png").write_bytes(b"")
+    browser = Chromium(chromium_path())
+    try:
+        found = inspect_page(browser, page)
+    finally:
+        browser.close()
+    assert any("boom" in e for e in found["errors"])
+    assert any("undefined_function" in e for e in found["errors"])
+    assert found["network"] == ["http://127.0.0.1:9/remote.png"]
+    assert [r for r in found["raw"] if "$w$" in r] and "| a | b |" in found["raw"]
+    assert not [r for r in found["raw"] if "LMC_CACHE" in r]
+    assert found["uncaptioned"] and all("x.png" in u for u in found["uncaptioned"])
