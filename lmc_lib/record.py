@@ -53,7 +53,7 @@ def provenance(setup: Setup, seconds: float, overrides: dict | None = None) -> d
     dev = setup.device
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor() or "cpu"
     return dict(device=str(dev), device_name=name, date=_dt.datetime.now().isoformat(timespec="seconds"),
-                commit=git_commit(), profile=setup.profile, dataset=setup.dataset, arch=setup.arch,
+                commit=os.environ.get("LMC_COMMIT") or git_commit(), profile=setup.profile, dataset=setup.dataset, arch=setup.arch,
                 widths=list(setup.widths), n_pairs=setup.n_pairs, seconds=round(seconds, 1),
                 torch=torch.__version__, python=platform.python_version(),
                 overrides=dict(overrides or {}))

@@ -93,9 +93,11 @@ def test_records_are_written_then_skipped_unless_forced(fake, capsys):
     assert len(fake["run"]) == 4
 
 
-def test_provenance_holds_the_command_line_overrides(fake):
+def test_provenance_holds_the_command_line_overrides(fake, monkeypatch):
+    monkeypatch.setenv("LMC_COMMIT", "abc1234")  # a tree sent without .git names its commit
     assert _main(fake) == 0
     rec = record.load("02", "mnist", "smoke", fake["root"])
+    assert rec["provenance"]["commit"] == "abc1234"
     assert rec["provenance"]["overrides"] == {"widths": [0.0625, 0.125], "n_pairs": 1}
     assert rec["provenance"]["widths"] == [0.0625, 0.125] and rec["provenance"]["n_pairs"] == 1
     assert record.main(SMALL[:6] + ["--root", str(fake["root"]), "--chapters", "02", "--force"]) == 0
