@@ -56,8 +56,9 @@ def verdicts(result: dict, setup: Setup) -> list[dict]:
     ws, layers = result["widths"], result["layers"]
     none, wm = ([result[m][str(w)] for w in ws] for m in ("none", "wm"))
     j = claims.c9(ws, layers, none, wm, large=LARGE, smaller=SMALLER)
-    measured = dict(widths=ws, residual_none=layer_means(result, "none"),
-                    residual_wm=layer_means(result, "wm"),
+    hidden = lambda v: [float(np.mean(np.asarray(p)[:, :-1])) for p in v]  # noqa: E731
+    measured = dict(widths=ws, residual_none_layers_2_to_L_minus_1=hidden(none),
+                    residual_wm_layers_2_to_L_minus_1=hidden(wm),
                     residual_none_widest_per_layer=np.mean(none[-1], axis=0).tolist(),
                     residual_wm_widest_per_layer=np.mean(wm[-1], axis=0).tolist())
     return [report.record_verdict("C9", CHAPTER, setup.profile, j.checks, measured,
