@@ -130,7 +130,7 @@ display(Markdown(
 # Accuracy barriers in percentage points, loss barriers in nats; mean $\pm$ std over pairs. "At
 # 1/2" is the paper's Table 1 quantity; "max" is the maximum over the $\lambda$ grid.
 
-# %%
+# %% tags=["remove-input"]
 display(Markdown(ch02.table1_markdown(result)))
 
 # %% [markdown]

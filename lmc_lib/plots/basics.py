@@ -18,7 +18,7 @@ def sample_grid(ds, per_class: int = 6, title: str | None = None):
             axes[r, c].imshow(img, cmap="gray" if img.ndim == 2 else None)
         for r in range(per_class):
             axes[r, c].axis("off")
-        axes[0, c].set_title(str(ds.classes[c])[:10], fontsize=7)
+        axes[0, c].set_title(str(ds.classes[c])[:10], fontsize=9)
     return finish(fig, title or f"{ds.name}: first training images of each class")
 
 

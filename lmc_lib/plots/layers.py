@@ -93,7 +93,7 @@ def gaussian_wa(gauss: dict, title: str = r"Theorem 5.4: $x, y \sim N(0, I_d)$, 
     ax.set_xlabel("dimension d")
     ax.set_ylabel("weak-additivity cosine")
     ax.set_title(r"$\cos(\sigma(\lambda x + (1-\lambda) y),\ \lambda\sigma(x) + (1-\lambda)\sigma(y))$")
-    ax.legend(ncol=2, fontsize=9)
+    ax.legend(ncol=2, fontsize=10)
     return finish(fig, title)
 
 

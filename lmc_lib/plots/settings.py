@@ -63,7 +63,7 @@ def norm_decay(studies: dict, title: str):
         ax.set_xlabel("layer l")
         ax.set_ylabel("norm / mean endpoint norm")
         ax.set_title(f"{NAMES.get(name, name)}, w = {width_label(w)}")
-    axes[0].legend(fontsize=9)
+    axes[0].legend(fontsize=10)
     return finish(fig, title)
 
 
@@ -131,7 +131,7 @@ def beta_vs_width(calib: dict, title: str):
     ax.set_yscale("log", base=2)
     width_axis(ax, ws)
     ax.set_ylabel(r"fitted inverse temperature $\beta$")
-    ax.legend(fontsize=9)
+    ax.legend(fontsize=10)
     return finish(fig, title)
 
 
@@ -147,7 +147,7 @@ def calib_barriers(calib: dict, title: str):
     ax.axhline(0, color="k", lw=0.6)
     width_axis(ax, calib["widths"])
     ax.set_ylabel(r"loss barrier at $\lambda$ = 1/2 (nats)")
-    ax.legend(fontsize=9)
+    ax.legend(fontsize=10)
     return finish(fig, title)
 
 

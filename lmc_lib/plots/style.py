@@ -1,7 +1,7 @@
 """One consistent figure style: sizes readable in the book's column, colours per width, helpers.
 
 The book's text column is about 780 px wide, so a figure is at most PAGE_W inches wide (at most
-two panels per row) and drawn with 10-11 pt fonts: text stays about 12 px tall on the page.
+two panels per row) and drawn with 11-12 pt fonts: text stays 13-15 px tall on the page.
 """
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ PAGE_W = 8.4        # inches: the widest figure (two panels)
 PANEL_H = 3.4       # inches: the height of one row of panels
 matplotlib.rcParams.update({"figure.dpi": 110, "axes.grid": True, "grid.alpha": 0.3,
                             "axes.spines.top": False, "axes.spines.right": False,
-                            "font.size": 11, "axes.titlesize": 11, "axes.labelsize": 11,
-                            "xtick.labelsize": 10, "ytick.labelsize": 10, "legend.fontsize": 9.5,
+                            "font.size": 12, "axes.titlesize": 12, "axes.labelsize": 12,
+                            "xtick.labelsize": 11, "ytick.labelsize": 11, "legend.fontsize": 10.5,
                             "legend.framealpha": 0.85, "mathtext.fontset": "dejavusans"})
 
 
@@ -74,7 +74,7 @@ def log_ticks(ax, axis: str = "y"):
 
 def finish(fig, title: str):
     """Title the figure with its setup line (wrapped to the figure's width) and tighten it."""
-    chars = int(fig.get_figwidth() * 12)
-    fig.suptitle(textwrap.fill(title, chars) if title else "", fontsize=10)
+    chars = int(fig.get_figwidth() * 11)
+    fig.suptitle(textwrap.fill(title, chars) if title else "", fontsize=11)
     fig.tight_layout()
     return fig
