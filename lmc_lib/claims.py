@@ -60,6 +60,14 @@ def trend_test(xs, values) -> tuple[float, float, float]:
     return float(up), float(down), p_min
 
 
+def trend(xs, values, alpha: float = ALPHA):
+    """+1 rise, -1 fall, 0 neither (rank test over all (x, pair) points), None: cannot tell."""
+    up, down, p_min = trend_test(xs, values)
+    if p_min > alpha:
+        return None
+    return 1 if up <= alpha else -1 if down <= alpha else 0
+
+
 def rises(xs, values, alpha: float = ALPHA):
     """True: values rise with xs beyond the spread (rank test); None: the design cannot tell."""
     up, _, p_min = trend_test(xs, values)

@@ -20,6 +20,9 @@ def test_a_clear_rise_and_fall_over_pairs():
     assert claims.rises(W, grid(lambda i: 0.1 * i, spread=0.01)) is True
     assert claims.falls(W, grid(lambda i: -0.1 * i, spread=0.01)) is True
     assert claims.rises(W, grid(lambda i: -0.1 * i, spread=0.01)) is False
+    assert claims.trend(W, grid(lambda i: -0.1 * i, spread=0.01)) == -1
+    assert claims.trend(W, grid(lambda i: 0.5, spread=0.01)) == 0
+    assert claims.trend([1.0], [[0.1, 0.2]]) is None
 
 
 def test_a_rising_mean_inside_overlapping_error_bars_is_not_a_rise():
