@@ -138,9 +138,18 @@ def _stop(jobs: list[Job]) -> None:
             return
 
 
+def clean_running(running: Path) -> None:
+    """Delete partial notebooks left in `running` by builds whose process is gone (kill -9)."""
+    for nb in running.glob("*-*.ipynb"):
+        pid = nb.stem.rsplit("-", 1)[1]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            nb.unlink(missing_ok=True)
+
+
 def run(jobs: list[Job], n_parallel: int, running: Path) -> list[str]:
     """Run the jobs, n_parallel at a time; returns the failure lines (Interrupted on Ctrl-C)."""
     running.mkdir(parents=True, exist_ok=True)
+    clean_running(running)
     todo, active, failures = list(jobs), [], []
     old = {sig: signal.signal(sig, _raise_interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:

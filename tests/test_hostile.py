@@ -213,6 +213,16 @@ def test_orphan_temporaries_of_dead_writers_are_removed(tmp_path):
     assert (tmp_path / "k.json").read_bytes() == b"{}"
 
 
+def test_partial_notebooks_of_dead_builds_are_removed(tmp_path):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    orphan, mine = (tmp_path / f"02_width-{pid}.ipynb" for pid in (dead.pid, os.getpid()))
+    for p in (orphan, mine):
+        p.write_text("{}")
+    buildrun.clean_running(tmp_path)
+    assert not orphan.exists() and mine.exists()
+
+
 # --- 2, 3, 9: chapters that fail, die or are interrupted (these start kernels) -------------------
 FAKE = '''# ---
 # jupyter:
