@@ -1,5 +1,4 @@
 """Hostile input and faults (issue I): every parameter checked up front, nothing lost, Ctrl-C stops."""
-import json
 import os
 import signal
 import subprocess
@@ -8,7 +7,6 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
 
 from lmc_lib import bookbuild, budget, buildrun, cache, data, params
 from lmc_lib.config import TrainConfig, make_config
