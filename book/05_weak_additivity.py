@@ -154,7 +154,11 @@ display(Markdown(
 # ## Do the two models use the same units? (paper's Fig 6 and Fig 22)
 # A unit is *active* when it is among the largest $s_i$ that together hold `mass` of $\sum_i s_i^2$.
 # Plotted: the share of model a's active units that are also active in model b, without permutation
-# and after weight matching b to a (b's units re-indexed by the matching).
+# and after weight matching b to a (b's units re-indexed by the matching). The dashed grey line is
+# the chance level: the overlap expected if b's active units were a random subset of its units,
+# i.e. the share of b's units that are active. An overlap near it means the two models use
+# unrelated units; the paper's explanation needs the overlap near or below it without permutation
+# and well above it after weight matching.
 
 # %% tags=["hide-input"] mystnb={"figure": {"name": "fig-ch05-overlap", "caption": "Share of model a's active units that are also active in model b, without permutation and after weight matching (the paper's Fig 6 and 22), with the chance level (dashed): the share of b's units that are active."}, "image": {"alt": "Active-unit overlap against width per hidden layer, with a dashed chance line"}}
 lplots.active_overlap(result, setup.title())
