@@ -133,6 +133,7 @@ def execute_all(profile=None, selected=None, parameters=None, jobs=1) -> list[Pa
     n_jobs = check_jobs(jobs)
     env = buildrun.absolute_env()
     env["LMC_PROFILE"] = per_chapter[0]["profile"] if per_chapter else "cpu"
+    os.environ.setdefault("LMC_PROFILE", env["LMC_PROFILE"])  # render's live verdicts (`all`)
     if n_jobs > 1:  # each kernel then gets its share of the cores (torch reads this at start-up)
         env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 2) // n_jobs)))
     plan = buildrun.plan(todo, per_chapter, BUILD, env)
