@@ -99,7 +99,7 @@ def check_parameters(sources: list[Path], given: dict, profile: str | None) -> l
         raise schema.ParamError(f"--profile (or PROFILE) {profile!r} and -p profile "
                                 f"{given['profile']!r} differ; give the profile once")
     merged = dict(given, profile=given.get("profile") or profile or "cpu")
-    checked = [schema.validate(merged, src.name[:2], where=src.name) for src in sources]
+    checked = [schema.validate(merged, src.name[:2], where=src.name, source=src) for src in sources]
     common = {k: v for k, v in merged.items() if k in schema.COMMON}
     if set(common) - {"profile"}:
         from .experiment import Setup  # sizes against the device, once, before any kernel

@@ -7,7 +7,10 @@ come as strings (YAML, `papermill -r`): lists are accepted as "0.5,1" or "[0.5, 
 """
 from __future__ import annotations
 
+import ast
 import math
+import re
+from pathlib import Path
 from typing import NamedTuple
 
 from .config import PROFILE_NAMES
@@ -103,9 +106,28 @@ CHAPTERS = {
 }
 
 
-def schema(chapter: str | None = None) -> dict:
-    """The declared parameters of a chapter ("02"), or only the common ones when None."""
-    return {**COMMON, **CHAPTERS.get(chapter, {})} if chapter else dict(COMMON)
+def schema(chapter: str | None = None, source: Path | None = None) -> dict:
+    """The declared parameters of a chapter ("02"), or only the common ones when None; a chapter
+    not in CHAPTERS (a new one) declares its own by the typed literals of its parameters cell."""
+    if chapter in CHAPTERS or source is None:
+        return {**COMMON, **CHAPTERS.get(chapter, {})} if chapter else dict(COMMON)
+    return {**cell_schema(source), **COMMON}
+
+
+def cell_schema(source: Path) -> dict:
+    """Params from a chapter's parameters cell: `name: int = 3  # meaning` (type checked only)."""
+    text = Path(source).read_text()
+    cells = [c for c in text.split("\n# %%") if re.match(r'[^\n]*tags=\[[^\]]*"parameters"', c)]
+    if len(cells) != 1:
+        raise ParamError(f"{source} needs exactly one parameters cell; found {len(cells)}")
+    kinds = {"str": "str", "int": "int", "float": "float", "list": "floats", "dict": "dict"}
+    out = {}
+    for node in ast.parse(cells[0].split("\n", 1)[1]).body:
+        if isinstance(node, ast.AnnAssign) and isinstance(node.annotation, ast.Name):
+            kind = kinds.get(node.annotation.id)
+            if kind:
+                out[node.target.id] = Param(kind, lambda v: True, f"a {node.annotation.id}", "")
+    return out
 
 
 def _bad(name, value, rule) -> ParamError:
@@ -181,9 +203,10 @@ def parse(name: str, value, param: Param):
     return value
 
 
-def validate(params: dict, chapter: str | None = None, where: str = "") -> dict:
+def validate(params: dict, chapter: str | None = None, where: str = "",
+             source: Path | None = None) -> dict:
     """Every parameter parsed and checked; an unknown name is an error listing the known ones."""
-    known = schema(chapter)
+    known = schema(chapter, source)
     unknown = sorted(set(params) - set(known))
     if unknown:
         place = where or (f"chapter {chapter}" if chapter else "the chapters")
