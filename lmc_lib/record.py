@@ -197,6 +197,8 @@ def check(args) -> tuple[dict, dict]:
             raise LmcError(f"--chapters {ch!r}: {err}") from None
     for name in ("profile", "model", "device"):
         _param(name, getattr(args, name))
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        raise LmcError(f"--device {args.device!r}: no CUDA GPU is visible here; use auto or cpu")
     over = {k: v for k, v in dict(widths=args.widths, n_pairs=args.n_pairs).items() if v is not None}
     if "n_pairs" in over and over["n_pairs"] < 1:
         raise LmcError(f"--n-pairs {over['n_pairs']!r}: give at least 1 pair per width")

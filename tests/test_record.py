@@ -5,6 +5,7 @@ import re
 
 import numpy as np
 import pytest
+import torch
 
 from lmc_lib import bookbuild, cache, data, plan, record
 from lmc_lib.experiment import Setup
@@ -111,6 +112,7 @@ def test_provenance_holds_the_command_line_overrides(fake, monkeypatch):
     (["--profile", "huge"], "--profile 'huge'"),
     (["--model", "lenet"], "--model 'lenet'"),
     (["--device", "tpu"], "--device 'tpu'"),
+    (["--device", "cuda:0"], "--device 'cuda:0'"),
     (["--widths", "-1"], "--widths [-1.0]"),
     (["--n-pairs", "0"], "--n-pairs 0"),
     (["--n-pairs", "x"], "--n-pairs"),
@@ -123,6 +125,7 @@ def test_bad_arguments_exit_2_naming_them_and_run_nothing(args, named, fake, tmp
     data_dir.mkdir()
     (data_dir / "mnist").symlink_to(data.data_root() / "mnist")
     monkeypatch.setenv("LMC_DATA", str(data_dir))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # the cuda case, on any machine
     (tmp_path / "file").write_text("x")
     args = [a.replace("FILE", str(tmp_path / "file")) for a in args]
     base = ["--profile", "smoke", "--device", "cpu", "--chapters", "02", "--datasets", "mnist",
