@@ -58,6 +58,16 @@ def test_papermill_sees_the_generated_chapters_parameters(tmp_path):
     assert shared | {"lam", "claim", "kl_drop", "agree_min"} <= seen
 
 
+def test_generated_chapter_follows_the_books_figure_and_prose_rules(tmp_path):
+    nb = bookbuild.to_notebook(newchapter.new_chapter("my_hypothesis", tmp_path))
+    shown = [c for c in nb.cells if c.cell_type == "code" and "plt.show()" in c.source]
+    assert len(shown) == 1 and shown[0].source.count("plt.show()") == 1
+    fig = shown[0].metadata["mystnb"]
+    assert fig["figure"]["name"] == "fig-my_hypothesis" and fig["figure"]["caption"] and fig["image"]["alt"]
+    prose = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    assert "SPEC" not in prose and "__" not in prose
+
+
 @pytest.mark.chapters
 def test_generated_chapter_runs_and_ends_in_a_verdict(tmp_path, monkeypatch):
     monkeypatch.setenv("LMC_CACHE", str(tmp_path / "cache"))
