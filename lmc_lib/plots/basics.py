@@ -18,13 +18,13 @@ def sample_grid(ds, per_class: int = 6, title: str | None = None):
             axes[r, c].imshow(img, cmap="gray" if img.ndim == 2 else None)
         for r in range(per_class):
             axes[r, c].axis("off")
-        axes[0, c].set_title(str(ds.classes[c])[:10], fontsize=9)
+        axes[0, c].set_title(str(ds.classes[c])[:12], fontsize=9)
     return finish(fig, title or f"{ds.name}: first training images of each class")
 
 
 def loss_curve(metrics: dict, title: str = ""):
     """Training loss per step (thin) and per epoch (markers) from a model's train_metrics."""
-    fig, ax = plt.subplots(figsize=(6, 3.2))
+    fig, ax = plt.subplots(figsize=(6.5, 3.6))
     steps = np.asarray(metrics["step_losses"], dtype=float)
     x = np.asarray(metrics.get("step_losses_index", np.arange(len(steps))), dtype=float)
     ax.plot(x, steps, lw=0.8, alpha=0.7, label="per step")

@@ -33,7 +33,7 @@ def _width_axis(ax, widths):
 
 def lewc_cosine(result: dict, title: str = ""):
     """Fig 3: cos(f_l(theta(1/2)), (f_l(a) + f_l(b))/2) per layer, one line per width."""
-    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    fig, ax = plt.subplots(figsize=(6.5, 4.0))
     _per_layer(ax, result, "cos", result["layers"], "LEWC cosine (merged vs endpoint mean)")
     ax.set_xlabel(f"layer l (l = {result['layers'][-1]}: logits)")
     return finish(fig, title)
@@ -99,7 +99,7 @@ def gaussian_wa(gauss: dict, title: str = r"Theorem 5.4: $x, y \sim N(0, I_d)$, 
 
 def weak_additivity(result: dict, title: str = ""):
     """Fig 4: weak-additivity cosine per hidden layer, one line per width, with the 0.9304 line."""
-    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    fig, ax = plt.subplots(figsize=(6.5, 4.0))
     _per_layer(ax, result, "wa", result["hidden"], "weak-additivity cosine")
     ax.axhline(result["gaussian_limit"], color="k", ls="--", lw=0.8, label="Gaussian limit 0.9304")
     ax.set_xlabel("hidden layer l")
@@ -136,7 +136,8 @@ def active_overlap(result: dict, title: str = ""):
             errorbars(ax, widths, vals, label=label, color="grey" if k == 2 else f"C{k}", ls=ls)
         _width_axis(ax, widths)
         ax.set_title(f"hidden layer {l}")
-        ax.set_ylabel(rf"overlap (active: {result['mass']:.0%} of $\sum s_i^2$)")
+        if i % 2 == 0:
+            ax.set_ylabel(rf"overlap (active: {result['mass']:.0%} of $\sum s_i^2$)")
     axes[0].legend()
     return finish(fig, title)
 
@@ -145,7 +146,7 @@ def effective_rank(result: dict, title: str = ""):
     """Sec 5.4: effective rank of each weight matrix divided by min(out, in), per width."""
     widths = result["widths"]
     n_layers = len(result["per_width"][str(widths[0])]["rank"][0])
-    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    fig, ax = plt.subplots(figsize=(6.5, 4.0))
     for l in range(n_layers):
         vals = np.array([np.asarray(result["per_width"][str(w)]["rank"])[:, l]
                          / min(result["per_width"][str(w)]["dims"][l]) for w in widths]).T
@@ -163,6 +164,7 @@ def reciprocal_orthogonality(result: dict, title: str = ""):
     axes[0].set_title(r"$\|W_a h_b\| \,/\, \|W_a h_a\|$")
     _per_layer(axes[1], result, "ro_ba", result["layers"], "RO ratio")
     axes[1].set_title(r"$\|W_b h_a\| \,/\, \|W_b h_b\|$")
+    axes[1].set_ylabel("")
     return finish(fig, title)
 
 
@@ -173,5 +175,6 @@ def merged_projection(result: dict, title: str = ""):
     axes[0].set_title(r"$\cos(W_a h(\theta(1/2)),\ W_a h_a)$")
     _per_layer(axes[1], result, "cos_b", result["layers"], "cosine")
     axes[1].set_title(r"$\cos(W_b h(\theta(1/2)),\ W_b h_b)$")
+    axes[1].set_ylabel("")
     return finish(fig, title)
 

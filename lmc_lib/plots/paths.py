@@ -56,7 +56,7 @@ def accuracy_vs_lam(result: dict, title: str, matching: str = "none"):
     """Fig 1 (no permutation) / Fig 16 (weight matching): test accuracy of theta(lam) per width."""
     lam, widths = np.asarray(result["lams"]), result["widths"]
     colors = width_colors(widths)
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
     for w in widths:
         band(ax, lam, 100 * np.asarray(result[matching][wkey(w)]["acc"]),
              label=f"w = {width_label(w)}", color=colors[w])

@@ -100,7 +100,7 @@ def endpoints_vs_width(studies: dict, title: str):
 def ro_per_layer(studies: dict, title: str):
     """Fig 27: reciprocal-orthogonality ratio ||W_a h_b|| / ||W_a h_a|| per layer (l >= 2), per width."""
     fig, axes = grid(len(studies), sharey=True)
-    for ax, (name, st) in zip(axes, studies.items()):
+    for i, (ax, (name, st)) in enumerate(zip(axes, studies.items())):
         colors = width_colors(st["widths"])
         for w in st["widths"]:
             ratio = st["by_width"][str(w)]["ro_ratio"]
@@ -109,7 +109,8 @@ def ro_per_layer(studies: dict, title: str):
         ax.set_xticks(layers)
         ax.set_xlabel("layer l")
         ax.set_title(NAMES.get(name, name))
-        ax.set_ylabel(r"$\|W_a h_b\| / \|W_a h_a\|$ (both ways)")
+        if i % 2 == 0:
+            ax.set_ylabel(r"$\|W_a h_b\| / \|W_a h_a\|$ (both ways)")
     axes[0].legend()
     return finish(fig, title)
 
