@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Record paper-profile results on a lent GPU machine (bare, no Jupyter, time-boxed).
 #
-#   scripts/record_gpu.sh pack              here, once: gzip the data into data/gpu/ (ignored, ~41 MB)
+#   scripts/record_gpu.sh pack              here, once: gzip the data into data/gpu/ (ignored, ~42 MB)
 #   scripts/record_gpu.sh [record args...]  there: unpack the data, print the plan, record, copy to $OUT
 #
 # Default record arguments: --profile paper --chapters 02 04 --datasets mnist fashion_mnist;
@@ -25,7 +25,7 @@ if [ "${1:-}" = pack ]; then
     for f in "$SRC/$ds"/*; do
       case "$f" in
         *.gz) cp "$f" "$PACK/$ds/" ;;
-        *) gzip -9 -n -c "$f" > "$PACK/$ds/$(basename "$f").gz" ;;
+        *) gzip -n -c "$f" > "$PACK/$ds/$(basename "$f").gz" ;;
       esac
     done
   done

@@ -2,6 +2,10 @@
 import gzip
 import os
 import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -164,3 +168,21 @@ def test_idx_reader_reads_gzipped_copies(tmp_path):
     gz.write_bytes(gzip.compress(raw.read_bytes())[:-20])
     with pytest.raises(Exception):
         data.read_idx(gz)
+
+
+def test_gpu_script_carries_the_data_gzipped_and_unpacks_what_data_load_checks(tmp_path):
+    repo = Path(record.__file__).resolve().parent.parent
+    (tmp_path / "scripts").mkdir()
+    shutil.copy(repo / "scripts" / "record_gpu.sh", tmp_path / "scripts")
+    env = dict(os.environ, PYTHON=sys.executable, PYTHONPATH=str(repo), LMC_DATA=str(data.data_root()))
+    subprocess.run(["bash", "scripts/record_gpu.sh", "pack"], cwd=tmp_path, env=env, check=True,
+                   capture_output=True)
+    packed = sorted(p.relative_to(tmp_path / "data" / "gpu") for p in (tmp_path / "data" / "gpu").rglob("*"))
+    assert all(p.suffix == ".gz" for p in packed if p.parent.name) and len(packed) == 10
+    assert sum(p.stat().st_size for p in (tmp_path / "data" / "gpu").rglob("*")) < 48 * 2**20
+    env.update(LMC_DATA=str(tmp_path / "unpacked"), OUT=str(tmp_path / "out"))
+    run = subprocess.run(["bash", "scripts/record_gpu.sh", "--chapters", "99"], cwd=tmp_path, env=env,
+                         capture_output=True, text=True)
+    assert run.returncode == 2 and "--chapters '99'" in run.stdout
+    for name in ("mnist", "fashion_mnist"):
+        data.verify(name, tmp_path / "unpacked")  # every file present with its SHA-256
