@@ -46,7 +46,8 @@
 # split serves every $\lambda$, endpoints included, so the barrier compares like
 # with like. **Weight matching (WM)** (Git Re-Basin) permutes model b's units to minimise
 # $\lVert\theta_a - \pi(\theta_b)\rVert^2$ before merging; it is the reference the paper compares
-# against (Table 1, Fig 16, Fig 17).
+# against (the paper's Table 1, Fig 16 and Fig 17; here {numref}`fig-ch02-acc-path-wm` and
+# {numref}`fig-ch02-barriers`).
 #
 # **The experiment.** For every width of the main sweep and every pair of independently trained
 # models, evaluate $\theta(\lambda)$ on an 11-point grid of $\lambda$, without permutation and

@@ -34,16 +34,17 @@
 # Claims tested here:
 #
 # * **C4** The cosine between $f_l(\theta(1/2))$ and $(f_l(\theta_a) + f_l(\theta_b))/2$ grows with
-#   width at every layer and reaches about 1 at the logits of the widest nets (Fig 3).
+#   width at every layer and reaches about 1 at the logits of the widest nets
+#   ({numref}`fig-ch04-lewc`).
 # * **C11** (MLP half) The merged model's activation norms shrink with depth roughly like the
-#   $2^{-(l-1)}$ LEWC predicts (Fig 20). The other half, that BatchNorm nets do *not* shrink, is
-#   tested in {doc}`chapter 10 <10_more_settings>`.
+#   $2^{-(l-1)}$ LEWC predicts ({numref}`fig-ch04-norms`). The other half, that BatchNorm nets do
+#   *not* shrink, is tested in {doc}`chapter 10 <10_more_settings>`.
 #
 # **The experiment.** For every width of the main sweep and every pair, merge at $\lambda = 1/2$
 # without any permutation and compare the merged model's features with the endpoints' on the first
-# test images. A cosine ignores the scale $2^{-(l-1)}$; the norm ratio of Fig 20 measures it. As an
-# extension (not in the paper) we also check the $\lambda^l$ law at other $\lambda$, at the
-# narrowest and the widest width, with both the cosine and the norm ratio
+# test images. A cosine ignores the scale $2^{-(l-1)}$; the norm ratio of {numref}`fig-ch04-norms`
+# measures it. As an extension (not in the paper) we also check the $\lambda^l$ law at other
+# $\lambda$, at the narrowest and the widest width, with both the cosine and the norm ratio
 # $\lVert f_l(\theta(\lambda))\rVert / \lVert \lambda^l f_a + (1-\lambda)^l f_b\rVert$, which is 1
 # when the law holds exactly.
 

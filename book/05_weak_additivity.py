@@ -30,7 +30,7 @@
 # ReLU is not linear, so this fails wherever $z_a$ and $z_b$ have opposite signs in a unit. It holds
 # exactly when, unit by unit, the two never disagree in sign, e.g. when in every unit at least one
 # of the two is (close to) zero. We measure it as the cosine between the two sides at
-# $\lambda = 1/2$ (Fig 4), averaged over test inputs.
+# $\lambda = 1/2$ ({numref}`fig-ch05-wa`), averaged over test inputs.
 #
 # **A baseline: random vectors** (the paper's Theorem 5.4). For independent $x, y \sim N(0, I_d)$
 # the same cosine converges, as $d$ grows, to $(3/4 + 1/\pi)/\sqrt{1 + 1/\pi} \approx 0.9304$ at
@@ -131,8 +131,9 @@ display(Markdown(
 # %% [markdown]
 # ## Second moments of the units (paper's Fig 5 and Fig 21)
 # Histogram of $s_i = \sqrt{\mathbb{E}_x[z_i^2]}$ over the units of model a of the first pair (the
-# input the ReLU acts on), with a logarithmic count axis: Fig 5 is the second hidden layer at the
-# narrowest and widest width, Fig 21 all hidden layers and widths.
+# input the ReLU acts on), with a logarithmic count axis: {numref}`fig-ch05-moments` (the paper's
+# Fig 5) is the second hidden layer at the narrowest and widest width,
+# {numref}`fig-ch05-moments-all` (Fig 21) all hidden layers and widths.
 
 # %% tags=["hide-input"] mystnb={"figure": {"name": "fig-ch05-moments", "caption": "Second moments of the units of the second hidden layer, narrowest and widest width (the paper's Fig 5); log count axis."}, "image": {"alt": "Histogram of unit second moments for two widths"}}
 l5 = min(2, len(result["hidden"]))

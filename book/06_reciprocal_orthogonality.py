@@ -28,9 +28,9 @@
 # At the first layer both models read the same input $x$, so the condition starts at $l = 2$. We
 # measure it by the ratio
 # $\lVert W_l^{(a)} h_{l-1}^{(b)}\rVert / \lVert W_l^{(a)} h_{l-1}^{(a)}\rVert$ (and the mirror
-# ratio with a and b swapped), averaged over test inputs (Fig 7). If model a's weights live in a
-# low-dimensional subspace and b's features mostly lie outside it, the ratio is small; in wide nets
-# with low-rank weights such near-orthogonality becomes easier.
+# ratio with a and b swapped), averaged over test inputs ({numref}`fig-ch06-ro`). If model a's
+# weights live in a low-dimensional subspace and b's features mostly lie outside it, the ratio is
+# small; in wide nets with low-rank weights such near-orthogonality becomes easier.
 #
 # **Why LEWC {eq}`eq-lewc` follows** (the paper's Theorem 5.3; sketched in words). Take a bias-free
 # net and suppose LEWC holds up to layer $l-1$, so the merged model's feature there is
@@ -45,9 +45,9 @@
 # logits (no ReLU) need only the cross terms to vanish. Induction over layers gives LEWC at every
 # layer.
 #
-# A direct consequence (Fig 8): at $\lambda = 1/2$ the merged feature is proportional to
-# $h_a + h_b$, so $W_a h_{\text{merged}} \propto W_a h_a + W_a h_b \approx W_a h_a$: the cosine
-# between $W_a h_{l-1}(\theta(1/2))$ and $W_a h_{l-1}(\theta_a)$ should approach 1.
+# A direct consequence ({numref}`fig-ch06-projection`): at $\lambda = 1/2$ the merged feature is
+# proportional to $h_a + h_b$, so $W_a h_{\text{merged}} \propto W_a h_a + W_a h_b \approx W_a h_a$:
+# the cosine between $W_a h_{l-1}(\theta(1/2))$ and $W_a h_{l-1}(\theta_a)$ should approach 1.
 #
 # Claim tested here:
 #
@@ -144,8 +144,8 @@ else:
 # * In the `cpu` profile (the default): widths 1/16 to 1 (the paper: up to 16), 3 epochs (up to
 #   100), 2 pairs per width (3), the first 2,000 test images.
 # * Our networks have biases; Theorem 5.3 is stated for bias-free nets. The probes apply $W$ without
-#   its bias, so Fig 7 and 8 test the conditions themselves; whether the biases spoil LEWC is what
-#   {doc}`chapter 4 <04_lewc>` measures.
+#   its bias, so {numref}`fig-ch06-ro` and {numref}`fig-ch06-projection` test the conditions
+#   themselves; whether the biases spoil LEWC is what {doc}`chapter 4 <04_lewc>` measures.
 # * The threshold of "about 1" (`cos_threshold`) is our choice. We judge C7 on the average of both
 #   directions (a with b and b with a).
 # * For conv nets on (Fashion-)MNIST, images are zero-padded to 32x32 because CIFAR is absent; the
@@ -155,8 +155,8 @@ else:
 #
 # ## Result
 # ```{margin} Thresholds
-# C7: the cosine of Fig 8 must exceed `cos_threshold` (default 0.95) at every layer at the widest
-# width.
+# C7: the cosine of {numref}`fig-ch06-projection` must exceed `cos_threshold` (default 0.95) at
+# every layer at the widest width.
 # ```
 
 # %%

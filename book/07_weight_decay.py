@@ -25,14 +25,16 @@
 # the main runs' 3e-3; weight decay here is the L2 term of Adam, as in the main runs). For each
 # coefficient we train the usual pairs of independently seeded models, merge each pair along
 # $\theta(\lambda) = \lambda\theta_a + (1-\lambda)\theta_b$ without any permutation, and measure
-# - Fig 9: the accuracy and calibrated-loss barriers at $\lambda = 1/2$;
-# - Fig 10: per layer, (a) the LEWC cosine between $f_l(\theta(1/2))$ and
-#   $(f_l(\theta_a) + f_l(\theta_b))/2^l$, (b) the weak-additivity cosine, (c) the
-#   reciprocal-orthogonality ratio $\|W_l^{(a)} h_{l-1}^{(b)}\| / \|W_l^{(a)} h_{l-1}^{(a)}\|$
-#   (averaged over both directions);
-# - Fig 23: the whole accuracy and calibrated-loss curves along $\lambda$;
-# - the effective rank (Roy and Vetterli, 2007: the exponential of the entropy of the normalised
-#   singular values) of every weight matrix.
+# - {numref}`fig-ch07-barriers` (the paper's Fig 9): the accuracy and calibrated-loss barriers at
+#   $\lambda = 1/2$;
+# - {numref}`fig-ch07-conditions` (the paper's Fig 10): per layer, (a) the LEWC cosine between
+#   $f_l(\theta(1/2))$ and $(f_l(\theta_a) + f_l(\theta_b))/2^l$, (b) the weak-additivity cosine,
+#   (c) the reciprocal-orthogonality ratio
+#   $\|W_l^{(a)} h_{l-1}^{(b)}\| / \|W_l^{(a)} h_{l-1}^{(a)}\|$ (averaged over both directions);
+# - {numref}`fig-ch07-paths` (the paper's Fig 23): the whole accuracy and calibrated-loss curves
+#   along $\lambda$;
+# - {numref}`fig-ch07-rank`: the effective rank (Roy and Vetterli, 2007: the exponential of the
+#   entropy of the normalised singular values) of every weight matrix.
 #
 # The largest weight decay of the sweep is the main runs' value, so those models are the ones the
 # width sweep of chapters 2-6 already trained.

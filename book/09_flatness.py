@@ -28,12 +28,12 @@
 # sits in the same flat bowl as a random neighbour would.
 #
 # **Experiment** (no new training: the main sweep's pairs). Per width and pair:
-# - Fig 12: test accuracy and loss of $\theta_a + t\,d\,u$ (random direction) and, for comparison,
-#   of the actual path $\theta_a + t(\theta_b - \theta_a)$, which is the merged model
-#   $\theta(1-t)$ (uncalibrated loss here, as in the paper's figure);
-# - Fig 13: per hidden layer, the mean over test inputs of the cosine between the activations
-#   of $\theta_a$ and $\theta_a + d u$;
-# - Fig 14: the same cosine between $\theta_a$ and $\theta_b$.
+# - {numref}`fig-ch09-flatness` (the paper's Fig 12): test accuracy and loss of $\theta_a + t\,d\,u$
+#   (random direction) and, for comparison, of the actual path $\theta_a + t(\theta_b - \theta_a)$,
+#   which is the merged model $\theta(1-t)$ (uncalibrated loss here, as in the paper's figure);
+# - {numref}`fig-ch09-features`, left (the paper's Fig 13): per hidden layer, the mean over test
+#   inputs of the cosine between the activations of $\theta_a$ and $\theta_a + d u$;
+# - {numref}`fig-ch09-features`, right (Fig 14): the same cosine between $\theta_a$ and $\theta_b$.
 
 # %% tags=["parameters"]
 dataset: str = "fashion_mnist"  # mnist | fashion_mnist | cifar10 | cifar100 (CIFAR: folders needed)

@@ -42,3 +42,10 @@ def test_equations_are_defined_once_and_every_reference_resolves():
 def test_prose_cites_nothing_the_reader_does_not_have(path):
     text = "\n".join(c.source for c in NOTEBOOKS[path].cells if c.cell_type == "markdown")
     assert "SPEC" not in text and "2^-(" not in text
+
+
+def test_figure_references_name_figures_of_the_book():
+    names = {c.metadata["mystnb"]["figure"]["name"] for _, c in _cells("code") if "mystnb" in c.metadata}
+    md = "\n".join(c.source for _, c in _cells("markdown"))
+    refs = set(re.findall(r"\{numref\}`([^`]+)`", md))
+    assert refs and refs <= names, f"references to unknown figures {sorted(refs - names)}"
