@@ -91,7 +91,10 @@ def cached_seconds(config: TrainConfig, entries) -> float | None:
     for e in entries:
         wall = e.get("wall_time_s")
         if e.get("status") == "ok" and isinstance(wall, (int, float)) and _same_recipe(e, config):
-            rates.append(wall / steps(TrainConfig(**e["config"])))
+            try:
+                rates.append(wall / steps(TrainConfig(**e["config"])))
+            except TypeError:  # a sidecar of an older TrainConfig: not a rate to trust
+                continue
     return steps(config) * sum(rates) / len(rates) if rates else None
 
 
