@@ -17,8 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from scipy.optimize import linear_sum_assignment
-
+from . import assignment
 from .models import clone_architecture
 from .utils import LmcError
 
@@ -186,25 +185,107 @@ def _distance(spec, sa, sb, perm, names) -> float:
     return float(sum(((sa[k] - _permute(sb[k], spec.axes[k], perm)) ** 2).sum() for k in names))
 
 
-def _similarity(spec, group, sa, sb, perm) -> torch.Tensor:
-    """Def 3 WM step: S[i, j] = <unit i of a, unit j of b>, other axes of b permuted by `perm`."""
-    n = spec.groups[group]
-    sim = torch.zeros(n, n, dtype=torch.float64, device=next(iter(sa.values())).device)
-    for name, ax in spec.touching(group, sa):
-        wa = sa[name].movedim(ax, 0).reshape(n, -1)
-        wb = _permute(sb[name], spec.axes[name], perm, skip_axis=ax).movedim(ax, 0).reshape(n, -1)
-        sim += wa @ wb.T
-    return sim
+def _flat(t: torch.Tensor, ax: int, n: int) -> torch.Tensor:
+    """`t` with axis `ax` first, the other axes flattened: [n, m]."""
+    return t.movedim(ax, 0).reshape(n, -1)
 
 
-def _match_group(spec, group, sa, sb, perm) -> bool:
+def _rest(shape, ax) -> list:
+    """The axes of a tensor other than `ax`, in order (the flattened columns of _flat)."""
+    return [a for a in range(len(shape)) if a != ax]
+
+
+def _moved_columns(spec, name, ax, shape, moved: dict) -> torch.Tensor:
+    """Flat column indices of _flat(b[name], ax) whose entries move when the groups in `moved` change."""
+    rest = _rest(shape, ax)
+    mask = torch.zeros([shape[a] for a in rest], dtype=torch.bool, device=next(iter(moved.values())).device)
+    for pos, a in enumerate(rest):
+        g = spec.axes[name][a]
+        if g in moved:
+            mask |= moved[g].view([-1 if i == pos else 1 for i in range(len(rest))])
+    return mask.reshape(-1).nonzero().squeeze(1)
+
+
+def _source_columns(spec, name, ax, shape, cols, perm) -> torch.Tensor:
+    """For flat columns `cols` of _flat(pi(b[name]), ax): their flat index in _flat(b[name], ax)."""
+    rest = _rest(shape, ax)
+    src = torch.zeros_like(cols)
+    for a, i in zip(rest, torch.unravel_index(cols, [shape[a] for a in rest])):
+        g = spec.axes[name][a]
+        src = src * shape[a] + (i if g is None else perm[g][i])
+    return src
+
+
+class _Similarity:
+    """Def 3 WM step: S_g[i, j] = <unit i of a, unit j of pi(b)>, kept up to date column by column.
+
+    S_g is a sum of terms a_flat @ b_flat^T; only the columns of b_flat whose other-axis permutation
+    moved since S_g was last built change, so S_g += a[:, C] @ (b_new[:, C] - b_old[:, C])^T
+    (a full rebuild when that is not cheaper). `get` says whether S_g changed at all.
+    """
+
+    def __init__(self, spec, sa, sb):
+        self.spec, self.sa, self.sb, self.sim, self.seen, self.solves = spec, sa, sb, {}, {}, 0
+        self.terms = {g: spec.touching(g, sa) for g in spec.groups}
+        self.deps = {g: sorted({h for n, ax in self.terms[g] for a, h in enumerate(spec.axes[n])
+                                if h is not None and a != ax}) for g in spec.groups}
+
+    def _term(self, group, name, ax, perm) -> tuple:
+        """(a_flat, pi(b)_flat) of one tensor for `group`."""
+        n = self.spec.groups[group]
+        wb = _permute(self.sb[name], self.spec.axes[name], perm, skip_axis=ax)
+        return _flat(self.sa[name], ax, n), _flat(wb, ax, n)
+
+    def _build(self, group, perm) -> torch.Tensor:
+        """S_g from scratch (float64, on the models' device)."""
+        n = self.spec.groups[group]
+        sim = torch.zeros(n, n, dtype=torch.float64, device=next(iter(self.sa.values())).device)
+        for name, ax in self.terms[group]:
+            wa, wb = self._term(group, name, ax, perm)
+            sim += wa @ wb.T
+        return sim
+
+    def get(self, group, perm) -> tuple:
+        """(S_g under `perm`, whether S_g changed since the last call for `group`)."""
+        seen = self.seen.get(group)
+        moved = {} if seen is None else {h: seen[h] != perm[h] for h in self.deps[group]}
+        moved = {h: m for h, m in moved.items() if bool(m.any())}
+        if seen is not None and not moved:
+            return self.sim[group], False
+        if seen is not None:
+            self._update(group, perm, seen, moved)
+        else:
+            self.sim[group] = self._build(group, perm)
+        self.seen[group] = {h: perm[h].clone() for h in self.deps[group]}
+        self.solves += 1
+        return self.sim[group], True
+
+    def _update(self, group, perm, seen, moved) -> None:
+        """S_g += the change of the moved columns, or a rebuild when most columns moved."""
+        cols = [_moved_columns(self.spec, k, ax, self.sb[k].shape, moved) for k, ax in self.terms[group]]
+        width = [self.sb[k].numel() // self.spec.groups[group] for k, _ in self.terms[group]]
+        if 2 * sum(c.numel() for c in cols) >= sum(width):
+            self.sim[group] = self._build(group, perm)
+            return
+        old, n = dict(perm, **seen), self.spec.groups[group]
+        for (name, ax), c in zip(self.terms[group], cols):
+            if c.numel():
+                wb, shape = _flat(self.sb[name], ax, n), self.sb[name].shape
+                delta = (wb.index_select(1, _source_columns(self.spec, name, ax, shape, c, perm))
+                         - wb.index_select(1, _source_columns(self.spec, name, ax, shape, c, old)))
+                self.sim[group] += _flat(self.sa[name], ax, n).index_select(1, c) @ delta.T
+
+
+def _match_group(spec, group, sims, sa, sb, perm, method) -> bool:
     """One coordinate-descent step: re-solve `group` by linear assignment; keep it if it improves."""
-    sim = _similarity(spec, group, sa, sb, perm).cpu().numpy()
-    rows, cols = linear_sum_assignment(sim, maximize=True)
-    cand = torch.as_tensor(cols, dtype=torch.long, device=perm[group].device)
-    touching = [n for n, _ in spec.touching(group, sa)]
+    sim, changed = sims.get(group, perm)
+    if not changed:  # same matrix as at this group's last solve: same answer, already applied
+        return False
+    cand = assignment.solve(sim, maximize=True, method=method).to(perm[group].device)
+    touching = [n for n, _ in sims.terms[group]]
     if len(set(touching)) == len(touching):  # objective linear in this group's P: sim is exact
-        old, new = float(sim[rows, perm[group].cpu().numpy()].sum()), float(sim[rows, cols].sum())
+        rows = torch.arange(len(cand), device=sim.device)
+        old, new = float(sim[rows, perm[group]].sum()), float(sim[rows, cand].sum())
     else:  # a tensor with this group on two axes (MLP skip): evaluate the true objective
         names = sorted(set(touching))
         old = _inner(spec, sa, sb, perm, names)
@@ -216,22 +297,28 @@ def _match_group(spec, group, sa, sb, perm) -> bool:
 
 
 def weight_matching(spec: PermSpec, model_a, model_b, seed: int = 0, max_iter: int = 100,
-                    include_buffers: bool = False) -> tuple[dict, dict]:
-    """Def 3 WM (Git Re-Basin): perm of model_b minimising ||theta_a - pi(theta_b)||^2, coordinate descent."""
+                    include_buffers: bool = False, method: str = "auto") -> tuple[dict, dict]:
+    """Def 3 WM (Git Re-Basin): perm of model_b minimising ||theta_a - pi(theta_b)||^2, coordinate descent.
+
+    `method` picks the linear-assignment solver (lmc_lib.assignment); every solver gives the same
+    optimum. info: distances before/after, sweeps (`iterations`), `converged`, `solves`, `method`.
+    """
     check_same_architecture(model_a, model_b)
+    method = assignment.resolve_method(method)
     device = next(model_a.parameters()).device
     names = _names(spec, include_buffers)
     sa, sb = _state64(model_a, names, device), _state64(model_b, names, device)
     perm = {g: p.to(device) for g, p in identity_permutation(spec).items()}
-    before = _distance(spec, sa, sb, perm, names)
+    before, sims = _distance(spec, sa, sb, perm, names), _Similarity(spec, sa, sb)
     rng, groups, iterations, converged = np.random.default_rng(seed), sorted(spec.groups), 0, False
     while iterations < max_iter and not converged:
         iterations += 1
-        improved = [_match_group(spec, groups[i], sa, sb, perm) for i in rng.permutation(len(groups))]
+        improved = [_match_group(spec, groups[i], sims, sa, sb, perm, method)
+                    for i in rng.permutation(len(groups))]
         converged = not any(improved)
     after = _distance(spec, sa, sb, perm, names)
-    info = dict(distance_before=before, distance_after=after,
-                iterations=iterations, converged=converged)
+    info = dict(distance_before=before, distance_after=after, iterations=iterations,
+                converged=converged, solves=sims.solves, method=method)
     return {g: p.cpu() for g, p in perm.items()}, info
 
 
