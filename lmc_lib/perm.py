@@ -9,7 +9,9 @@ that group, i.e. W' = P W P_prev^T with new unit i = old unit p[i]: the function
 Weight matching (Git Re-Basin WM) minimises ||theta_a - pi(theta_b)||^2 over the PARAMETERS only,
 as Git Re-Basin does: running statistics are permuted along by `apply_permutation` but do not
 enter the cost (they are data statistics, not weights, and merged BN nets get a BN reset anyway).
-Pass `include_buffers=True` to match on them too.
+Pass `include_buffers=True` to match on them too. Each coordinate-descent step updates the group's
+similarity matrix by the columns whose permutation moved (not a rebuild), skips a group whose matrix
+did not change, and solves it with lmc_lib.assignment (same optimum, faster solver when installed).
 """
 from __future__ import annotations
 
@@ -190,26 +192,19 @@ def _flat(t: torch.Tensor, ax: int, n: int) -> torch.Tensor:
     return t.movedim(ax, 0).reshape(n, -1)
 
 
-def _rest(shape, ax) -> list:
-    """The axes of a tensor other than `ax`, in order (the flattened columns of _flat)."""
-    return [a for a in range(len(shape)) if a != ax]
-
-
 def _moved_columns(spec, name, ax, shape, moved: dict) -> torch.Tensor:
     """Flat column indices of _flat(b[name], ax) whose entries move when the groups in `moved` change."""
-    rest = _rest(shape, ax)
+    rest = [a for a in range(len(shape)) if a != ax]
     mask = torch.zeros([shape[a] for a in rest], dtype=torch.bool, device=next(iter(moved.values())).device)
     for pos, a in enumerate(rest):
-        g = spec.axes[name][a]
-        if g in moved:
-            mask |= moved[g].view([-1 if i == pos else 1 for i in range(len(rest))])
+        if spec.axes[name][a] in moved:
+            mask |= moved[spec.axes[name][a]].view([-1 if i == pos else 1 for i in range(len(rest))])
     return mask.reshape(-1).nonzero().squeeze(1)
 
 
 def _source_columns(spec, name, ax, shape, cols, perm) -> torch.Tensor:
     """For flat columns `cols` of _flat(pi(b[name]), ax): their flat index in _flat(b[name], ax)."""
-    rest = _rest(shape, ax)
-    src = torch.zeros_like(cols)
+    rest, src = [a for a in range(len(shape)) if a != ax], torch.zeros_like(cols)
     for a, i in zip(rest, torch.unravel_index(cols, [shape[a] for a in rest])):
         g = spec.axes[name][a]
         src = src * shape[a] + (i if g is None else perm[g][i])
@@ -226,36 +221,30 @@ class _Similarity:
 
     def __init__(self, spec, sa, sb):
         self.spec, self.sa, self.sb, self.sim, self.seen, self.solves = spec, sa, sb, {}, {}, 0
+        self.columns = {}  # (name, ax) -> (a_flat^T, b_flat^T) contiguous: row gathers are fast
         self.terms = {g: spec.touching(g, sa) for g in spec.groups}
         self.deps = {g: sorted({h for n, ax in self.terms[g] for a, h in enumerate(spec.axes[n])
                                 if h is not None and a != ax}) for g in spec.groups}
 
-    def _term(self, group, name, ax, perm) -> tuple:
-        """(a_flat, pi(b)_flat) of one tensor for `group`."""
-        n = self.spec.groups[group]
-        wb = _permute(self.sb[name], self.spec.axes[name], perm, skip_axis=ax)
-        return _flat(self.sa[name], ax, n), _flat(wb, ax, n)
-
-    def _build(self, group, perm) -> torch.Tensor:
+    def _rebuild(self, group, perm) -> None:
         """S_g from scratch (float64, on the models' device)."""
         n = self.spec.groups[group]
         sim = torch.zeros(n, n, dtype=torch.float64, device=next(iter(self.sa.values())).device)
         for name, ax in self.terms[group]:
-            wa, wb = self._term(group, name, ax, perm)
-            sim += wa @ wb.T
-        return sim
+            wb = _permute(self.sb[name], self.spec.axes[name], perm, skip_axis=ax)
+            sim += _flat(self.sa[name], ax, n) @ _flat(wb, ax, n).T
+        self.sim[group] = sim
 
     def get(self, group, perm) -> tuple:
         """(S_g under `perm`, whether S_g changed since the last call for `group`)."""
         seen = self.seen.get(group)
-        moved = {} if seen is None else {h: seen[h] != perm[h] for h in self.deps[group]}
-        moved = {h: m for h, m in moved.items() if bool(m.any())}
-        if seen is not None and not moved:
-            return self.sim[group], False
-        if seen is not None:
-            self._update(group, perm, seen, moved)
+        if seen is None:
+            self._rebuild(group, perm)
         else:
-            self.sim[group] = self._build(group, perm)
+            moved = {h: m for h in self.deps[group] if bool((m := seen[h] != perm[h]).any())}
+            if not moved:
+                return self.sim[group], False
+            self._update(group, perm, seen, moved)
         self.seen[group] = {h: perm[h].clone() for h in self.deps[group]}
         self.solves += 1
         return self.sim[group], True
@@ -265,15 +254,17 @@ class _Similarity:
         cols = [_moved_columns(self.spec, k, ax, self.sb[k].shape, moved) for k, ax in self.terms[group]]
         width = [self.sb[k].numel() // self.spec.groups[group] for k, _ in self.terms[group]]
         if 2 * sum(c.numel() for c in cols) >= sum(width):
-            self.sim[group] = self._build(group, perm)
-            return
+            return self._rebuild(group, perm)
         old, n = dict(perm, **seen), self.spec.groups[group]
         for (name, ax), c in zip(self.terms[group], cols):
             if c.numel():
-                wb, shape = _flat(self.sb[name], ax, n), self.sb[name].shape
-                delta = (wb.index_select(1, _source_columns(self.spec, name, ax, shape, c, perm))
-                         - wb.index_select(1, _source_columns(self.spec, name, ax, shape, c, old)))
-                self.sim[group] += _flat(self.sa[name], ax, n).index_select(1, c) @ delta.T
+                if (name, ax) not in self.columns:
+                    self.columns[name, ax] = tuple(_flat(t[name], ax, n).T.contiguous()
+                                                   for t in (self.sa, self.sb))
+                (at, bt), shape = self.columns[name, ax], self.sb[name].shape
+                delta = (bt.index_select(0, _source_columns(self.spec, name, ax, shape, c, perm))
+                         - bt.index_select(0, _source_columns(self.spec, name, ax, shape, c, old)))
+                self.sim[group] += at.index_select(0, c).T @ delta
 
 
 def _match_group(spec, group, sims, sa, sb, perm, method) -> bool:
