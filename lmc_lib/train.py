@@ -2,13 +2,15 @@
 
 The whole (uint8) training set lives on the device; every epoch draws a permutation from a
 generator seeded by `config.seed`, batches are index gathers, random crop (pad 4) and flip are
-batched tensor ops, normalisation happens per batch on the device. Initialisation comes from
+batched tensor ops, normalisation happens per batch on the device (without augmentation: once
+for the whole split, then batches are gathers of it -- the same values). Initialisation comes from
 `torch.manual_seed(config.effective_init_seed)` inside a forked RNG (the global RNG is untouched),
 so two configs with equal `init_seed` start from the same weights ("spawning"). On CUDA with
 precision "auto" the forward runs under bf16 autocast (conv nets in channels_last); on CPU
 everything is fp32 and the same config gives bit-identical weights. The final partial batch of an
 epoch is dropped (a fresh permutation each epoch, so no sample is always left out).
-Not done (not measurable here, no GPU): training both models of a pair concurrently on one GPU.
+Several seeds of one MLP recipe train as one stacked model in train_group.py. Progress: bars on
+a terminal; else one line per trained model on stderr, or appended to the file $LMC_TRAIN_LOG.
 """
 from __future__ import annotations
 
