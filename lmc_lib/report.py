@@ -114,18 +114,23 @@ def _check_claim(claim: str, statement: str | None) -> str:
 
 
 def record_verdict(claim: str, chapter: str, profile: str, checks: dict, measured: dict,
-                   setting: str = "", verdict: str | None = None, statement: str | None = None) -> dict:
-    """Judge a claim from its checks, write it as JSON, and return the record (any id with a statement)."""
+                   setting: str = "", verdict: str | None = None, statement: str | None = None,
+                   dataset: str = "") -> dict:
+    """Judge a claim from its checks, write it as JSON, and return the record (any id with a statement).
+
+    With a dataset, the file is `<claim>_<chapter>_<dataset>.json`, so one chapter run on two
+    datasets keeps both verdicts."""
     statement = _check_claim(claim, statement)
     if verdict is not None and verdict not in VERDICTS:
         raise ClaimError(f"verdict {verdict!r} is not one of {VERDICTS}")
-    record = dict(claim=claim, chapter=chapter, profile=profile, statement=statement,
+    record = dict(claim=claim, chapter=chapter, profile=profile, dataset=dataset, statement=statement,
                   verdict=verdict or judge(checks), checks=checks, measured=measured,
                   setting=setting, date=_dt.datetime.now().isoformat(timespec="seconds"),
                   commit=git_commit())
     out = results_dir(profile)
     out.mkdir(parents=True, exist_ok=True)
-    (out / f"{claim}_{chapter}.json").write_text(json.dumps(_jsonable(record), indent=1))
+    stem = f"{claim}_{chapter}" + (f"_{dataset}" if dataset else "")
+    (out / f"{stem}.json").write_text(json.dumps(_jsonable(record), indent=1))
     return record
 
 
@@ -216,7 +221,14 @@ def _value(label: str) -> float:
 def _cell(records) -> str:
     if not records:
         return "not run"
-    return "; ".join(f"{_link(r)} (ch. {r['chapter']})" for r in records)
+    return "; ".join(f"{_link(r)} (ch. {r['chapter']}{_dataset_label(r)})" for r in records)
+
+
+def _dataset_label(record: dict) -> str:
+    from .experiment import DATASET_NAMES
+
+    ds = record.get("dataset") or ""
+    return f", {DATASET_NAMES.get(ds, ds)}" if ds else ""
 
 
 def _link(record: dict) -> str:

@@ -82,7 +82,7 @@ def test_generated_chapter_runs_and_ends_in_a_verdict(tmp_path, monkeypatch):
     assert '"output_type": "error"' not in text
     assert "image/png" in text, "the generated chapter drew no figure"
     records = list((tmp_path / "results" / "smoke").glob("H1_*.json"))
-    assert [r.name for r in records] == ["H1_01.json"]
+    assert [r.name for r in records] == ["H1_01_fashion_mnist.json"]
     rec = json.loads(records[0].read_text())
     assert rec["claim"] == "H1" and rec["chapter"] == "01" and rec["profile"] == "smoke"
     assert len(rec["checks"]) == 3 and len(rec["measured"]["KL mean"]) == 2  # smoke: 2 widths

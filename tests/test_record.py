@@ -24,8 +24,8 @@ def test_record_writes_result_provenance_and_verdicts(tmp_path, monkeypatch):
     rec = record.load("02", "fashion_mnist", "smoke", tmp_path)
     assert rec["provenance"]["profile"] == "smoke" and rec["provenance"]["widths"] == list(setup.widths)
     assert rec["result"]["widths"] == list(setup.widths)
-    assert sorted(p.name for p in (tmp_path / "smoke").glob("C*_02.json")) == [
-        "C10_02.json", "C1_02.json", "C2_02.json"]
+    assert sorted(p.name for p in (tmp_path / "smoke").glob("C*_02_*.json")) == [
+        "C10_02_fashion_mnist.json", "C1_02_fashion_mnist.json", "C2_02_fashion_mnist.json"]
     assert "Recorded run" in record.describe(rec) and "No paper-profile run" in record.describe(None)
 
 

@@ -64,3 +64,14 @@ def test_claims_beyond_the_paper_get_their_own_section(tmp_path, monkeypatch):
     assert "| B2 | merging needs no data | [reproduced](11_beyond.ipynb#result) (ch. 11)" in beyond
     assert "| H1 | my own idea | not reproduced (ch. 99)" in beyond  # no chapter file: no link
     assert "my own idea" in report.result_markdown(found["H1"])
+
+
+def test_one_chapter_on_two_datasets_keeps_both_verdicts(tmp_path, monkeypatch):
+    monkeypatch.setenv("LMC_RESULTS", str(tmp_path))
+    for ds, ok in (("mnist", True), ("fashion_mnist", False)):
+        report.record_verdict("C1", "02", "smoke", {"rises": ok}, {}, dataset=ds)
+    found = report.load_verdicts(tmp_path / "smoke")["C1"]
+    assert sorted((r["dataset"], r["verdict"]) for r in found) == [
+        ("fashion_mnist", "not reproduced"), ("mnist", "reproduced")]
+    cell = report.verdict_table("smoke").splitlines()[2]
+    assert "MNIST)" in cell and "Fashion-MNIST)" in cell

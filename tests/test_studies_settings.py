@@ -55,9 +55,9 @@ def test_ch10_verdicts_reproduced_on_a_result_that_shows_the_claims(results_dir)
     v = _by_claim(ch10.verdicts(_result(True), Setup.from_params(profile="smoke")))
     assert all(v[(c, "10")] == "reproduced" for c in ("C1", "C2", "C7", "C11")), v
     assert v[("C1", "10-cifar100")] == v[("C2", "10-cifar100")] == "not run"
-    saved = json.loads((results_dir / "smoke" / "C11_10.json").read_text())
+    saved = json.loads((results_dir / "smoke" / "C11_10_fashion_mnist.json").read_text())
     assert saved["verdict"] == "reproduced" and "VGG-11" in saved["setting"]
-    cifar = json.loads((results_dir / "smoke" / "C1_10-cifar100.json").read_text())
+    cifar = json.loads((results_dir / "smoke" / "C1_10-cifar100_fashion_mnist.json").read_text())
     assert "/tmp" not in cifar["setting"]  # no local paths in a verdict
 
 
@@ -83,7 +83,7 @@ def test_ch10_one_width_is_inconclusive_for_trends(results_dir):
     v = _by_claim(ch10.verdicts(res, Setup.from_params(profile="smoke")))
     assert v[("C1", "10")] == v[("C2", "10")] == v[("C7", "10")] == "inconclusive"
     assert v[("C11", "10")] == "reproduced"  # judged at one width
-    saved = json.loads((results_dir / "smoke" / "C11_10.json").read_text())
+    saved = json.loads((results_dir / "smoke" / "C11_10_fashion_mnist.json").read_text())
     assert "MLP (Adam) factor" in saved["measured"] and len(saved["checks"]) == 3  # BN nets only
 
 
@@ -145,7 +145,7 @@ def test_ch11_findings_and_barriers_on_a_hand_made_result(results_dir):
     assert [v[b]["verdict"] for b in ("B1", "B2", "B3", "B4", "B5")] == [
         "reproduced", "reproduced", "not reproduced", "inconclusive", "not reproduced"]
     assert v["B1"]["statement"] == ch11.BEYOND["B1"]  # N = 4: one merge, no spread -> undecided
-    assert json.loads((results_dir / "smoke" / "B5_11.json").read_text())["verdict"] == "not reproduced"
+    assert json.loads((results_dir / "smoke" / "B5_11_fashion_mnist.json").read_text())["verdict"] == "not reproduced"
 
 
 @pytest.mark.chapters

@@ -215,7 +215,7 @@ def _measured(named: dict, claim: str) -> dict:
 
 def _record(claim: str, chapter: str, setup: Setup, j, measured: dict, setting: str) -> dict:
     return report.record_verdict(claim, chapter, setup.profile, j.checks, measured, setting,
-                                 verdict=j.verdict)
+                                 verdict=j.verdict, dataset=setup.dataset)
 
 
 def verdicts(result: dict, setup: Setup) -> list[dict]:
@@ -252,7 +252,8 @@ def cifar100_verdicts(result: dict, setup: Setup) -> list[dict]:
     if not named:
         return [report.record_verdict(c, "10-cifar100", setup.profile, {"CIFAR-100 present": False},
                                       {"cifar100": "absent"}, "CIFAR-100 conv nets (CIFAR-100 absent)",
-                                      verdict="not run") for c in ("C1", "C2")]
+                                      verdict="not run",
+                                      dataset=setup.dataset) for c in ("C1", "C2")]
     return [_record(c, "10-cifar100", setup, claims.combine({n: fn(st) for n, st in named.items()}),
                     _measured(named, c), "CIFAR-100 conv nets") for c, fn in (("C1", _c1), ("C2", _c2))]
 

@@ -197,7 +197,7 @@ def verdicts(result: dict, setup: Setup) -> list[dict]:
     found = _beyond_checks(result)
     return [report.record_verdict(b, "11", setup.profile, checks, {"finding": text.rstrip(".")},
                                   setting=report.setting_of(setup), verdict=claims.judge(checks),
-                                  statement=BEYOND[b])
+                                  statement=BEYOND[b], dataset=setup.dataset)
             for (b, checks), text in zip(found.items(), findings(result))]
 
 
