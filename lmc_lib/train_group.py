@@ -125,7 +125,7 @@ def _fit(configs, params, ds, dev, progress) -> dict:
     c0, k = configs[0], len(configs)
     n = len(ds.y_train)
     bs = min(c0.batch_size, n)
-    per_epoch, gens = n // bs, [train.generator(c.seed, dev) for c in configs]
+    per_epoch, gens = n // bs, [generator(c.seed, dev) for c in configs]
     total = c0.epochs * per_epoch
     warm = min(round(c0.warmup_epochs * per_epoch), total)
     opt = train.make_optimizer(c0, params, bs, fused=dev.type == "cuda")
@@ -176,7 +176,8 @@ def train_group(configs: list[TrainConfig], device="auto", progress: bool = True
     for c in configs:
         train.check_config(c)
     dev = resolve_device(device)
-    ds = train.prepare_data(configs[0], dev) if data is None else train._subset(data, configs[0].n_train)
+    c0 = configs[0]
+    ds = train.prepare_data(c0, dev) if data is None else train._subset(data, c0.n_train)
     models = [train.init_model(c, ds).to(dev) for c in configs]
     params = _stack(models, dev)
     start = time.perf_counter()
@@ -185,14 +186,17 @@ def train_group(configs: list[TrainConfig], device="auto", progress: bool = True
         torch.cuda.synchronize(dev)
     share = (time.perf_counter() - start) / len(configs)
     _unstack(params, models)
-    out = []
-    for j, (c, model) in enumerate(zip(configs, models)):
-        model.eval()
-        test_acc, test_loss = train.accuracy_and_loss(model, ds, "test")
-        el = hist["epoch_losses"][j]
-        out.append((model, dict(train_loss=el[-1], train_acc=hist["train_acc"][j], test_loss=test_loss,
-                                test_acc=test_acc, epoch_losses=el, step_losses=hist["step_losses"][j],
-                                wall_time_s=share, device=str(dev),
-                                n_params=sum(p.numel() for p in model.parameters()))))
-        train.log_trained(c, share, test_acc, progress, note=f" (group of {len(configs)})")
+    out = [(model, _metrics(model, ds, hist, j, share, dev)) for j, model in enumerate(models)]
+    for c, (_, m) in zip(configs, out):
+        train.log_trained(c, share, m["test_acc"], progress, note=f" (group of {len(configs)})")
     return out
+
+
+def _metrics(model, ds, hist: dict, j: int, share: float, dev) -> dict:
+    """Member j's metrics, with the keys of train.train's (test set via train.accuracy_and_loss)."""
+    model.eval()
+    test_acc, test_loss = train.accuracy_and_loss(model, ds, "test")
+    losses = hist["epoch_losses"][j]
+    return dict(train_loss=losses[-1], train_acc=hist["train_acc"][j], test_loss=test_loss,
+                test_acc=test_acc, epoch_losses=losses, step_losses=hist["step_losses"][j],
+                wall_time_s=share, device=str(dev), n_params=sum(p.numel() for p in model.parameters()))
