@@ -41,7 +41,7 @@ count_widths: list = [0.0625, 0.25, 1.0, 4.0, 16.0]  # widths whose parameter co
 barrier_width: float = 0.0      # width of the pair whose path is drawn; 0: the narrowest width
 perm_seed: int = 0              # seed of the random permutation in the symmetry check
 
-# %%
+# %% tags=["hide-input"]
 import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 

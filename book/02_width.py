@@ -67,7 +67,7 @@ lams: int = 0                   # points on the lam grid (odd); 0: 11 for MLPs, 
 c1_gap_pp: float = 2.0          # C1: merged acc at lam 1/2 within this many pp of the endpoints
 c2_cal_max: float = 0.05        # C2: calibrated-loss barrier (nats) below this at the largest width
 
-# %%
+# %% tags=["hide-input"]
 import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 

@@ -49,7 +49,7 @@ n_perms: int = 3                # random permutation draws per pair (both models
 lams: int = 5                   # points on the lam grid (odd); 0: 11 for MLPs, 5 for conv nets
 c3_tol_pp: float = 1.0          # C3: random vs none at lam 1/2 agree within max(this, pair std) pp
 
-# %%
+# %% tags=["hide-input"]
 import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display

@@ -62,7 +62,7 @@ lams: list = [0.25, 0.5, 0.75]  # lam values of the general-lam check (extension
 cos_threshold: float = 0.95     # C4: logit cosine at the largest width must exceed this
 decay_factor: float = 2.0       # C11: measured norm ratio within this factor of 2^-(l-1) at every layer
 
-# %%
+# %% tags=["hide-input"]
 import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display

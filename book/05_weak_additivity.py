@@ -69,7 +69,7 @@ bins: int = 20                  # histogram bins of s_i; C6's "tiny": the lowest
 small_share: float = 0.5        # C6: share of units in the lowest bin must exceed this (widest)
 wm_overlap: float = 0.7         # C6: active-unit overlap with WM must exceed this (widest)
 
-# %%
+# %% tags=["hide-input"]
 import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display

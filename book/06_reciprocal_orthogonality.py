@@ -66,7 +66,7 @@ device: str = "auto"            # auto | cpu | cuda
 profile: str = "cpu"            # cpu | paper | smoke
 cos_threshold: float = 0.95     # C7: cos(W h_merged, W h_endpoint) must exceed this at every layer (widest)
 
-# %%
+# %% tags=["hide-input"]
 import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 

@@ -126,6 +126,16 @@ class Setup:
         return (f"profile `{self.profile}`, {self.data_label()}, widths {ws}, {epochs} epoch(s), "
                 f"{self.n_pairs} pairs, {self.n_eval} test inputs.")
 
+    def __repr__(self) -> str:
+        """Setup(<scale line>, device, variant): short enough to read under a chapter's Setup cell."""
+        extra = "" if self.variant == "plain" else f", variant {self.variant}"
+        return f"Setup({self.scale_line().rstrip('.')}; device {self.device}{extra})"
+
+    def _repr_markdown_(self) -> str:
+        """The scale line as a Markdown paragraph (how a notebook shows a Setup)."""
+        extra = "" if self.variant == "plain" else f", variant `{self.variant}`"
+        return f"**Setup:** {self.scale_line().rstrip('.')}; device `{self.device}`{extra}."
+
     def title(self, widths=None, **extra) -> str:
         """Figure title: dataset, model, profile, widths and number of pairs."""
         ws = ", ".join(width_label(w) for w in (widths or self.widths))
