@@ -1,8 +1,13 @@
-"""Time weight matching and one 11-point interpolation curve for random-init MLPs (784 inputs).
+"""Time the linear-assignment solvers, weight matching and one 11-point curve for random-init MLPs.
 
-Usage: python benchmarks/merge_speed.py [--widths 1 2 4] [--device auto] [--dataset fashion_mnist]
-Uses the real test set when it is on disk (lmc_lib.data.load), else a synthetic Dataset of the
-same shape (10000 test images, 28x28). Prints a markdown table. On CUDA the default widths add 16.
+Usage: python benchmarks/merge_speed.py [--sizes 512 2048 4096 8192] [--widths 1 2 4]
+                                        [--methods scipy lapjvr] [--threads 1] [--no-curve]
+Table 1: one assignment per solver on a weight-matching similarity S = W_a W_b^T (first layers,
+784 inputs, of two random-init MLPs with n hidden units), float64. Table 2: weight matching of one
+random-init MLP pair per width and solver (untrained models: the hardest case, most sweeps), the
+speed-up over scipy measured in the same run, and an 11-point curve (real test set when on disk,
+else synthetic data of MNIST's shape). Times are process CPU seconds (robust on a shared machine)
+and wall seconds; on CUDA only wall time counts. On CUDA the default widths add 8 and 16.
 """
 from __future__ import annotations
 
@@ -17,6 +22,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from lmc_lib import assignment  # noqa: E402
 from lmc_lib import data as data_mod  # noqa: E402
 from lmc_lib.merge import curve  # noqa: E402
 from lmc_lib.models import build_model  # noqa: E402
@@ -38,54 +44,98 @@ def get_data(name: str, device) -> tuple:
         return ds, "synthetic"
 
 
-def sync(device) -> None:
+def timed(fn, device) -> tuple:
+    """(result, cpu seconds, wall seconds) of fn()."""
     if device.type == "cuda":
         torch.cuda.synchronize()
+    c, w = time.process_time(), time.perf_counter()
+    out = fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return out, time.process_time() - c, time.perf_counter() - w
 
 
-def bench(width: float, ds, device) -> dict:
-    """Seconds for weight matching and for an 11-point curve at one width."""
+def similarity(n: int, device) -> torch.Tensor:
+    """S = W_a W_b^T of the first layers (784 -> n, PyTorch's default init) of two random MLPs."""
+    torch.manual_seed(n)
+    wa, wb = (torch.nn.Linear(784, n).weight.detach().to(device, torch.float64) for _ in range(2))
+    return wa @ wb.T
+
+
+def bench_assignment(sizes, methods, device) -> None:
+    """Table 1: one solve per method and size, speed-up over scipy (CPU time)."""
+    print("| n | " + " | ".join(f"{m} cpu s (wall s)" for m in methods) + " | speed-up over scipy |")
+    print("|---" * (len(methods) + 2) + "|")
+    for n in sizes:
+        sim, times, perms = similarity(n, device), {}, {}
+        for m in methods:  # best of 3 below n = 4096
+            repeats = 3 if n < 4096 else 1
+            runs = [timed(lambda: assignment.solve(sim, method=m), device) for _ in range(repeats)]
+            perms[m], times[m] = runs[0][0], min((cpu, wall) for _, cpu, wall in runs)
+        best = {m: assignment.objective(sim, p) for m, p in perms.items()}
+        assert max(best.values()) - min(best.values()) <= 1e-9 * abs(best["scipy"]), best
+        ups = ", ".join(f"{m} {times['scipy'][0] / times[m][0]:.2f}x" for m in methods if m != "scipy")
+        print(f"| {n} | " + " | ".join(f"{c:.3f} ({w:.3f})" for c, w in times.values()) + f" | {ups} |",
+              flush=True)
+
+
+def bench_matching(width: float, methods, ds, device, with_curve: bool) -> None:
+    """Table 2 row: weight matching per solver (same permutation checked), then an 11-point curve."""
     torch.manual_seed(0)
     a = build_model("mlp", width).to(device).eval()
     b = build_model("mlp", width).to(device).eval()
-    spec = spec_for(a)
-    sync(device)
-    t0 = time.perf_counter()
-    perm, info = weight_matching(spec, a, b, seed=0)
-    sync(device)
-    t1 = time.perf_counter()
-    c = curve(a, b, ds, lams=11, perm=perm)
-    sync(device)
-    t2 = time.perf_counter()
-    return dict(width=width, hidden=a.fcs[0].out_features, wm_s=t1 - t0, sweeps=info["iterations"],
-                dist=f"{info['distance_before']:.1f} -> {info['distance_after']:.1f}",
-                curve_s=t2 - t1, acc_half=c.rows[5]["acc"])
+    spec, cells, perms, times = spec_for(a), [], {}, {}
+    for m in methods:
+        (perms[m], info), cpu, wall = timed(lambda: weight_matching(spec, a, b, seed=0, method=m), device)
+        times[m] = cpu if device.type == "cpu" else wall
+        cells.append(f"{cpu:.2f} ({wall:.2f})")
+    same = all(torch.equal(perms[m][g], perms["scipy"][g]) for m in methods for g in spec.groups)
+    ups = ", ".join(f"{m} {times['scipy'] / times[m]:.2f}x" for m in methods if m != "scipy")
+    curve_s = float("nan")
+    if with_curve:
+        curve_s = timed(lambda: curve(a, b, ds, lams=11, perm=perms["scipy"]), device)[2]
+    print(f"| {width:g} | {a.fcs[0].out_features} | {info['iterations']} | {info['solves']} | "
+          f"{info['distance_before']:.1f} -> {info['distance_after']:.1f} | " + " | ".join(cells)
+          + f" | {ups} | {'yes' if same else 'NO'} | {curve_s:.2f} |", flush=True)
 
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--widths", type=float, nargs="+", default=None)
+    p.add_argument("--sizes", type=int, nargs="*", default=[512, 1024, 2048, 4096])
+    p.add_argument("--widths", type=float, nargs="*", default=None)
+    p.add_argument("--methods", nargs="+", default=list(assignment.available_methods()))
     p.add_argument("--device", default="auto")
     p.add_argument("--dataset", default="fashion_mnist")
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (CPU)")
+    p.add_argument("--no-curve", action="store_true", help="skip the 11-point curve")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    methods = ["scipy"] + [assignment.resolve_method(m) for m in args.methods if m != "scipy"]
     warnings.filterwarnings("ignore", message="fitted beta hits")  # random-init models: beta -> bound
     device = resolve_device(args.device)
-    widths = args.widths or ([1, 2, 4, 16] if device.type == "cuda" else [1, 2, 4])
+    widths = args.widths
+    if widths is None:
+        widths = [1, 2, 4] + ([8, 16] if device.type == "cuda" else [])
     ds, source = get_data(args.dataset, device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
     print(f"device: {device} ({name}), torch threads: {torch.get_num_threads()}, "
-          f"data: {ds.name} ({source}), test n = {len(ds.y_test)}, "
+          f"data: {ds.name} ({source}), test n = {len(ds.y_test)}, solvers: {methods}, "
           f"load average {os.getloadavg()[0]:.1f} (timings are only comparable at low load)\n")
-    print("| width | hidden | WM time (s) | WM sweeps | distance before -> after | "
-          "11-pt curve (s) | acc(1/2) |")
-    print("|---|---|---|---|---|---|---|")
-    for w in widths:
-        r = bench(w, ds, device)
-        print(f"| {r['width']:g} | {r['hidden']} | {r['wm_s']:.2f} | {r['sweeps']} | {r['dist']} | "
-              f"{r['curve_s']:.2f} | {r['acc_half']:.3f} |", flush=True)
+    tiny = build_model("mlp", 1 / 16)
+    for m in methods:  # warm-up: first-call costs (imports, allocator) stay out of the tables
+        weight_matching(spec_for(tiny), tiny, build_model("mlp", 1 / 16), method=m)
+    if args.sizes:
+        bench_assignment(args.sizes, methods, device)
+        print()
+    if widths:
+        print("| width | hidden | sweeps | solves | distance before -> after | "
+              + " | ".join(f"WM {m} cpu s (wall s)" for m in methods)
+              + " | speed-up over scipy | same perm | 11-pt curve (s) |")
+        print("|---" * (len(methods) + 8) + "|")
+        for w in widths:
+            bench_matching(w, methods, ds, device, not args.no_curve)
+    print(f"\nload average at the end {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

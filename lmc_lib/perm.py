@@ -216,7 +216,8 @@ class _Similarity:
 
     S_g is a sum of terms a_flat @ b_flat^T; only the columns of b_flat whose other-axis permutation
     moved since S_g was last built change, so S_g += a[:, C] @ (b_new[:, C] - b_old[:, C])^T
-    (a full rebuild when that is not cheaper). `get` says whether S_g changed at all.
+    (a full rebuild when that is not cheaper). `get` says whether S_g changed at all. Memory: the
+    matrices S_g plus a transposed copy of every matched tensor (about 3x the models' float64 size).
     """
 
     def __init__(self, spec, sa, sb):
