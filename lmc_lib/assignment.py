@@ -49,13 +49,13 @@ def resolve_method(method: str = "auto") -> str:
     return method
 
 
-def _as_matrix(sim) -> np.ndarray:
-    """A float64 C-contiguous numpy copy of a square, finite matrix (torch tensor or array-like)."""
-    if isinstance(sim, torch.Tensor):
-        sim = sim.detach().to(device="cpu", dtype=torch.float64).numpy()
-    arr = np.array(sim, dtype=np.float64, order="C")
+def _as_matrix(sim, negate: bool = False) -> np.ndarray:
+    """Square, finite float64 numpy matrix on the CPU (negated: a new array; else maybe a view)."""
+    t = sim.detach() if isinstance(sim, torch.Tensor) else torch.as_tensor(np.asarray(sim))
+    t = t.to(device="cpu", dtype=torch.float64)
+    arr = (-t if negate else t).contiguous().numpy()
     if arr.ndim != 2 or arr.shape[0] != arr.shape[1]:
-        raise AssignmentError(f"assignment needs a square matrix, got shape {arr.shape}")
+        raise AssignmentError(f"assignment needs a square matrix, got shape {tuple(arr.shape)}")
     if not np.isfinite(arr).all():
         raise AssignmentError("assignment matrix has NaN or infinite entries; remove them first")
     return arr
@@ -70,15 +70,13 @@ def _check_permutation(cols: np.ndarray, n: int, method: str) -> None:
 def solve(sim, maximize: bool = True, method: str = "auto") -> torch.Tensor:
     """Def 3 WM step: LongTensor p (CPU) with sum_i sim[i, p[i]] maximal (minimal if not maximize)."""
     method = resolve_method(method)
-    arr = _as_matrix(sim)
+    arr = _as_matrix(sim, negate=maximize and method != "scipy")  # lapx solvers minimise
     n = arr.shape[0]
     if n == 0:
         return torch.zeros(0, dtype=torch.long)
     if method == "scipy":
         rows, cols = linear_sum_assignment(arr, maximize=maximize)
     else:
-        if maximize:
-            np.negative(arr, out=arr)  # arr is our own copy
         rows, cols = getattr(_lapx(), method)(arr, return_cost=False)
     perm = np.full(n, -1, dtype=np.int64)
     perm[np.asarray(rows)] = cols

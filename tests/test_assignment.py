@@ -81,8 +81,9 @@ def test_weight_matching_like_matrix(method):
 def test_inputs_are_not_modified_and_torch_inputs_work():
     sim = np.random.default_rng(1).normal(size=(40, 40))
     keep = sim.copy()
-    for method in METHODS:
-        solve(sim, method=method)
+    for method, maximize in itertools.product(METHODS, (True, False)):
+        solve(sim, maximize=maximize, method=method)
+        solve(torch.as_tensor(sim), maximize=maximize, method=method)
         assert np.array_equal(sim, keep)
     t = torch.as_tensor(sim, dtype=torch.float32)
     assert objective(sim, solve(t)) == pytest.approx(scipy_best(sim), rel=1e-5)
