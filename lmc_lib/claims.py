@@ -164,7 +164,7 @@ def _label(w) -> str:
 def c1(widths, acc_half, acc_end, gap_pp: float = 2.0) -> Judgement:
     """C1: accuracy at lam = 1/2 (fractions) rises with width; endpoint gap < gap_pp at the widest."""
     gap = 100 * (_last(acc_end) - _last(acc_half))
-    rise = "acc(1/2) rises with width"
+    rise = "accuracy at λ = 1/2 rises with width"
     return judgement({rise: rises(widths, acc_half),
                       f"endpoint gap < {gap_pp} pp at w = {_label(widths[-1])}": below(gap, gap_pp)},
                      core=[rise])
@@ -183,7 +183,7 @@ def c3(widths, acc_none_last, acc_random_last, wm_gain, tol_pp: float = 1.0) -> 
     """C3: random permutations change acc(1/2) by < tol_pp at the widest; WM gain > 0, shrinking."""
     diff = 100 * (np.asarray(acc_random_last, float) - np.asarray(acc_none_last, float))
     return judgement({
-        f"|acc(1/2) random - none| + spread <= {tol_pp} pp at w = {_label(widths[-1])}":
+        f"|accuracy at λ = 1/2, random − none| + spread ≤ {tol_pp} pp at w = {_label(widths[-1])}":
             within(diff, 0.0, tol_pp),
         "WM lowers the calibrated barrier at every width": all_of(above(g) for g in wm_gain),
         "WM's improvement shrinks with width": falls(widths, wm_gain)})
@@ -235,8 +235,8 @@ def c7(widths, layers, ro, cos, threshold: float = 0.95) -> Judgement:
 def c8(wds, acc_barrier, cal_barrier, lewc, wa, ro, eff_rank) -> Judgement:
     """C8 (per weight decay, per pair): as weight decay grows barriers, RO ratio and effective
     rank fall, LEWC and weak-additivity cosines rise."""
-    return judgement({"acc barrier falls as weight decay grows": falls(wds, acc_barrier),
-                      "cal-loss barrier falls as weight decay grows": falls(wds, cal_barrier),
+    return judgement({"accuracy barrier falls as weight decay grows": falls(wds, acc_barrier),
+                      "calibrated-loss barrier falls as weight decay grows": falls(wds, cal_barrier),
                       "LEWC cosine rises with weight decay": rises(wds, lewc),
                       "weak-additivity cosine rises with weight decay": rises(wds, wa),
                       "RO ratio falls as weight decay grows": falls(wds, ro),
@@ -252,16 +252,16 @@ def c9(widths, layers, none, wm, large: float = 0.5, smaller: float = 0.8) -> Ju
     return judgement({
         f"no-WM residual > {large} at every layer {names} (largest width)":
             all_of(above(_last(none, i), large) for i in hidden),
-        f"WM residual < {smaller} x no-WM at every width (layers {names})":
+        f"WM residual < {smaller} × no-WM at every width (layers {names})":
             all_of(below(w - smaller * n) for w, n in zip(w_mean, n_mean)),
         f"WM residual < {large} at the largest width (layers {names})": below(w_mean[-1], large)})
 
 
 def c10(widths, beta_half, beta_end) -> Judgement:
     """C10: fitted beta at lam = 1/2 rises with width and exceeds the endpoints' beta."""
-    rise = "beta(1/2) rises with width"
+    rise = "β at λ = 1/2 rises with width"
     return judgement({rise: rises(widths, beta_half),
-                      f"beta(1/2) > endpoints' beta at w = {_label(widths[-1])}":
+                      f"β at λ = 1/2 > endpoints' β at w = {_label(widths[-1])}":
                           above(_last(beta_half) - _last(beta_end))}, core=[rise])
 
 
@@ -274,7 +274,7 @@ def c11(layers=None, ratio=None, prediction=None, bn_factors=None, decay_factor:
         r, pred = np.asarray(ratio, float), np.asarray(prediction, float)
         rel = np.log(r / pred)
         checks["merged norm ratio falls with depth"] = falls(layers, r.T)
-        checks[f"within a factor {decay_factor} of 2^-(l-1) at every layer"] = all_of(
+        checks[f"within a factor {decay_factor} of $2^{{-(l-1)}}$ at every layer"] = all_of(
             within(rel[:, i], 0.0, log(decay_factor)) for i in range(len(layers)))
         checks["measured / predicted does not drift with depth"] = no_trend(layers, rel.T)
     for name, f in (bn_factors or {}).items():

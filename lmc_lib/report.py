@@ -26,7 +26,7 @@ VERDICTS = ("reproduced", "partly", "not reproduced", "inconclusive", "not run")
 CLAIM_ID = re.compile(r"[A-Za-z][A-Za-z0-9.-]*")
 
 CLAIMS = {
-    "C1": "Merged accuracy at lam = 1/2 rises with width towards the endpoints' accuracy",
+    "C1": "Merged accuracy at λ = 1/2 rises with width towards the endpoints' accuracy",
     "C2": "Raw loss barrier stays large; calibrated loss barrier shrinks to about 0 with width",
     "C3": "Wide nets: random permutations change nothing; weight matching helps less with width",
     "C4": "LEWC cosine rises with width at every layer, to about 1 at the logits",
@@ -35,7 +35,7 @@ CLAIMS = {
     "C7": "Reciprocal-orthogonality ratio falls with width; cos(W_a h_merged, W_a h_a) rises to 1",
     "C8": "Weaker weight decay breaks LEWC, both conditions and LMC",
     "C9": "Without permutations commutativity fails; with weight matching it holds",
-    "C10": "Fitted inverse temperature grows with width (logits shrink by about 2^-(L-1))",
+    "C10": "Fitted inverse temperature grows with width (logits shrink by about $2^{-(L-1)}$)",
     "C11": "Merged MLP activation norms decay exponentially with depth; BN nets do not",
     "C12": "Random-direction flatness improves with width but does not separate independent models",
 }
@@ -135,15 +135,45 @@ def record_verdict(claim: str, chapter: str, profile: str, checks: dict, measure
 
 
 def result_markdown(records: list[dict]) -> str:
-    """A chapter's Result cell: one line per claim with its verdict, checks and numbers."""
+    """A chapter's Result cell: a MyST Result admonition, one item per claim (verdict, checks, numbers)."""
     lines = []
     for r in records:
         checks = "; ".join(f"{k}: {_ANSWER[v]}" for k, v in r["checks"].items())
-        nums = ", ".join(f"{k} = {_fmt(v)}" for k, v in r["measured"].items())
+        nums = ", ".join(_measure(k, v) for k, v in r["measured"].items())
         lines.append(f"- **{r['claim']}** ({_statement(r)}): **{r['verdict']}** "
                      f"at profile `{r['profile']}` ({r['setting']}). Checks: {checks}. "
                      f"Measured: {nums}.")
-    return "\n".join(lines)
+    verdicts = {r["verdict"] for r in records}
+    kind = ("tip" if verdicts == {"reproduced"} else "warning" if "not reproduced" in verdicts
+            else "note")
+    body = "\n".join(lines) or "No claim is judged here."
+    return f"```{{admonition}} Result\n:class: {kind}\n{body}\n```"
+
+
+_NAMES = [(r"acc\(1/2\)|acc_half", "accuracy at λ = 1/2"), (r"acc_end", "endpoint accuracy"), (r"beta\(1/2\)", "β at λ = 1/2"),
+          (r"2\^-\(l-1\)", "$2^{-(l-1)}$"), (r"\blam\b", "λ"), (r"_pct$", " (%)"),
+          (r"_pp(?=_|$)", " (pp)"), (r"_", " ")]
+
+
+def _measure(key: str, value) -> str:
+    """'name = value' for the Result: readable names, accuracies as percentages (pp for gaps)."""
+    if _is_accuracy_fraction(key, value):
+        unit = "pp" if re.search(r"barrier|gap|diff", key) else "%"
+        key, value = f"{key} ({unit})", np.round(100 * np.asarray(value, dtype=float), 2).tolist()
+    for pattern, name in _NAMES:
+        key = re.sub(pattern, name, key)
+    return f"{key} = {_fmt(value)}"
+
+
+def _is_accuracy_fraction(key: str, value) -> bool:
+    """An accuracy (or accuracy barrier) stored as a fraction in [-1, 1]: shown in percent."""
+    if not re.search(r"acc", key) or re.search(r"pct|pp", key):
+        return False
+    try:
+        vals = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        return False
+    return vals.size > 0 and bool(np.all(np.abs(vals[np.isfinite(vals)]) <= 1.0))
 
 
 _ANSWER = {True: "yes", False: "no", None: "undecided (too few widths or pairs)"}

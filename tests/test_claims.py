@@ -225,7 +225,7 @@ def test_c11_drift_of_measured_over_predicted_is_caught_within_the_factor_two():
     pred = np.array([1, 0.5, 0.25, 0.125])
     ratio = [pred * np.array([0.69, 1.0, 1.3, 1.70]) * (1 + 0.01 * p) for p in range(2)]
     j = claims.c11([1, 2, 3, 4], ratio, pred, decay_factor=2.0)
-    assert j.checks["within a factor 2.0 of 2^-(l-1) at every layer"] is True
+    assert j.checks["within a factor 2.0 of $2^{-(l-1)}$ at every layer"] is True
     assert j.checks["measured / predicted does not drift with depth"] is False
     assert j.verdict != "reproduced"
 

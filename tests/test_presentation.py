@@ -11,3 +11,32 @@ def test_setup_repr_is_short_and_names_the_scale():
     md = s._repr_markdown_()
     assert md.startswith("**Setup:**") and "widths 1/4, 1/2" in md and "\n" not in md
     assert "variant" not in text and "variant `bn`" in s.but(variant="bn")._repr_markdown_()
+
+
+def test_result_is_a_myst_admonition_classed_by_verdict(tmp_path, monkeypatch):
+    from lmc_lib import report
+
+    monkeypatch.setenv("LMC_RESULTS", str(tmp_path))
+    good = report.record_verdict("C4", "04", "smoke", {"x": True}, {"acc_t1": [0.5, 0.725]})
+    bad = report.record_verdict("C5", "05", "smoke", {"x": False}, {"gap_pp": 2.5})
+    md = report.result_markdown([good])
+    assert md.startswith("```{admonition} Result\n:class: tip\n- **C4**") and md.endswith("\n```")
+    assert "acc t1 (%) = [50, 72.5]" in md  # a fraction shown in percent
+    both = report.result_markdown([good, bad])
+    assert ":class: warning" in both and "gap (pp) = 2.5" in both and both.count("\n- **") == 2
+
+
+def test_verdict_texts_use_readable_notation():
+    import numpy as np
+
+    from lmc_lib import claims, report
+
+    labels = list(report.CLAIMS.values())
+    labels += list(claims.c1([0.25, 0.5], [[0.5, 0.6], [0.7, 0.8]], [[0.9, 0.9]] * 2).checks)
+    labels += list(claims.c10([0.25, 0.5], [[1, 2], [3, 4]], [[1, 1]] * 2).checks)
+    pred = np.array([1, 0.5])
+    labels += list(claims.c11([1, 2], [pred, pred], pred).checks)
+    text = " ".join(labels)
+    assert "λ = 1/2" in text and "$2^{-(l-1)}$" in text
+    for raw in ("lam =", "2^-(", "2^(", "acc(1/2)", "beta(1/2)"):
+        assert raw not in text, raw

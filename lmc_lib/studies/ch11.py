@@ -124,11 +124,11 @@ def findings(result: dict) -> list[str]:
     ratio, pred = beta[-1] / c["beta_pred"], c["beta_pred"]
     bar = {k: v.mean(0) for k, v in calib_barriers(c).items()}
     acc = {k: calib_stat(c, k, "acc").mean(0) for k in ("ends", "merged", "ensemble")}
-    out = [f"Fitted beta of theta(1/2) over w = {', '.join(width_label(w) for w in ws)}: {_fmt(beta)}; "
+    out = [f"Fitted β of θ(1/2) over w = {', '.join(width_label(w) for w in ws)}: {_fmt(beta)}; "
            f"LEWC predicts {pred:g}. At w = {wl} fitted / predicted = {ratio:.2f}, "
            f"{'within' if 1 / 1.5 <= ratio <= 1.5 else 'outside'} a factor 1.5; "
-           f"beta(merged) / beta(ensemble) = {rel[-1]:.3g}.",
-           f"Loss barrier at lam = 1/2 at w = {wl}: raw {bar['raw'][-1]:.3f}, with the fitted beta "
+           f"β(merged) / β(ensemble) = {rel[-1]:.3g}.",
+           f"Loss barrier at λ = 1/2 at w = {wl}: raw {bar['raw'][-1]:.3f}, with the fitted beta "
            f"{bar['fitted'][-1]:.3f}, with the predicted beta (no calibration data) "
            f"{bar['predicted'][-1]:.3f} nats.",
            f"Accuracy, endpoints / merged / ensemble: at w = {width_label(ws[0])} {acc['ends'][0]:.3f} / "
@@ -137,7 +137,7 @@ def findings(result: dict) -> list[str]:
            f"{acc['ensemble'][0] - acc['merged'][0]:.3f} -> {acc['ensemble'][-1] - acc['merged'][-1]:.3f})."]
     out.append(_many_finding(m))
     ind, spn = (np.mean(per_width(sp[k], "cal_barrier"), 0) for k in ("independent", "spawned"))
-    out.append("Calibrated barrier at lam = 1/2, independent vs spawned (shared init): "
+    out.append("Calibrated barrier at λ = 1/2, independent vs spawned (shared init): "
                + "; ".join(f"w = {width_label(w)}: {i:.3f} vs {s:.3f}"
                            for w, i, s in zip(sp["independent"]["widths"], ind, spn))
                + f"; spawned below independent at {int(np.sum(spn < ind))} of {len(ind)} widths.")
@@ -152,7 +152,7 @@ def _many_finding(m: dict) -> str:
     return (f"Merging N models at w = {width_label(m['widths'][-1])}: accuracy "
             + "; ".join(f"N = {n}: {v[-1]:.3f}" for n, v in accs.items()) + "; fitted beta "
             + "; ".join(f"N = {n}: {v[-1]:.3g} (predicted {pred[n]})" for n, v in betas.items())
-            + f"; within a factor 1.5 of N^(L-1) for N = {', '.join(close) if close else 'none'}.")
+            + f"; within a factor 1.5 of $N^{{L-1}}$ for N = {', '.join(close) if close else 'none'}.")
 
 
 def per_width(study: dict, key: str) -> np.ndarray:
@@ -162,10 +162,10 @@ def per_width(study: dict, key: str) -> np.ndarray:
 
 BETA_FACTOR = 1.5  # "predicted beta holds": fitted within this factor of N^(L-1) (as in findings)
 BEYOND = {
-    "B1": "LEWC predicts the merged model's temperature: beta of theta(1/2) is about 2^(L-1)",
-    "B2": "Calibration without data: beta = 2^(L-1) lowers theta(1/2)'s loss barrier below the raw one",
+    "B1": "LEWC predicts the merged model's temperature: β of θ(1/2) is about $2^{L-1}$",
+    "B2": "Calibration without data: β = $2^{L-1}$ lowers θ(1/2)'s loss barrier below the raw one",
     "B3": "The merged model's accuracy approaches the output ensemble's as width grows",
-    "B4": "Merging N models without permutations: beta of the uniform merge is about N^(L-1)",
+    "B4": "Merging N models without permutations: β of the uniform merge is about $N^{L-1}$",
     "B5": "Spawned pairs (shared initialisation) have lower calibrated barriers than independent ones",
 }
 
@@ -180,12 +180,12 @@ def _beyond_checks(result: dict) -> dict:
     subsets = m["by_width"][str(m["widths"][-1])]
     ind, spn = (per_width(sp[k], "cal_barrier") for k in ("independent", "spawned"))
     return {
-        "B1": {f"beta(1/2) within a factor {BETA_FACTOR} of {c['beta_pred']:g} at w = {wl}":
+        "B1": {f"β at λ = 1/2 within a factor {BETA_FACTOR} of {c['beta_pred']:g} at w = {wl}":
                claims.within(np.log(beta[:, -1] / c["beta_pred"]), 0.0, tol)},
-        "B2": {f"predicted-beta barrier below the raw barrier at w = {wl}":
+        "B2": {f"predicted-β barrier below the raw barrier at w = {wl}":
                claims.above(bars["raw"][:, -1] - bars["predicted"][:, -1])},
         "B3": {"ensemble minus merged accuracy falls with width": claims.falls(ws, gap.T)},
-        "B4": {f"beta within a factor {BETA_FACTOR} of N^(L-1) for N = {n} at the largest width":
+        "B4": {f"β within a factor {BETA_FACTOR} of $N^{{L-1}}$ for N = {n} at the largest width":
                claims.within(np.log([s["merged"]["beta"] / pred_n[n] for s in subsets[n]]), 0.0, tol)
                for n in pred_n},
         "B5": {"spawned below independent calibrated barrier at every width":
