@@ -24,6 +24,15 @@ class CalibrationWarning(UserWarning):
     """The fitted inverse temperature sits at a search bound (the optimum lies outside it)."""
 
 
+_SHOWN: dict = {}  # warnings' "default" action: each message once per process
+
+
+def _warn(message: str) -> None:
+    """A CalibrationWarning shown as `lmc_lib.calibrate: ...` (no local source path in book output)."""
+    warnings.warn_explicit(message, CalibrationWarning, "lmc_lib.calibrate", 0,
+                           module="lmc_lib.calibrate", registry=_SHOWN)
+
+
 def _to_numpy(x) -> np.ndarray:
     """A numpy view of a torch tensor, numpy array or sequence (no torch import needed)."""
     if hasattr(x, "detach"):
@@ -109,12 +118,10 @@ def fit_inverse_temperature(logits, labels, tol: float = 1e-6, bounds=(1e-3, 1e3
     if np.all(np.ptp(z, axis=1) == 0):
         raise CalibrationError("every row of logits is constant: the loss does not depend on beta")
     if _dce(z, y, hi) <= 0:
-        warnings.warn(f"fitted beta hits the upper bound {hi} (loss still falling); returning it",
-                      CalibrationWarning, stacklevel=2)
+        _warn(f"fitted beta hits the upper bound {hi} (loss still falling); returning it")
         return hi
     if _dce(z, y, lo) >= 0:
-        warnings.warn(f"fitted beta hits the lower bound {lo} (loss still rising); returning it",
-                      CalibrationWarning, stacklevel=2)
+        _warn(f"fitted beta hits the lower bound {lo} (loss still rising); returning it")
         return lo
     res = minimize_scalar(lambda t: _ce(z, y, math.exp(t)), bounds=(math.log(lo), math.log(hi)),
                           method="bounded", options={"xatol": tol, "maxiter": 500})

@@ -165,3 +165,18 @@ def test_calibrate_with_shared_split():
         calibrate(z, y, split=(np.arange(10), np.array([], dtype=int)))
     with pytest.raises(CalibrationError, match="0..1999"):
         calibrate(z, y, split=(np.arange(10), np.array([2000])))
+
+
+def test_bound_warning_names_the_module_not_a_local_source_path():
+    import warnings
+
+    import lmc_lib.calibrate as cal
+
+    z = np.array([[2.0, 0.0], [0.0, 1.0], [3.0, -1.0]])
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        fit_inverse_temperature(z, np.array([0, 1, 0]), bounds=(1e-2, 50.0))
+    shown = warnings.formatwarning(seen[0].message, seen[0].category, seen[0].filename,
+                                   seen[0].lineno, seen[0].line)
+    assert shown.startswith("lmc_lib.calibrate:") and "upper bound 50.0" in shown
+    assert cal.__file__ not in shown and ".py" not in shown and "\n " not in shown
