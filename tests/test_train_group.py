@@ -68,6 +68,12 @@ def test_members_with_other_seeds_differ_and_spawns_share_init():
     assert ma["epoch_losses"][-1] < ma["epoch_losses"][0]
 
 
+def test_member_weights_do_not_depend_on_the_group_size():
+    (a, ma), _ = group([MLP.replace(seed=0), MLP.replace(seed=1)])
+    (b, mb), _, _ = group([MLP.replace(seed=s) for s in (0, 5, 6)])
+    assert same_weights(a, b) and ma["step_losses"] == mb["step_losses"]
+
+
 def test_unsupported_configs_fall_back_to_solo_training():
     bn = [MLP.replace(variant="bn", seed=s) for s in (0, 1)]
     assert not tg.groupable(bn[0]) and tg.groupable(MLP)
