@@ -110,11 +110,13 @@ def load(chapter: str, dataset: str, profile: str = "paper", root: Path = RECORD
     return rec
 
 
-def describe(rec: dict | None) -> str:
-    """One line saying what a record is (or that there is none) for the chapter's text."""
+def describe(rec: dict | None, chapter: str = "", dataset: str = "") -> str:
+    """One line saying what a record is (or that there is none, with the command that records it)."""
     if rec is None:
+        where = f" --chapters {chapter}" if chapter else ""
+        where += f" --datasets {dataset}" if dataset else ""
         return ("No paper-profile run has been recorded for this setting yet (it needs a GPU: "
-                "`python -m lmc_lib.record --profile paper --chapters NN`).")
+                f"`python -m lmc_lib.record --profile paper{where}`).")
     p = rec["provenance"]
     return (f"Recorded run (not re-executed in this build): profile `{p['profile']}`, "
             f"{p['dataset']}, {p['arch']}, widths {p['widths']}, {p['n_pairs']} pairs, on "
@@ -134,7 +136,7 @@ def show(chapter: str, dataset: str, draws, profile: str = "paper") -> dict | No
     import matplotlib.pyplot as plt
 
     rec = load(chapter, dataset, profile)
-    print(describe(rec))
+    print(describe(rec, chapter, dataset))
     if rec:
         for draw in draws:
             draw(rec["result"], recorded_title(rec))

@@ -40,3 +40,12 @@ def test_verdict_texts_use_readable_notation():
     assert "λ = 1/2" in text and "$2^{-(l-1)}$" in text
     for raw in ("lam =", "2^-(", "2^(", "acc(1/2)", "beta(1/2)"):
         assert raw not in text, raw
+
+
+def test_missing_record_names_the_real_chapter_and_dataset(capsys):
+    from lmc_lib import record
+
+    line = record.describe(None, "05", "mnist")
+    assert "--chapters 05 --datasets mnist" in line and "NN" not in line
+    assert record.show("05", "cifar100", [], profile="smoke") is None  # nothing recorded for smoke
+    assert "--chapters 05 --datasets cifar100" in capsys.readouterr().out
