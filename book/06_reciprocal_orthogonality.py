@@ -64,6 +64,7 @@ n_pairs: int = 0                # 0: the profile's number of model pairs
 weight_decay: float = -1.0      # -1: the profile's weight decay
 device: str = "auto"            # auto | cpu | cuda
 profile: str = "cpu"            # cpu | paper | smoke
+second_dataset: str = "mnist"   # repeat the headline and verdicts on this dataset; "": none
 cos_threshold: float = 0.95     # C7: cos(W h_merged, W h_endpoint) must exceed this at every layer (widest)
 
 # %% tags=["hide-input"]
@@ -126,6 +127,22 @@ display(Markdown(
     f"{cos[-1].min():.3f} (layer {result['layers'][int(cos[-1].argmin())]})."))
 
 # %% [markdown]
+# ## The same measurement on a second dataset
+# The sweep above is repeated on `second_dataset` (by default MNIST, the paper's first dataset)
+# with the same recipe, widths and number of pairs. The figure shows the reciprocal-orthogonality ratio per layer;
+# the second dataset's verdicts join the Result below. Set `second_dataset = ""` to skip it.
+
+# %% tags=["hide-input"]
+second_dataset, = checked("06", second_dataset=second_dataset)
+second = setup.but(dataset=second_dataset) if second_dataset not in ("", setup.dataset) else None
+result2 = ch06.run(second) if second else None
+
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-ch06-ro-second", "caption": "Reciprocal-orthogonality ratio {eq}`eq-ro` per layer on the second dataset, both directions, one curve per width."}, "image": {"alt": "Reciprocal-orthogonality ratio against layer on the second dataset"}}
+if second:
+    lplots.reciprocal_orthogonality(result2, second.title())
+    plt.show()
+
+# %% [markdown]
 # ## The paper profile
 # The paper's settings (widths up to 16, up to 100 epochs) need a GPU. A run recorded there
 # (`python -m lmc_lib.record --profile paper --chapters 06`) is drawn below by the same code,
@@ -160,4 +177,7 @@ else:
 # ```
 
 # %%
-display(Markdown(report.result_markdown(ch06.verdicts(result, setup, cos_threshold=cos_threshold))))
+records = ch06.verdicts(result, setup, cos_threshold=cos_threshold)
+if second:
+    records += ch06.verdicts(result2, second, cos_threshold=cos_threshold)
+display(Markdown(report.result_markdown(records)))

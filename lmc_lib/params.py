@@ -43,6 +43,8 @@ _ODD3 = (lambda v: v >= 3 and v % 2 == 1, "an odd number >= 3")
 _UNIT = (lambda v: 0 < v <= 1, "in (0, 1]")
 _WIDTHS = (lambda v: all(0 < w <= MAX_WIDTH for w in v), f"widths in (0, {MAX_WIDTH:g}]")
 _DATASETS = ("mnist", "fashion_mnist", "cifar10", "cifar100")
+_SECOND = dict(second_dataset=_p("str", ("",) + _DATASETS, "'' (none) or one of " + ", ".join(_DATASETS),
+                                 "a second data set the headline figure and verdicts are repeated on"))
 
 COMMON = {
     "dataset": _p("str", _DATASETS, "one of " + ", ".join(_DATASETS), "the data set"),
@@ -67,24 +69,24 @@ CHAPTERS = {
                barrier_width=_p("float", lambda v: 0 <= v <= MAX_WIDTH, "0 or a width",
                                 "width of the drawn pair"),
                perm_seed=_p("int", lambda v: v >= 0, ">= 0", "seed of the random permutation")),
-    "02": dict(lams=_p("int", *_ODD, "points on the lam grid"),
+    "02": dict(**_SECOND, lams=_p("int", *_ODD, "points on the lam grid"),
                c1_gap_pp=_p("float", *_POS, "C1 tolerance (pp)"),
                c2_cal_max=_p("float", *_POS, "C2 threshold (nats)")),
     "03": dict(n_perms=_p("int", lambda v: v >= 1, ">= 1", "random permutation draws per pair"),
                lams=_p("int", *_ODD, "points on the lam grid"),
                c3_tol_pp=_p("float", *_POS, "C3 tolerance (pp)")),
-    "04": dict(lams=_p("floats", lambda v: len(v) > 0 and all(0 <= x <= 1 for x in v),
+    "04": dict(**_SECOND, lams=_p("floats", lambda v: len(v) > 0 and all(0 <= x <= 1 for x in v),
                        "a non-empty list of values in [0, 1]", "lam values of the general check"),
                cos_threshold=_p("float", *_UNIT, "C4 cosine threshold"),
                decay_factor=_p("float", lambda v: v > 1, "> 1", "C11 tolerance factor")),
-    "05": dict(dims=_p("ints", lambda v: len(v) > 0 and all(d >= 1 for d in v),
+    "05": dict(**_SECOND, dims=_p("ints", lambda v: len(v) > 0 and all(d >= 1 for d in v),
                        "a non-empty list of integers >= 1", "Monte Carlo dimensions"),
                mc_elements=_p("int", lambda v: v >= 1, ">= 1", "Monte Carlo numbers per d"),
                mass=_p("float", *_UNIT, "share of sum s_i^2 held by active units"),
                bins=_p("int", lambda v: v >= 2, ">= 2", "histogram bins"),
                small_share=_p("float", *_UNIT, "C6 threshold"),
                wm_overlap=_p("float", *_UNIT, "C6 threshold")),
-    "06": dict(cos_threshold=_p("float", *_UNIT, "C7 cosine threshold")),
+    "06": dict(**_SECOND, cos_threshold=_p("float", *_UNIT, "C7 cosine threshold")),
     "07": dict(wd_width=_p("float", lambda v: 0 <= v <= MAX_WIDTH, "0 or a width",
                            "width of the weight-decay sweep"),
                wd_values=_p("floats", lambda v: all(x >= 0 for x in v), "weight decays >= 0",

@@ -21,7 +21,7 @@ CONV_ARCHS = ("vgg11", "resnet20")
 # inputs (warm re-run: every conv evaluation and BN reset costs seconds on a CPU).
 CONV_CUTS = {"smoke": dict(n_pairs=1), "cpu": dict(n_pairs=1, n_eval=1000)}
 # Widths of the Sophia / skip / BN MLP studies: two main-sweep widths, chosen for cost (cpu).
-MLP_WIDTHS = {"smoke": (1 / 16, 1 / 4), "cpu": (1 / 8, 1 / 2), "paper": (1 / 4, 1, 4, 16)}
+MLP_WIDTHS = {"smoke": (1 / 16, 1 / 4), "cpu": (1 / 8, 1 / 4, 1 / 2), "paper": (1 / 4, 1, 4, 16)}
 SOPHIA_LR = 1e-3        # F.10: "same settings as the first-order runs" -> Adam's lr 1e-3
 DECAY_THRESHOLD = 2 ** -0.5  # per-layer norm factor below this = "decays" (LEWC: 1/2; none: 1)
 N_PROBE = 1000          # test inputs for the per-layer probes
