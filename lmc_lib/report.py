@@ -42,8 +42,9 @@ CLAIMS = {
 
 
 def results_dir(profile: str) -> Path:
-    """Where live verdicts of `profile` are written."""
-    root = Path(os.environ.get("LMC_RESULTS", REPO / "_build" / "results"))
+    """Where live verdicts of `profile` are written ($LMC_RESULTS made absolute against the cwd)."""
+    env = os.environ.get("LMC_RESULTS")
+    root = Path(env).expanduser().absolute() if env else REPO / "_build" / "results"
     return root / profile
 
 

@@ -49,3 +49,14 @@ def test_missing_record_names_the_real_chapter_and_dataset(capsys):
     assert "--chapters 05 --datasets mnist" in line and "NN" not in line
     assert record.show("05", "cifar100", [], profile="smoke") is None  # nothing recorded for smoke
     assert "--chapters 05 --datasets cifar100" in capsys.readouterr().out
+
+
+def test_relative_results_folder_is_made_absolute_against_the_current_folder(tmp_path, monkeypatch):
+    from lmc_lib import report
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LMC_RESULTS", "rel/res")
+    found = report.results_dir("smoke")
+    assert found.is_absolute() and found == tmp_path / "rel" / "res" / "smoke"
+    monkeypatch.chdir("/")
+    assert report.results_dir("smoke") == __import__("pathlib").Path("/rel/res/smoke")
