@@ -92,13 +92,11 @@ def plot_widths(widths, panels: dict, title: str):
 
     panels: {y-axis label: values [pairs, widths]}; title: e.g. setup.title(). Returns the figure.
     """
-    import matplotlib.pyplot as plt
-
     from .experiment import width_label
     from .plots import style
 
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.8 * len(panels), 3.6), squeeze=False)
-    for ax, (label, values) in zip(axes[0], panels.items()):
+    fig, axes = style.grid(len(panels))
+    for ax, (label, values) in zip(axes, panels.items()):
         style.errorbars(ax, widths, np.atleast_2d(values), label="mean +- std over pairs")
         ax.set_xscale("log", base=2)
         ax.set_xticks(list(widths), [width_label(w) for w in widths])

@@ -60,3 +60,20 @@ def test_relative_results_folder_is_made_absolute_against_the_current_folder(tmp
     assert found.is_absolute() and found == tmp_path / "rel" / "res" / "smoke"
     monkeypatch.chdir("/")
     assert report.results_dir("smoke") == __import__("pathlib").Path("/rel/res/smoke")
+
+
+def test_hypothesis_figure_fits_the_page_like_the_other_figures():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from lmc_lib import hypothesis
+    from lmc_lib.plots import style
+
+    panels = {f"q{i}": np.ones((2, 3)) * i for i in range(3)}
+    fig = hypothesis.plot_widths([0.25, 0.5, 1.0], panels, "title")
+    w, h = fig.get_size_inches()
+    assert w <= style.PAGE_W + 1e-9 and len([a for a in fig.axes if a.get_visible()]) == 3
+    assert h > style.PANEL_H  # three panels wrap onto two rows instead of widening the figure
+    plt.close(fig)
