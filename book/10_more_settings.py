@@ -218,8 +218,9 @@ else:
 # - **BN reset.** 4 batches of 500 training images (`bn_batches` of the profile) instead of the
 #   full training set.
 # - **Thresholds.** "Decays" means a geometric-mean per-layer norm factor below $2^{-1/2}$ (halfway,
-#   on a log scale, between LEWC's 1/2 and no decay); a trend over widths means the last value
-#   beats the first (report.rises / falls).
+#   on a log scale, between LEWC's 1/2 and no decay); a trend over widths is a one-sided
+#   permutation test of Spearman's rank correlation over all (width, pair) points at level 0.05
+#   (`lmc_lib.claims.rises` / `falls`), undecided when too few widths or pairs could reach it.
 # ```
 
 # %%
