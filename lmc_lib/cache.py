@@ -226,8 +226,10 @@ def load_or_train(config: TrainConfig, device="auto", progress: bool = True,
             pass
         except _BadEntry as e:
             _discard(root, key, str(e))
-        train_fn = importlib.import_module(f"{__package__}.train").train
-        model, metrics = train_fn(config, device=device, progress=progress)
+        # one path per config: a groupable MLP trains stacked (a group of one), so its weights are
+        # the same whether it was asked for alone or in a group (train_group's docstring)
+        group_mod = importlib.import_module(f"{__package__}.train_group")
+        model, metrics = group_mod.train_group([config], device, progress)[0]
         _write(root, key, config, model, metrics)
         return _load(root, key, config, dev)
 

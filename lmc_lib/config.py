@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 from .utils import LmcError
 
-RECIPE_VERSION = 1  # bump when the training code changes what a config produces
+RECIPE_VERSION = 2  # bump when the training code changes what a config produces
+# 2: MLPs (plain/skip) train through the stacked group trainer, alone or in a group
 PROFILE_NAMES = ("smoke", "cpu", "paper")
 
 
@@ -37,7 +38,7 @@ class TrainConfig:
     warmup_epochs: float = 0.0
     weight_decay: float = 3e-3
     augment: bool = False       # random crop (pad 4) + horizontal flip
-    precision: str = "auto"     # auto (bf16 autocast on CUDA) | fp32
+    precision: str = "auto"     # auto (bf16 autocast on CUDA) | fp32 | bf16 (autocast anywhere)
     bias: bool = True
     n_train: int | None = None  # use the first n training samples (None: all)
     compile: bool = False       # torch.compile (CUDA only)

@@ -35,7 +35,7 @@ from .utils import LmcError, generator, resolve_device
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "sophia")
 SCHEDULES = ("none", "linear")
-PRECISIONS = ("auto", "fp32")
+PRECISIONS = ("auto", "fp32", "bf16")
 CROP_PAD = 4
 PRENORM_BYTES = 1 << 30  # without augmentation, a split up to this size (fp32) is normalised once
 LOG_ENV = "LMC_TRAIN_LOG"  # a file path: one appended line per trained model, no progress bars
@@ -210,14 +210,23 @@ def _refresh_hessian(fwd, opt, x, gen, autocast) -> None:
     opt.zero_grad(set_to_none=True)
 
 
+def uses_bf16(config: TrainConfig, dev: torch.device) -> bool:
+    """bf16 autocast of the forward: precision "bf16" on any device, "auto" on CUDA only."""
+    return config.precision == "bf16" or (dev.type == "cuda" and config.precision == "auto")
+
+
+def autocast_for(config: TrainConfig, dev: torch.device):
+    """A context factory: bf16 autocast on `dev` when uses_bf16, else a no-op."""
+    amp = uses_bf16(config, dev)
+    return lambda: (torch.autocast(dev.type, dtype=torch.bfloat16) if amp
+                    else contextlib.nullcontext())
+
+
 def _make_step(config, model, opt, dev, gen):
     """A function (x, y, t) -> (loss, n_correct) that does one optimiser step on a float batch."""
     fwd = torch.compile(model) if config.compile and dev.type == "cuda" else model
-    amp = dev.type == "cuda" and config.precision == "auto"
-    channels_last = amp and model.arch != "mlp"
-
-    def autocast():
-        return torch.autocast("cuda", dtype=torch.bfloat16) if amp else contextlib.nullcontext()
+    channels_last = dev.type == "cuda" and uses_bf16(config, dev) and model.arch != "mlp"
+    autocast = autocast_for(config, dev)
 
     def step(x, y, t):
         if channels_last:

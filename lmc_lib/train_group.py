@@ -98,12 +98,11 @@ def _unstack(params: list[torch.Tensor], models) -> None:
 
 def _make_step(config, params, opt, dev):
     """A function (x [k,B,D], y [k,B]) -> (per-member loss [k], per-member n_correct [k])."""
-    amp = dev.type == "cuda" and config.precision == "auto"
+    autocast = train.autocast_for(config, dev)
     skip = config.variant == "skip"
 
     def step(x, y):
-        ctx = torch.autocast("cuda", dtype=torch.bfloat16) if amp else contextlib.nullcontext()
-        with ctx:
+        with autocast():
             logits = _forward(params, x, skip, config.bias).float()
         k, b = y.shape
         ce = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view(k, b).mean(1)
@@ -165,13 +164,14 @@ def _check_group(configs: list[TrainConfig]) -> None:
 def train_group(configs: list[TrainConfig], device="auto", progress: bool = True, data=None):
     """Train configs that differ only in seed/init_seed; [(model, metrics)] as train.train gives.
 
-    Groupable recipes (see `groupable`) train as one stacked model; anything else (BN variants,
-    conv nets, Sophia, augmentation, compile), or a single config, falls back to train.train one
-    by one. wall_time_s of a stacked member is its share (group wall time / members).
+    Groupable recipes (see `groupable`) train as one stacked model, a single config too, so a
+    config's weights do not depend on the group it was trained in; anything else (BN variants,
+    conv nets, Sophia, augmentation, compile) falls back to train.train one by one.
+    wall_time_s of a stacked member is its share (group wall time / members).
     """
     configs = list(configs)
     _check_group(configs)
-    if len(configs) == 1 or not groupable(configs[0]):
+    if not groupable(configs[0]):
         return [train.train(c, device=device, progress=progress, data=data) for c in configs]
     for c in configs:
         train.check_config(c)

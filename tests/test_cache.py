@@ -38,7 +38,8 @@ def fake_train(config, device="auto", progress=True):
 
 @pytest.fixture
 def fake(monkeypatch, tmp_path):
-    """Patch lmc_lib.train.train (a stub module if train.py is not importable); point LMC_CACHE."""
+    """Patch lmc_lib.train.train and train_group.train_group (a stub train module if train.py is
+    not importable); point LMC_CACHE."""
     try:
         train_mod = importlib.import_module("lmc_lib.train")
     except Exception:  # noqa: BLE001 -- train.py may be missing or mid-edit
@@ -46,6 +47,9 @@ def fake(monkeypatch, tmp_path):
         monkeypatch.setitem(sys.modules, "lmc_lib.train", train_mod)
         monkeypatch.setattr(lmc_lib, "train", train_mod, raising=False)
     monkeypatch.setattr(train_mod, "train", fake_train, raising=False)
+    monkeypatch.setattr(importlib.import_module("lmc_lib.train_group"), "train_group",
+                        lambda configs, device="auto", progress=True, data=None:
+                        [fake_train(c, device, progress) for c in configs])
     monkeypatch.setenv("LMC_CACHE", str(tmp_path / "models"))
     CALLS.clear()
     return tmp_path / "models"

@@ -164,3 +164,21 @@ def test_train_log_file_gets_one_line_per_model(monkeypatch, tmp_path, capsys):
     train.train(MLP, "cpu", progress=True, data=TOY)  # stderr is not a terminal under pytest
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1 and "seed=0" in err[0] and len(log.read_text().splitlines()) == 3
+
+
+def test_one_config_gives_one_result_alone_or_in_a_group(toy_cache):
+    configs = [MLP.replace(seed=s) for s in (0, 1, 2)]
+    alone = cache.load_or_train(configs[1], "cpu", progress=False, cache_dir=toy_cache / "alone")
+    (_, _), (member, _), (_, _) = group(configs)
+    assert same_weights(alone, member.to("cpu"))
+
+
+def test_bf16_precision_autocasts_on_cpu_and_stays_close_to_fp32():
+    dev = torch.device("cpu")
+    assert train.uses_bf16(MLP.replace(precision="bf16"), dev)
+    assert not train.uses_bf16(MLP, dev) and not train.uses_bf16(MLP.replace(precision="fp32"), dev)
+    (half, mh), = group([MLP.replace(precision="bf16")])
+    (full, mf), = group([MLP])
+    assert not same_weights(half, full)
+    assert all(np.isfinite(mh["step_losses"])) and mh["epoch_losses"][-1] < mh["epoch_losses"][0]
+    assert abs(mh["test_acc"] - mf["test_acc"]) < 0.2
