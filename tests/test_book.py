@@ -51,7 +51,7 @@ def test_parameters_are_declared_in_the_schema_and_defaults_are_valid(path):
     values = {k: v for k, v in values.items() if not k.startswith("__")}
     declared = params.schema(path.name[:2], path)
     assert set(values) == set(declared), f"{path.name}: cell {sorted(values)} vs schema {sorted(declared)}"
-    assert params.validate(values, path.name[:2]).keys() == values.keys()
+    assert params.validate(values, path.name[:2], source=path).keys() == values.keys()
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
