@@ -224,9 +224,11 @@ else:
 # ## Departures from the paper
 # ```{admonition} Where this run departs from the paper
 # :class: warning
-# * In the `cpu` profile (the default): widths 1/16 to 1 (the paper: up to 16), 3 epochs (up to
-#   100), 2 pairs per width (3), the first 2,000 test images for all probes. Histograms are from
-#   model a of the first pair, and so are the effective ranks (no error bars there).
+# * The `cpu` profile (the default) trains far less than the paper (widths up to 16, up to 100
+#   epochs, 3 pairs); the line printed under the parameters gives this run's scale (widths, epochs, pairs, test
+#   images).
+#   Histograms are from model a of the first pair, and so are the effective ranks (no error
+#   bars there).
 # * The paper's threshold for an "active" unit was lost; ours (`mass`, 90% of $\sum s_i^2$) is a
 #   parameter. So are the thresholds of C6 (`small_share`, `wm_overlap`) and the histogram bins.
 # * Weak additivity and second moments are measured on the input of the ReLU: $z_l$ for the plain

@@ -158,8 +158,9 @@ else:
 # ## Departures from the paper
 # ```{admonition} Where this run departs from the paper
 # :class: warning
-# * In the `cpu` profile (the default): widths 1/16 to 1 (the paper: up to 16), 3 epochs (up to
-#   100), 2 pairs per width (3), the first 2,000 test images.
+# * The `cpu` profile (the default) trains far less than the paper (widths up to 16, up to 100
+#   epochs, 3 pairs); the line printed under the parameters gives this run's scale (widths, epochs, pairs, test
+#   images).
 # * Our networks have biases; Theorem 5.3 is stated for bias-free nets. The probes apply $W$ without
 #   its bias, so {numref}`fig-ch06-ro` and {numref}`fig-ch06-projection` test the conditions
 #   themselves; whether the biases spoil LEWC is what {doc}`chapter 4 <04_lewc>` measures.

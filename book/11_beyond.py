@@ -145,13 +145,14 @@ else:
 # :class: warning
 # - These studies are ours, not the paper's; there is no paper figure to compare with, and none
 #   of the claims C1-C12 is judged here.
-# - `cpu` profile: widths up to 1, 3 epochs; the LEWC prediction is meant for wide models, so a
-#   mismatch at small width is expected rather than a refutation.
+# - `cpu` profile: widths up to 2, 3 epochs (the line below gives this run's scale); the LEWC
+#   prediction is meant for wide models, so a mismatch at small width is expected rather than a
+#   refutation.
 # - The data-free prediction assumes the trained models themselves are calibrated at beta = 1
 #   (their fitted beta is drawn in the first figure); the ratio to the ensemble's beta does not.
 # - N-model merging uses the 2 x n_pairs models of the main sweep (4 in the `cpu` profile), so
 #   N = 4 is a single merge per width and its error bar is zero.
-# - Spawning trains extra pairs only at `spawn_widths` (cpu: 1/16, 1/4, 1) to stay within the
+# - Spawning trains extra pairs only at `spawn_widths` (cpu: 1/8, 1/2, 1) to stay within the
 #   budget. The spawned models share the initialisation itself (spawn time 0) and train for only a
 #   few epochs in the `cpu` profile: they may simply not move far from each other, so a near-zero
 #   barrier here says little about longer training.

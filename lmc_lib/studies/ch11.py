@@ -18,7 +18,7 @@ from ..train import evaluate
 from .ch10 import bn_reset, curve_block, merged_half
 
 MODELS = ("a", "b", "merged", "ensemble")
-SPAWN_WIDTHS = {"smoke": (1 / 16, 1 / 4), "cpu": (1 / 16, 1 / 4, 1), "paper": (1 / 4, 1, 4, 16)}
+SPAWN_WIDTHS = {"smoke": (1 / 16, 1 / 4), "cpu": (1 / 8, 1 / 2, 1), "paper": (1 / 4, 1, 4, 16)}
 N_MODELS = (2, 3, 4)
 
 
