@@ -1,11 +1,46 @@
 """Shared fixtures."""
+import time
+from pathlib import Path
+
 import pytest
 import torch
+
+from lmc_lib import bookbuild
+from lmc_lib.utils import LmcError
 
 
 @pytest.fixture(scope="session")
 def _smoke_dirs(tmp_path_factory):
     return tmp_path_factory.mktemp("cache"), tmp_path_factory.mktemp("results")
+
+
+class SmokeRuns:
+    """Every chapter executed at most once per session in the smoke profile (test_book, test_browser)."""
+
+    def __init__(self, folder: Path, cache: Path, results: Path):
+        self.folder, self.cache, self.results, self.runs = folder, cache, results, {}
+
+    def run(self, src: Path) -> dict:
+        """{notebook, start, error} of a chapter's smoke execution, executed on first request."""
+        if src not in self.runs:
+            out, start, error = self.folder / (src.stem + ".ipynb"), time.time() - 1, None
+            with pytest.MonkeyPatch.context() as mp:
+                mp.setenv("LMC_CACHE", str(self.cache))
+                mp.setenv("LMC_RESULTS", str(self.results))
+                mp.setenv("OMP_NUM_THREADS", "1")  # the kernel inherits it: one torch thread
+                try:
+                    bookbuild.execute(src, out, {"profile": "smoke"})
+                except LmcError as err:
+                    error = str(err)
+            self.runs[src] = dict(notebook=out, start=start, error=error)
+        return self.runs[src]
+
+
+@pytest.fixture(scope="session")
+def smoke_runs(tmp_path_factory, _smoke_dirs):
+    """The session's smoke executions of the chapters, in one folder (each chapter runs once)."""
+    cache, results = _smoke_dirs
+    return SmokeRuns(tmp_path_factory.mktemp("executed"), cache, results)
 
 
 @pytest.fixture

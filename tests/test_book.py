@@ -2,7 +2,6 @@
 import ast
 import json
 import re
-import time
 from pathlib import Path
 
 import pytest
@@ -71,15 +70,14 @@ def test_papermill_sees_every_parameter(path, tmp_path):
 
 @pytest.mark.chapters
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
-def test_chapter_executes_in_the_smoke_profile(path, tmp_path, smoke_env):
-    out = tmp_path / (path.stem + ".ipynb")
-    start = time.time() - 1
-    bookbuild.execute(path, out, {"profile": "smoke"})
-    text = out.read_text()
+def test_chapter_executes_in_the_smoke_profile(path, smoke_runs):
+    run = smoke_runs.run(path)  # shared with test_browser: each chapter executes once per session
+    assert run["error"] is None, run["error"]
+    text = run["notebook"].read_text()
     assert '"output_type": "error"' not in text
     assert "image/png" in text, f"{path.name} drew no figure"
-    fresh = [json.loads(p.read_text()) for p in (smoke_env[1] / "smoke").glob("*.json")
-             if p.stat().st_mtime >= start]
+    fresh = [json.loads(p.read_text()) for p in (smoke_runs.results / "smoke").glob("*.json")
+             if p.stat().st_mtime >= run["start"]]
     chapter = path.name[:2]  # records of chapter 10 also use "10-cifar100"
     if chapter not in NO_VERDICT:
         assert any(r["chapter"].split("-")[0] == chapter for r in fresh), \

@@ -187,21 +187,20 @@ def inspect_page(browser: Chromium, page: Path, shot: Path | None = None) -> dic
 
 
 @pytest.fixture(scope="module")
-def smoke_book(tmp_path_factory, _smoke_dirs):
-    """A smoke-profile build of the whole book into a tmp _build (model cache shared with test_book).
+def smoke_book(tmp_path_factory, smoke_runs):
+    """A smoke-profile build of the whole book into a tmp _build, rendered from the session's smoke
+    executions (conftest.smoke_runs: the ones test_book's smoke test checks; each chapter runs once).
 
     LMC_SMOKE_EXECUTED=<folder of executed smoke notebooks> renders those instead of executing.
     """
-    cache, results = _smoke_dirs
     root = tmp_path_factory.mktemp("book")
-    executed = Path(os.environ.get("LMC_SMOKE_EXECUTED") or root / "executed")
+    executed = Path(os.environ.get("LMC_SMOKE_EXECUTED") or smoke_runs.folder)
+    if not os.environ.get("LMC_SMOKE_EXECUTED"):
+        failed = [r["error"] for r in map(smoke_runs.run, bookbuild.chapters()) if r["error"]]
+        assert not failed, "chapters failed in the smoke profile:\n" + "\n".join(failed)
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("LMC_CACHE", str(cache))
-        mp.setenv("LMC_RESULTS", str(results))
-        mp.setenv("OMP_NUM_THREADS", "1")
-        for src in bookbuild.chapters():
-            if not (executed / (src.stem + ".ipynb")).exists():
-                bookbuild.execute(src, executed / (src.stem + ".ipynb"), {"profile": "smoke"})
+        mp.setenv("LMC_CACHE", str(smoke_runs.cache))
+        mp.setenv("LMC_RESULTS", str(smoke_runs.results))
         index = bookbuild.render(executed, root, root / "stage", root / "failed")
     return sorted(index.parent.glob("*.html"))
 
