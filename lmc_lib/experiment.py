@@ -123,8 +123,8 @@ class Setup:
         """The scale of this run in one line, for a chapter's "departures from the paper" note."""
         ws = ", ".join(width_label(w) for w in self.widths)
         epochs = self.config(self.widths[-1]).epochs
-        return (f"profile `{self.profile}`, {self.data_label()}, widths {ws}, {epochs} epoch(s), "
-                f"{self.n_pairs} pairs, {self.n_eval} test inputs.")
+        return (f"profile `{self.profile}`, {self.data_label()}, widths {ws}; {epochs} "
+                f"epoch{'s' * (epochs != 1)}, {self.n_pairs} pairs, {self.n_eval} test inputs.")
 
     def __repr__(self) -> str:
         """Setup(<scale line>, device, variant): short enough to read under a chapter's Setup cell."""
