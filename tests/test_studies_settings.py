@@ -138,7 +138,7 @@ def test_ch11_findings_and_barriers_on_a_hand_made_result(results_dir):
     assert bars["predicted"][0, 0] == pytest.approx(-0.05)
     text = " ".join(ch11.findings(res))
     assert "fitted / predicted = 1.05, within a factor 1.5" in text
-    assert "N = 4: 0.8" in text and "predicted 64" in text and "for N = 2." in text
+    assert "N = 4: 80.0" in text and "predicted 64" in text and "for N = 2." in text
     assert "spawned below independent at 0 of 3 widths" in text
     assert ch11.many_means(many, "merged", "beta") == {"2": [8.0] * 3, "4": [8.0] * 3}
     v = {r["claim"]: r for r in ch11.verdicts(res, Setup.from_params(profile="smoke"))}

@@ -115,6 +115,11 @@ def _fmt(values) -> str:
     return ", ".join(f"{v:.3g}" for v in values)
 
 
+def _pct(fraction: float) -> str:
+    """A fraction as percent (or a difference of fractions as pp), one decimal."""
+    return f"{100 * fraction:.1f}"
+
+
 def findings(result: dict) -> list[str]:
     """The chapter's findings as sentences built from the numbers (markdown list items)."""
     c, m, sp = result["calib"], result["many"], result["spawn"]
@@ -131,10 +136,11 @@ def findings(result: dict) -> list[str]:
            f"Loss barrier at λ = 1/2 at w = {wl}: raw {bar['raw'][-1]:.3f}, with the fitted beta "
            f"{bar['fitted'][-1]:.3f}, with the predicted beta (no calibration data) "
            f"{bar['predicted'][-1]:.3f} nats.",
-           f"Accuracy, endpoints / merged / ensemble: at w = {width_label(ws[0])} {acc['ends'][0]:.3f} / "
-           f"{acc['merged'][0]:.3f} / {acc['ensemble'][0]:.3f}; at w = {wl} {acc['ends'][-1]:.3f} / "
-           f"{acc['merged'][-1]:.3f} / {acc['ensemble'][-1]:.3f} (ensemble minus merged: "
-           f"{acc['ensemble'][0] - acc['merged'][0]:.3f} -> {acc['ensemble'][-1] - acc['merged'][-1]:.3f})."]
+           f"Accuracy (%), endpoints / merged / ensemble: at w = {width_label(ws[0])} "
+           f"{_pct(acc['ends'][0])} / {_pct(acc['merged'][0])} / {_pct(acc['ensemble'][0])}; at w = {wl} "
+           f"{_pct(acc['ends'][-1])} / {_pct(acc['merged'][-1])} / {_pct(acc['ensemble'][-1])} (ensemble "
+           f"minus merged: {_pct(acc['ensemble'][0] - acc['merged'][0])} -> "
+           f"{_pct(acc['ensemble'][-1] - acc['merged'][-1])} pp)."]
     out.append(_many_finding(m))
     ind, spn = (np.mean(per_width(sp[k], "cal_barrier"), 0) for k in ("independent", "spawned"))
     out.append("Calibrated barrier at λ = 1/2, independent vs spawned (shared init): "
@@ -149,8 +155,8 @@ def _many_finding(m: dict) -> str:
     accs, betas = many_means(m, "merged", "acc"), many_means(m, "merged", "beta")
     pred = {n: int(n) ** (m["n_layers"] - 1) for n in betas}
     close = [n for n in betas if 1 / 1.5 <= betas[n][-1] / pred[n] <= 1.5]
-    return (f"Merging N models at w = {width_label(m['widths'][-1])}: accuracy "
-            + "; ".join(f"N = {n}: {v[-1]:.3f}" for n, v in accs.items()) + "; fitted beta "
+    return (f"Merging N models at w = {width_label(m['widths'][-1])}: accuracy (%) "
+            + "; ".join(f"N = {n}: {_pct(v[-1])}" for n, v in accs.items()) + "; fitted beta "
             + "; ".join(f"N = {n}: {v[-1]:.3g} (predicted {pred[n]})" for n, v in betas.items())
             + f"; within a factor 1.5 of $N^{{L-1}}$ for N = {', '.join(close) if close else 'none'}.")
 
