@@ -7,7 +7,7 @@ PROFILE ?= cpu
 JOBS ?= 2
 STAMP := $(VENV)/.lmc-installed
 
-.PHONY: setup data book render notebooks chapter test bench clean browser
+.PHONY: setup data book render notebooks chapter new-chapter test bench clean browser
 
 setup: $(STAMP) data
 

@@ -194,7 +194,7 @@ display(Markdown(
 
 # %% tags=["hide-input"]
 second_dataset, = checked("02", second_dataset=second_dataset)
-second = setup.but(dataset=second_dataset) if second_dataset not in ("", setup.dataset) else None
+second = setup.second(second_dataset)
 result2 = ch02.run(second, lams=lams) if second else None
 
 # %% tags=["hide-input"] mystnb={"figure": {"name": "fig-ch02-barriers-second", "caption": "Barriers {eq}`eq-barrier` against width on the second dataset, without and with weight matching: accuracy barrier in percentage points, calibrated-loss and raw loss barriers in nats; mean and standard deviation over pairs."}, "image": {"alt": "Accuracy, calibrated-loss and raw-loss barriers against width on the second dataset"}}

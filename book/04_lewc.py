@@ -148,7 +148,7 @@ display(Markdown("At the widest width, logits: " + "; ".join(
 
 # %% tags=["hide-input"]
 second_dataset, = checked("04", second_dataset=second_dataset)
-second = setup.but(dataset=second_dataset) if second_dataset not in ("", setup.dataset) else None
+second = setup.second(second_dataset)
 result2 = ch04.run(second, lams=tuple(lams)) if second else None
 
 # %% tags=["hide-input"] mystnb={"figure": {"name": "fig-ch04-lewc-second", "caption": "LEWC cosine per layer on the second dataset, one curve per width; the last layer is the logits."}, "image": {"alt": "LEWC cosine against layer on the second dataset, one curve per width"}}

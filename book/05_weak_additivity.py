@@ -199,7 +199,7 @@ display(Markdown(
 
 # %% tags=["hide-input"]
 second_dataset, = checked("05", second_dataset=second_dataset)
-second = setup.but(dataset=second_dataset) if second_dataset not in ("", setup.dataset) else None
+second = setup.second(second_dataset)
 result2 = ch05.run(second, dims=tuple(dims), mass=mass, bins=bins, mc_elements=mc_elements) if second else None
 
 # %% tags=["hide-input"] mystnb={"figure": {"name": "fig-ch05-wa-second", "caption": "Weak-additivity cosine {eq}`eq-weak-additivity` per hidden layer on the second dataset, one curve per width, with the Gaussian value 0.9304 (dashed)."}, "image": {"alt": "Weak-additivity cosine against hidden layer on the second dataset"}}

@@ -134,7 +134,7 @@ display(Markdown(
 
 # %% tags=["hide-input"]
 second_dataset, = checked("06", second_dataset=second_dataset)
-second = setup.but(dataset=second_dataset) if second_dataset not in ("", setup.dataset) else None
+second = setup.second(second_dataset)
 result2 = ch06.run(second) if second else None
 
 # %% tags=["hide-input"] mystnb={"figure": {"name": "fig-ch06-ro-second", "caption": "Reciprocal-orthogonality ratio {eq}`eq-ro` per layer on the second dataset, both directions, one curve per width."}, "image": {"alt": "Reciprocal-orthogonality ratio against layer on the second dataset"}}

@@ -12,6 +12,7 @@ import torch
 
 from . import budget, cache, merge, params, perm
 from .config import book_settings, make_config, TrainConfig
+from .data import DATASETS
 from .train import prepare_data
 from .utils import LmcError, resolve_device
 
@@ -91,6 +92,12 @@ class Setup:
         over = dict(self.overrides, **changes.pop("overrides", {}))
         fields = {k: getattr(self, k) for k in self.__dataclass_fields__}
         return Setup(**{**fields, **changes, "overrides": over})
+
+    def second(self, dataset: str) -> "Setup | None":
+        """This setup on a second dataset (a chapter's `second_dataset`); None for "" or the same one."""
+        if dataset and dataset not in DATASETS:
+            raise LmcError(f"unknown second dataset {dataset!r}; choose '' or one of {DATASETS}")
+        return self.but(dataset=dataset) if dataset and dataset != self.dataset else None
 
     def config(self, width: float, seed: int = 0, **overrides) -> TrainConfig:
         """The TrainConfig of one model of this setup."""

@@ -38,3 +38,12 @@ def test_profile_value_is_spelled_one_way():
 
 def test_width_labels():
     assert [width_label(w) for w in (1 / 16, 0.5, 1.0, 2.0, 0.3)] == ["1/16", "1/2", "1", "2", "3/10"]
+
+
+def test_second_dataset_setup():
+    setup = Setup.from_params(profile="smoke", dataset="fashion_mnist", device="cpu")
+    other = setup.second("mnist")
+    assert other.dataset == "mnist" and other.widths == setup.widths and other.n_pairs == setup.n_pairs
+    assert setup.second("") is None and setup.second("fashion_mnist") is None
+    with pytest.raises(LmcError, match="second dataset 'foo'"):
+        setup.second("foo")
