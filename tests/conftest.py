@@ -59,3 +59,9 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(autouse=True)
+def _no_study_cache(monkeypatch):
+    """Tests compute every study (test_studycache turns the cache on where it tests it)."""
+    monkeypatch.setenv("LMC_STUDY_CACHE", "0")

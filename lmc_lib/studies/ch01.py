@@ -10,6 +10,7 @@ from .. import perm
 from ..experiment import ARCH_NAMES, Setup, pair_curves, width_label
 from ..models import ARCHS, build_model
 from ..train import evaluate
+from ..studycache import cached_study
 from .ch02 import default_lams, summarize_curves, wkey
 
 COUNT_WIDTHS = (1 / 16, 1 / 4, 1, 4, 16)  # the cpu profile's and the paper's ranges
@@ -65,6 +66,7 @@ def symmetry_check(setup: Setup, width: float, seed: int = 0) -> dict:
                 units_moved=moved, units=sum(spec.groups.values()))
 
 
+@cached_study
 def run(setup: Setup, count_widths=COUNT_WIDTHS, barrier_width: float = 0.0, perm_seed: int = 0,
         lams: int = 0) -> dict:
     """Parameter counts, the symmetry check at the largest width and one pair's path (Def 2.1)."""

@@ -11,6 +11,7 @@ import numpy as np
 
 from .. import barriers, claims, report
 from ..experiment import Setup, pair_curves, width_label
+from ..studycache import cached_study
 
 COLUMNS = ("acc", "loss", "cal_loss", "beta", "inv_beta")
 BARRIERS = {"acc": ("acc", barriers.accuracy_barrier), "cal": ("cal_loss", barriers.loss_barrier),
@@ -48,6 +49,7 @@ def settings(setup: Setup, lams) -> dict:
                 title=setup.title())
 
 
+@cached_study
 def run(setup: Setup, lams: int = 0, matchings=("none", "wm")) -> dict:
     """Fig 1, 2, 16, 17, 19 and Table 1: path measurements per width and matching."""
     lams = lams or default_lams(setup)

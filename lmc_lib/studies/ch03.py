@@ -11,6 +11,7 @@ import numpy as np
 
 from .. import claims, merge, perm, report
 from ..experiment import Setup, pair_curves
+from ..studycache import cached_study
 from .ch02 import default_lams, means, per_pair, settings, summarize_curves, wkey
 
 
@@ -29,6 +30,7 @@ def random_curves(setup: Setup, width: float, n_perms: int = 3, lams=11) -> list
     return curves
 
 
+@cached_study
 def run(setup: Setup, n_perms: int = 3, lams: int = 5) -> dict:
     """Fig 18 (a) acc at lam = 1/2: none / random / WM / endpoints; (b) calibrated barriers.
 

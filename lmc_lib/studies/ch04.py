@@ -12,6 +12,7 @@ import torch
 
 from .. import claims, merge, probes, report
 from ..models import has_batchnorm
+from ..studycache import cached_study
 
 LAMS = (0.25, 0.5, 0.75)  # lam values of the general-lam check (our extension)
 
@@ -54,6 +55,7 @@ def _width(setup, w: float, x, lams) -> dict:
     return res
 
 
+@cached_study
 def run(setup, lams=LAMS) -> dict:
     """Fig 3, Fig 20 and the general-lam check over the setup's widths (lam check: ends only)."""
     x, _ = setup.eval_inputs()

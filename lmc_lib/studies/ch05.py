@@ -8,6 +8,7 @@ import numpy as np
 
 from .. import perm as perm_mod
 from .. import claims, probes, probes_flat, report
+from ..studycache import cached_study
 
 DIMS = (10, 100, 1000, 10_000, 100_000)   # Thm 5.4 Monte Carlo dimensions
 GAUSS_LAMS = (0.5, 0.25, 0.1)             # lam values of the Gaussian check
@@ -57,6 +58,7 @@ def _pair(a, b, x, mass: float, bins: int, seed: int) -> dict:
                 hist=_histogram(s_a, bins) if seed == 0 else None)
 
 
+@cached_study
 def run(setup, dims=DIMS, mass: float = MASS, bins: int = BINS, mc_elements: int = MC_ELEMENTS) -> dict:
     """Thm 5.4 check, and Fig 4, 5, 6, 21, 22 plus effective ranks over the setup's widths."""
     x, _ = setup.eval_inputs()

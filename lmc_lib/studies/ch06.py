@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import claims, probes, report
+from ..studycache import cached_study
 from .ch04 import merged_model
 
 
@@ -17,6 +18,7 @@ def _pair(setup, a, b, x, seed: int) -> dict:
                 cos_b=probes.merged_projection_cosine(b, m, x).tolist())
 
 
+@cached_study
 def run(setup) -> dict:
     """Fig 7 and Fig 8 over the setup's widths."""
     x, _ = setup.eval_inputs()

@@ -13,6 +13,7 @@ import numpy as np
 from .. import barriers, claims, merge, probes, probes_flat, report
 from ..config import book_settings
 from ..experiment import Setup, pair_curves
+from ..studycache import cached_study
 
 CHAPTER = "07"
 
@@ -55,6 +56,7 @@ def _one_wd(setup: Setup, width: float, wd: float, lams, x) -> dict:
     return out
 
 
+@cached_study
 def run(setup: Setup, wd_width: float | None = None, wd_values=None, lams=11) -> dict:
     """Fig 9, 10, 23 and effective ranks: {str(wd): measurements} at one width."""
     width = float(wd_width) if wd_width else default_wd_width(setup)

@@ -12,6 +12,7 @@ import numpy as np
 
 from .. import claims, perm, probes, report
 from ..experiment import Setup
+from ..studycache import cached_study
 
 CHAPTER = "08"
 LARGE = 0.5      # "commutativity fails": layer-mean residual at the largest width at least this
@@ -29,6 +30,7 @@ def _pair(a, b, x, seed: int) -> dict:
                 wm_distance=[info["distance_before"], info["distance_after"]])
 
 
+@cached_study
 def run(setup: Setup) -> dict:
     """Fig 11: {matching: {str(width): [per pair: residual per layer l = 2..L]}}."""
     x, _ = setup.eval_inputs()

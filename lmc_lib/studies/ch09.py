@@ -13,6 +13,7 @@ import numpy as np
 from .. import claims, merge, probes_flat, report
 from ..experiment import Setup
 from ..models import has_batchnorm
+from ..studycache import cached_study
 
 CHAPTER = "09"
 GAP = 0.1  # "b is not a random neighbour": cos(a, a + d u) - cos(a, b) at least this, every layer
@@ -49,6 +50,7 @@ def _pair(setup: Setup, a, b, x, y, ts, seed: int) -> dict:
                 cos_b=probes_flat.activation_cosine(a, b, x).tolist())
 
 
+@cached_study
 def run(setup: Setup, ts=11) -> dict:
     """Fig 12-14: {str(width): {quantity: [per pair]}} and the t grid."""
     grid = np.linspace(0, 1, ts) if isinstance(ts, int) else np.asarray(ts, dtype=float)

@@ -13,6 +13,7 @@ from .. import barriers, claims, data, merge, probes, report
 from ..config import book_settings
 from ..experiment import Setup, pair_curves, width_label
 from ..models import has_batchnorm
+from ..studycache import cached_study
 
 CONV_ARCHS = ("vgg11", "resnet20")
 # Conv nets: both archs at the profile's conv_widths (or a chapter's conv_plan). CONV_CUTS trims
@@ -126,6 +127,7 @@ def widths_plan(profile: str, width: float = 0.0, widths=(), mlp_widths=(), conv
                 conv_plan={a: sorted(float(w) for w in ws) for a, ws in conv.items()})
 
 
+@cached_study
 def run(setup: Setup, mlp_widths=None, conv_plan=None, conv_pairs: int = 0, conv_n_train: int = 0,
         lams: int = 11, conv_lams: int = 5, sophia_lr: float = SOPHIA_LR,
         conv_dataset: str = "auto") -> dict:

@@ -15,6 +15,7 @@ from .. import calibrate as cal
 from .. import claims, merge, report
 from ..experiment import Setup, pair_curves, width_label
 from ..train import evaluate
+from ..studycache import cached_study
 from .ch10 import bn_reset, curve_block, merged_half
 
 MODELS = ("a", "b", "merged", "ensemble")
@@ -78,6 +79,7 @@ def spawn(setup: Setup, widths, lams: int = 11) -> dict:
         for k, over in kinds.items()}
 
 
+@cached_study
 def run(setup: Setup, spawn_widths=None, lams: int = 11) -> dict:
     """Every number of chapter 11 (see the module docstring)."""
     spawn_widths = sorted(float(w) for w in (spawn_widths or SPAWN_WIDTHS[setup.profile]))
