@@ -57,7 +57,7 @@ def test_ch10_verdicts_reproduced_on_a_result_that_shows_the_claims(results_dir)
     assert v[("C1", "10-cifar100")] == v[("C2", "10-cifar100")] == "not run"
     saved = json.loads((results_dir / "smoke" / "C11_10_fashion_mnist.json").read_text())
     assert saved["verdict"] == "reproduced" and "VGG-11" in saved["setting"]
-    cifar = json.loads((results_dir / "smoke" / "C1_10-cifar100_fashion_mnist.json").read_text())
+    cifar = json.loads((results_dir / "smoke" / "C1_10-cifar100_cifar100.json").read_text())
     assert "/tmp" not in cifar["setting"]  # no local paths in a verdict
 
 
