@@ -35,10 +35,12 @@
 #
 # ```{math}
 # :label: eq-calibrated-loss
-# \hat\beta = \arg\min_{\beta > 0} \sum_{(x, y) \in D_{\text{fit}}}
-#   -\log \mathrm{softmax}(\beta z(x;\theta))_y, \qquad
-# \mathcal{L}_{\text{cal}}(\theta) = \frac{1}{|D_{\text{eval}}|} \sum_{(x, y) \in D_{\text{eval}}}
+# \begin{aligned}
+# \hat\beta &= \arg\min_{\beta > 0} \sum_{(x, y) \in D_{\text{fit}}}
+#   -\log \mathrm{softmax}(\beta z(x;\theta))_y, \\
+# \mathcal{L}_{\text{cal}}(\theta) &= \frac{1}{|D_{\text{eval}}|} \sum_{(x, y) \in D_{\text{eval}}}
 #   -\log \mathrm{softmax}(\hat\beta z(x;\theta))_y .
+# \end{aligned}
 # ```
 #
 # The calibrated-loss barrier is {eq}`eq-barrier` with $\mathcal{L}_{\text{cal}}$ in place of
