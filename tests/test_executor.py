@@ -1,0 +1,138 @@
+"""Tests of lmc_lib.executor: in-process and Ray training write the same cache entries."""
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+import torch
+
+from lmc_lib import cache, executor, plan
+from lmc_lib.experiment import Setup
+from lmc_lib.utils import LmcError
+
+REPO = Path(__file__).resolve().parent.parent
+SMOKE = plan.configs("02", Setup.from_params(profile="smoke", dataset="mnist", device="cpu"))
+
+
+def weights(root: Path) -> dict:
+    """{key: state_dict} of every complete entry under `root`."""
+    return {p.stem: torch.load(p, weights_only=True) for p in sorted(root.glob("*.pt"))
+            if p.with_suffix(".json").exists()}
+
+
+def assert_same_entries(a: Path, b: Path) -> None:
+    """Two cache folders hold the same keys with bit-identical weights, and nothing partial."""
+    wa, wb = weights(a), weights(b)
+    assert sorted(wa) == sorted(wb) == sorted(c.key() for c in SMOKE)
+    for key in wa:
+        assert wa[key].keys() == wb[key].keys()
+        assert all(torch.equal(wa[key][n], wb[key][n]) for n in wa[key]), key
+    for root in (a, b):
+        assert {e["status"] for e in cache.entries(root)} == {"ok"}
+
+
+@pytest.fixture(scope="module")
+def sequential(tmp_path_factory):
+    """The smoke plan of chapter 02 trained in process (one thread), the reference cache."""
+    root = tmp_path_factory.mktemp("sequential")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        keys = executor.train_plan(SMOKE, "local", device="cpu", cache_dir=root)
+    finally:
+        torch.set_num_threads(threads)
+    assert sorted(keys) == sorted(c.key() for c in SMOKE)
+    return root
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    """One local Ray instance (2 CPUs) for the module."""
+    import ray
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+def test_library_imports_without_ray():
+    code = "import sys, lmc_lib.executor, lmc_lib.record, lmc_lib.bookbuild; print('ray' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("args, named", [
+    (dict(executor="dask"), "'dask'"),
+    (dict(executor="local", address="auto"), "--executor ray"),
+    (dict(executor="local", retries=-1), "-1"),
+])
+def test_bad_arguments_are_named(args, named, tmp_path):
+    with pytest.raises(LmcError, match=named):
+        executor.train_plan(SMOKE[:1], cache_dir=tmp_path, **args)
+    assert not list(tmp_path.iterdir())
+
+
+def test_chapter_defaults_read_the_parameters_cell(tmp_path):
+    src = tmp_path / "99_x.py"
+    src.write_text('# %% [markdown]\n# text\n\n# %% tags=["parameters"]\n'
+                   'dataset: str = "mnist"  # d\nwidths: list = [0.5, 1]\nn = 3\n\n# %%\nx = 1\n')
+    assert executor.chapter_defaults(src) == {"dataset": "mnist", "widths": [0.5, 1], "n": 3}
+
+
+def test_book_configs_follow_the_given_parameters():
+    src = next((REPO / "book").glob("02_*.py"))
+    got = executor.book_configs([src], [{"profile": "smoke", "dataset": "mnist", "device": "cpu"}])
+    assert got == SMOKE
+    wider = executor.book_configs([src], [{"profile": "smoke", "dataset": "mnist",
+                                           "device": "cpu", "width": 0.5}])
+    assert {c.width for c in wider} == {0.5}
+
+
+def test_ray_writes_the_same_entries_as_sequential(ray_cluster, sequential, tmp_path):
+    keys = executor.train_plan(SMOKE, "ray", device="cpu", cache_dir=tmp_path)
+    assert sorted(keys) == sorted(c.key() for c in SMOKE)
+    assert_same_entries(sequential, tmp_path)
+    assert executor.train_plan(SMOKE, "ray", device="cpu", cache_dir=tmp_path) == []
+
+
+def test_a_worker_killed_mid_write_is_retried_without_partial_entries(ray_cluster, sequential,
+                                                                      tmp_path):
+    root, log = tmp_path / "cache", tmp_path / "attempts"
+    log.mkdir()
+
+    def crash_once(group, device, progress, cache_dir):
+        from lmc_lib import cache as worker_cache
+        (log / uuid.uuid4().hex).touch()
+        if not (log / "crashed").exists():
+            (log / "crashed").touch()
+
+            def half_written(root_, key, *rest):  # the .pt lands, the worker dies before the .json
+                worker_cache._paths(root_, key)[0].write_bytes(b"partial")
+                os._exit(1)
+            worker_cache._write = half_written
+        return worker_cache.ensure_trained(group, device, progress, cache_dir)
+
+    keys = executor.train_plan(SMOKE, "ray", retries=1, device="cpu", cache_dir=root,
+                               train=crash_once)
+    assert (log / "crashed").exists()
+    assert len(list(log.iterdir())) - 1 == len(plan.grouped(SMOKE)) + 1  # one retry
+    assert sorted(keys) == sorted(c.key() for c in SMOKE)
+    assert_same_entries(sequential, root)
+
+
+def test_groups_failing_every_retry_are_named_and_others_kept(ray_cluster, tmp_path):
+    bad = plan.grouped(SMOKE)[0]
+
+    def fail_first_group(group, device, progress, cache_dir):
+        from lmc_lib import cache as worker_cache
+        if group[0].width == bad[0].width:
+            raise RuntimeError("out of memory")
+        return worker_cache.ensure_trained(group, device, progress, cache_dir)
+
+    with pytest.raises(executor.ExecutorError) as err:
+        executor.train_plan(SMOKE, "ray", retries=1, device="cpu", cache_dir=tmp_path,
+                            train=fail_first_group)
+    assert all(c.key() in str(err.value) for c in bad) and "out of memory" in str(err.value)
+    good = [c for c in SMOKE if c not in bad]
+    assert sorted(weights(tmp_path)) == sorted(c.key() for c in good)
