@@ -5,6 +5,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PROFILE ?= cpu
 JOBS ?= 2
+# make book EXECUTOR=ray [RAY_ADDRESS=host:6379]: train the planned models as Ray tasks first
+EXECUTOR ?= local
+RAY_ADDRESS ?=
 STAMP := $(VENV)/.lmc-installed
 
 .PHONY: setup data book render notebooks chapter new-chapter test bench clean browser
@@ -14,7 +17,7 @@ setup: $(STAMP) data
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c requirements.lock -e '.[dev]'
+	$(PY) -m pip install --quiet -c requirements.lock -e '.[dev,ray]'
 	@touch $@
 
 data: $(STAMP)
@@ -22,7 +25,8 @@ data: $(STAMP)
 
 book: setup
 	@start=$$(date +%s); \
-	$(PY) -m lmc_lib.bookbuild all --profile $(PROFILE) --jobs $(JOBS) || exit 1; \
+	$(PY) -m lmc_lib.bookbuild all --profile $(PROFILE) --jobs $(JOBS) \
+	  --executor $(EXECUTOR) $(if $(and $(filter ray,$(EXECUTOR)),$(RAY_ADDRESS)),--address $(RAY_ADDRESS)) || exit 1; \
 	echo "make book took $$(( $$(date +%s) - start )) s (profile $(PROFILE))"
 
 notebooks: setup

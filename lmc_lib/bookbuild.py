@@ -2,7 +2,7 @@
 
     python -m lmc_lib.bookbuild execute [--profile cpu] [--chapters 01 02] [-p NAME VALUE ...]
     python -m lmc_lib.bookbuild render          # stage executed notebooks + index, jupyter-book build
-    python -m lmc_lib.bookbuild all [--profile cpu]
+    python -m lmc_lib.bookbuild all [--profile cpu] [--executor ray [--address HOST:PORT]]
     python -m lmc_lib.bookbuild notebooks       # book/NN_topic.ipynb beside the sources (git-ignored)
     python -m lmc_lib.bookbuild mathjax         # vendor MathJax 3 from npm into _static/mathjax
 """
@@ -124,13 +124,15 @@ class ChaptersFailed(LmcError):
     """Some chapters of a build failed (their notebooks are under failed/)."""
 
 
-def execute_all(profile=None, selected=None, parameters=None, jobs=1) -> list[Path]:
+def execute_all(profile=None, selected=None, parameters=None, jobs=1, executor="local",
+                address=None) -> list[Path]:
     """Check every parameter, then execute the (selected) chapters `jobs` at a time (own processes)."""
-    from . import buildrun
+    from . import buildrun, executor as trainer
 
     todo = chapters(selected)
     per_chapter = check_parameters(todo, dict(parameters or {}), profile)
     n_jobs = check_jobs(jobs)
+    trainer.check(executor, address)
     env = buildrun.absolute_env()
     env["LMC_PROFILE"] = per_chapter[0]["profile"] if per_chapter else "cpu"
     os.environ.setdefault("LMC_PROFILE", env["LMC_PROFILE"])  # render's live verdicts (`all`)
@@ -138,6 +140,7 @@ def execute_all(profile=None, selected=None, parameters=None, jobs=1) -> list[Pa
         env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 2) // n_jobs)))
     plan = buildrun.plan(todo, per_chapter, BUILD, env)
     total = time.time()
+    trainer.pretrain_book(todo, per_chapter, executor, address)  # EXECUTOR=ray only
     failures = buildrun.run(plan, n_jobs, BUILD / "running")
     print(f"executed {len(todo) - len(failures)} of {len(todo)} chapter(s) in "
           f"{time.time() - total:.0f} s")
@@ -233,6 +236,9 @@ def _parse(argv):
     ap.add_argument("--chapters", nargs="*", help="chapter numbers, e.g. 01 04 (default: all)")
     ap.add_argument("--jobs", default=os.environ.get("JOBS", "1"),
                     help="chapters executed at a time (default $JOBS, else 1)")
+    ap.add_argument("--executor", default=os.environ.get("EXECUTOR") or "local",
+                    help="local | ray: ray trains the chapters' planned models first, as Ray tasks")
+    ap.add_argument("--address", default=None, help="Ray cluster address (default: a local Ray)")
     ap.add_argument("-p", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                     help="chapter parameter (YAML value), as with papermill -p")
     return ap.parse_args(argv)
@@ -278,7 +284,8 @@ def main(argv=None) -> int:
     try:
         if args.command in ("execute", "all"):
             try:
-                execute_all(args.profile, args.chapters, _given(args.p), args.jobs)
+                execute_all(args.profile, args.chapters, _given(args.p), args.jobs,
+                            args.executor, args.address)
             except ChaptersFailed as err:  # `all` still renders: failed chapters get a page saying so
                 if args.command == "execute":
                     raise

@@ -62,7 +62,8 @@ def train_plan(configs, executor: str = "local", address: str | None = None, ret
     train = train or cache.ensure_trained
     configs = plan.unique(configs)
     if executor == "local":
-        return list(train(configs, device, progress, cache_dir))
+        args = (configs, device, progress) + (() if cache_dir is None else (cache_dir,))
+        return list(train(*args))
     root = Path(cache_dir if cache_dir is not None else cache.cache_dir()).absolute()
     todo = [c for c in configs if not plan.is_cached(c, root)]
     return _run_ray(plan.grouped(todo), address, retries, str(device), str(root), train) if todo else []
@@ -150,3 +151,16 @@ def book_configs(sources, per_chapter) -> list:
         setup = Setup.from_params(**{k: v for k, v in values.items() if k in COMMON})
         out += plan.configs(Path(src).name[:2], setup)
     return plan.unique(out)
+
+
+def pretrain_book(sources, per_chapter, executor: str = "local", address: str | None = None) -> None:
+    """Before the kernels start: train the chapters' planned models with `executor` (Ray only)."""
+    if executor == "local":  # the kernels train what they need, as they always have
+        return
+    import time
+
+    configs, t0 = book_configs(sources, per_chapter), time.time()
+    trained = train_plan(configs, executor, address, device=per_chapter[0].get("device", "auto")
+                         if per_chapter else "auto")
+    print(f"trained {len(trained)} of {len(configs)} planned models with {executor} "
+          f"in {time.time() - t0:.1f} s", flush=True)

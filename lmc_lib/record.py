@@ -29,7 +29,7 @@ from pathlib import Path
 
 import torch
 
-from . import cache, data, params, plan
+from . import data, executor, params, plan
 from .config import PROFILE_NAMES
 from .experiment import Setup
 from .models import ARCHS
@@ -158,6 +158,8 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--root", default=str(RECORDED), help="output folder (default results/)")
     ap.add_argument("--force", action="store_true", help="record again when a record exists")
     ap.add_argument("--plan", action="store_true", help="print what would be trained; train nothing")
+    ap.add_argument("--executor", default="local", help="local | ray: where the planned models train")
+    ap.add_argument("--address", help="Ray cluster address for --executor ray (default: a local Ray)")
     return ap
 
 
@@ -206,6 +208,7 @@ def check(args) -> tuple[dict, dict]:
         raise LmcError(f"--n-pairs {over['n_pairs']!r}: give at least 1 pair per width")
     for name, value in over.items():
         _param(name, value)
+    executor.check(args.executor, args.address)
     _check_root(Path(args.root))
     for ds in args.datasets:
         _check_dataset(ds)
@@ -240,10 +243,10 @@ def run_dataset(args, setup: Setup, over: dict) -> None:
         print(f"plan for {setup.dataset} ({setup.profile}), chapters {' '.join(chapters) or '-'}:")
         print(plan.table(configs, setup.device), flush=True)
         return
-    ensure = getattr(cache, "ensure_trained", None)
-    if ensure is not None and configs:
+    if configs:
         t0 = time.time()
-        trained = ensure(configs, setup.device, sys.stderr.isatty())
+        trained = executor.train_plan(configs, args.executor, args.address, device=setup.device,
+                                      progress=sys.stderr.isatty())
         print(f"trained {len(trained)} of {len(configs)} planned models for {setup.dataset} "
               f"in {time.time() - t0:.1f} s", flush=True)
     for ch in chapters:

@@ -136,3 +136,29 @@ def test_groups_failing_every_retry_are_named_and_others_kept(ray_cluster, tmp_p
     assert all(c.key() in str(err.value) for c in bad) and "out of memory" in str(err.value)
     good = [c for c in SMOKE if c not in bad]
     assert sorted(weights(tmp_path)) == sorted(c.key() for c in good)
+
+
+@pytest.mark.parametrize("argv, named", [
+    (["--executor", "dask"], "'dask'"),
+    (["--address", "auto"], "--executor ray"),
+])
+def test_record_and_bookbuild_check_the_executor_before_any_work(argv, named, tmp_path, capsys):
+    from lmc_lib import bookbuild, record
+
+    assert record.main(["--profile", "smoke", "--chapters", "02", "--datasets", "mnist",
+                        "--root", str(tmp_path), *argv]) == 2
+    assert named in capsys.readouterr().err and not list(tmp_path.iterdir())
+    assert bookbuild.main(["execute", "--profile", "smoke", "--chapters", "02", *argv]) == 1
+    assert named in capsys.readouterr().err
+
+
+def test_bookbuild_pretrains_the_chapters_plan_through_ray(ray_cluster, sequential, tmp_path,
+                                                          monkeypatch, capsys):
+    monkeypatch.setenv("LMC_CACHE", str(tmp_path))
+    src = next((REPO / "book").glob("02_*.py"))
+    given = {"profile": "smoke", "dataset": "mnist", "device": "cpu"}
+    executor.pretrain_book([src], [given], "local")
+    assert not list(tmp_path.glob("*.pt"))  # the default path trains in the kernels, as before
+    executor.pretrain_book([src], [given], "ray")
+    assert f"trained {len(SMOKE)} of {len(SMOKE)} planned models with ray" in capsys.readouterr().out
+    assert_same_entries(sequential, tmp_path)
