@@ -121,7 +121,7 @@ def test_verdicts_follow_the_numbers(mod, make, setup, tmp_path):
     assert [v["verdict"] for v in good] == ["reproduced"] * len(good)
     assert [v["verdict"] for v in bad] == ["not reproduced"] * len(bad)
     written = {p.name for p in (tmp_path / "smoke").glob("C*.json")}
-    assert written == {f"{v['claim']}_{v['chapter']}.json" for v in good}
+    assert written == {f"{v['claim']}_{v['chapter']}_{v['dataset']}.json" for v in good}
     one = mod.verdicts(make(True, widths=[1.0]), setup)
     trend_claims = {"C4", "C5", "C6", "C7"}
     assert all(v["verdict"] == "inconclusive" for v in one if v["claim"] in trend_claims)
