@@ -70,10 +70,11 @@ def train_plan(configs, executor: str = "local", address: str | None = None, ret
 
 
 def _worker_env(root: str) -> dict:
-    """The environment of the Ray workers: the driver's cache and data folders, absolute."""
+    """The environment of the Ray workers: the driver's cache, data folder and training log."""
     env = {"LMC_CACHE": root}
-    if os.environ.get("LMC_DATA"):
-        env["LMC_DATA"] = str(Path(os.environ["LMC_DATA"]).expanduser().absolute())
+    for name in ("LMC_DATA", "LMC_TRAIN_LOG"):
+        if os.environ.get(name):
+            env[name] = str(Path(os.environ[name]).expanduser().absolute())
     return env
 
 
@@ -105,7 +106,9 @@ def _run_ray(groups, address, retries, device, root, train) -> list[str]:
 
 def _train_group(group, device, root, train, env) -> list[str]:
     """The Ray task: train one group into the shared cache (runs on a worker)."""
-    os.environ.update(env)
+    os.environ.update(env)  # a pooled worker keeps it: later tasks set the same names again
+    for name in {"LMC_DATA", "LMC_TRAIN_LOG"} - set(env):
+        os.environ.pop(name, None)
     return list(train(group, device, False, root))
 
 
