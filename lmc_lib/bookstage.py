@@ -86,14 +86,17 @@ def stage_chapter(source: Path, nb: Path, failed_dir: Path, dest: Path) -> str |
 
 
 def toc(template: Path, chapter_stems: list[str], pages: list[str]) -> dict:
-    """The toc: the template's parts, its "Chapters" part filled; unlisted pages go last."""
+    """The toc: the template's parts; the "Chapters" part keeps its listed chapters that exist and
+    gets every other book chapter after them (a new chapter needs no line); unlisted pages go last."""
     toc_ = yaml.safe_load(template.read_text())
     parts = toc_.get("parts") or []
     slots = [p for p in parts if p.get("caption") == CHAPTERS_CAPTION]
     if len(slots) != 1:
         raise LmcError(f"{template} needs exactly one part with caption {CHAPTERS_CAPTION!r} "
                        f"(found {len(slots)}): stage() fills it with the chapters")
-    slots[0]["chapters"] = [{"file": stem} for stem in chapter_stems]
+    present = set(chapter_stems)  # listed chapters keep their order; unlisted ones follow
+    kept = [c["file"] for c in slots[0].get("chapters") or [] if c.get("file") in present]
+    slots[0]["chapters"] = [{"file": f} for f in kept + [s for s in chapter_stems if s not in kept]]
     listed = {toc_.get("root")} | {c.get("file") for p in parts for c in p.get("chapters") or []}
     missing = [{"file": p} for p in pages if p not in listed]
     if missing:

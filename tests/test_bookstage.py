@@ -54,6 +54,14 @@ def test_a_new_chapter_and_an_unlisted_page_appear_without_editing_the_toc(tmp_p
     assert toc["parts"][1]["chapters"] == [{"file": "guide"}]
 
 
+def test_listed_chapters_keep_their_order_and_missing_ones_are_dropped(tmp_path):
+    template = tmp_path / "_toc.yml"
+    template.write_text("format: jb-book\nroot: index\nparts:\n  - caption: Chapters\n"
+                        "    chapters:\n      - file: 02_b\n      - file: 01_a\n      - file: 05_gone\n")
+    toc = bookstage.toc(template, ["01_a", "02_b", "12_new"], [])
+    assert toc["parts"][0]["chapters"] == [{"file": "02_b"}, {"file": "01_a"}, {"file": "12_new"}]
+
+
 def test_a_toc_template_without_the_chapters_part_is_a_clear_error(tmp_path):
     template = tmp_path / "_toc.yml"
     template.write_text(yaml.safe_dump({"format": "jb-book", "root": "index",
