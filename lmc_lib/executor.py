@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import ast
 import os
-import re
 from pathlib import Path
 
 from . import cache, plan
+from .params import parameters_cell
 from .utils import LmcError
 
 EXECUTORS = ("local", "ray")
@@ -130,10 +130,8 @@ def _report(failed, retries) -> str:
 
 def chapter_defaults(source: Path) -> dict:
     """The literal values of a chapter's parameters cell (name -> value)."""
-    text = Path(source).read_text()
-    cells = [c for c in text.split("\n# %%") if re.match(r'[^\n]*tags=\[[^\]]*"parameters"', c)]
     out = {}
-    for node in ast.parse(cells[0].split("\n", 1)[1]).body if len(cells) == 1 else []:
+    for node in parameters_cell(source)[0]:
         if isinstance(node, (ast.AnnAssign, ast.Assign)) and node.value is not None:
             target = node.target if isinstance(node, ast.AnnAssign) else node.targets[0]
             try:

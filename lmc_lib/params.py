@@ -116,15 +116,21 @@ def schema(chapter: str | None = None, source: Path | None = None) -> dict:
     return {**cell_schema(source), **COMMON}
 
 
-def cell_schema(source: Path) -> dict:
-    """Params from a chapter's parameters cell: `name: int = 3  # meaning` (type checked only)."""
+def parameters_cell(source: Path) -> tuple[list, int]:
+    """(statements of the chapter's parameters cell, number of parameters cells found)."""
     text = Path(source).read_text()
     cells = [c for c in text.split("\n# %%") if re.match(r'[^\n]*tags=\[[^\]]*"parameters"', c)]
-    if len(cells) != 1:
-        raise ParamError(f"{source} needs exactly one parameters cell; found {len(cells)}")
+    return (ast.parse(cells[0].split("\n", 1)[1]).body if len(cells) == 1 else []), len(cells)
+
+
+def cell_schema(source: Path) -> dict:
+    """Params from a chapter's parameters cell: `name: int = 3  # meaning` (type checked only)."""
+    body, found = parameters_cell(source)
+    if found != 1:
+        raise ParamError(f"{source} needs exactly one parameters cell; found {found}")
     kinds = {"str": "str", "int": "int", "float": "float", "list": "floats", "dict": "dict"}
     out = {}
-    for node in ast.parse(cells[0].split("\n", 1)[1]).body:
+    for node in body:
         if isinstance(node, ast.AnnAssign) and isinstance(node.annotation, ast.Name):
             kind = kinds.get(node.annotation.id)
             if kind:
