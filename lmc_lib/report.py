@@ -81,22 +81,6 @@ def judge(checks: dict) -> str:
     return claims.judge(checks)
 
 
-def rises(xs, ys, tol: float = 0.0) -> bool:
-    """Descriptive: last above first by more than tol and Spearman rho > 0.5 (verdicts use claims)."""
-    from scipy.stats import spearmanr
-
-    ys = np.asarray(ys, dtype=float)
-    if len(ys) < 2 or np.ptp(ys) == 0:
-        return False
-    rho = spearmanr(xs, ys)[0] if len(ys) > 2 else np.sign(ys[-1] - ys[0])
-    return bool(ys[-1] - ys[0] > tol and rho > 0.5)
-
-
-def falls(xs, ys, tol: float = 0.0) -> bool:
-    """True when ys shrinks with xs (see `rises`)."""
-    return rises(xs, -np.asarray(ys, dtype=float), tol)
-
-
 def setting_of(setup, widths=None) -> str:
     """A verdict's setting: the figure title plus the epochs of the widest run."""
     ws = list(widths or setup.widths)

@@ -15,15 +15,6 @@ def test_judge_all_some_none():
     assert "inconclusive" in report.VERDICTS
 
 
-def test_rises_and_falls():
-    ws = [0.25, 0.5, 1, 2]
-    assert report.rises(ws, [0.1, 0.3, 0.5, 0.9])
-    assert not report.rises(ws, [0.9, 0.5, 0.3, 0.1])
-    assert report.falls(ws, [0.9, 0.5, 0.3, 0.1])
-    assert not report.rises(ws, [0.5, 0.5, 0.5, 0.5])
-    assert not report.rises(ws, [0.1, 0.3, 0.5, 0.55], tol=0.5)
-
-
 def test_record_and_table(tmp_path, monkeypatch):
     monkeypatch.setenv("LMC_RESULTS", str(tmp_path))
     rec = report.record_verdict("C1", "02", "smoke", {"rises": True, "close": False, "gap": None},
