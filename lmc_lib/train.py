@@ -215,6 +215,11 @@ def uses_bf16(config: TrainConfig, dev: torch.device) -> bool:
     return config.precision == "bf16" or (dev.type == "cuda" and config.precision == "auto")
 
 
+def channels_last(config: TrainConfig, dev: torch.device) -> bool:
+    """Conv nets under bf16 autocast on CUDA train in channels_last (model and inputs)."""
+    return dev.type == "cuda" and uses_bf16(config, dev) and config.arch != "mlp"
+
+
 def autocast_for(config: TrainConfig, dev: torch.device):
     """A context factory: bf16 autocast on `dev` when uses_bf16, else a no-op."""
     amp = uses_bf16(config, dev)
@@ -225,11 +230,11 @@ def autocast_for(config: TrainConfig, dev: torch.device):
 def _make_step(config, model, opt, dev, gen):
     """A function (x, y, t) -> (loss, n_correct) that does one optimiser step on a float batch."""
     fwd = torch.compile(model) if config.compile and dev.type == "cuda" else model
-    channels_last = dev.type == "cuda" and uses_bf16(config, dev) and model.arch != "mlp"
+    to_channels_last = channels_last(config, dev)
     autocast = autocast_for(config, dev)
 
     def step(x, y, t):
-        if channels_last:
+        if to_channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         with autocast():
             logits = fwd(x).float()
@@ -294,7 +299,7 @@ def train(config: TrainConfig, device="auto", progress: bool = True, data=None):
     dev = resolve_device(device)
     ds = prepare_data(config, dev) if data is None else _subset(data, config.n_train)
     model = init_model(config, ds).to(dev)
-    if dev.type == "cuda" and config.precision == "auto" and config.arch != "mlp":
+    if channels_last(config, dev):
         model = model.to(memory_format=torch.channels_last)
     start = time.perf_counter()
     hist = _fit(config, model, ds, dev, progress)
@@ -302,13 +307,19 @@ def train(config: TrainConfig, device="auto", progress: bool = True, data=None):
         torch.cuda.synchronize(dev)
     wall = time.perf_counter() - start
     model = model.to(memory_format=torch.contiguous_format).eval()
-    test_acc, test_loss = accuracy_and_loss(model, ds, "test")
-    metrics = dict(train_loss=hist["epoch_losses"][-1], train_acc=hist["train_acc"],
-                   test_loss=test_loss, test_acc=test_acc, epoch_losses=hist["epoch_losses"],
-                   step_losses=hist["step_losses"], wall_time_s=wall, device=str(dev),
-                   n_params=sum(p.numel() for p in model.parameters()))
-    log_trained(config, wall, test_acc, progress)
+    metrics = metrics_of(model, ds, hist, wall, dev)
+    log_trained(config, wall, metrics["test_acc"], progress)
     return model, metrics
+
+
+def metrics_of(model: nn.Module, ds, hist: dict, wall: float, dev) -> dict:
+    """A trained model's metrics (the cache's sidecar): its history plus test accuracy and loss."""
+    model.eval()
+    test_acc, test_loss = accuracy_and_loss(model, ds, "test")
+    return dict(train_loss=hist["epoch_losses"][-1], train_acc=hist["train_acc"],
+                test_loss=test_loss, test_acc=test_acc, epoch_losses=hist["epoch_losses"],
+                step_losses=hist["step_losses"], wall_time_s=wall, device=str(dev),
+                n_params=sum(p.numel() for p in model.parameters()))
 
 
 # ---------------------------------------------------------------- evaluation

@@ -193,10 +193,7 @@ def train_group(configs: list[TrainConfig], device="auto", progress: bool = True
 
 
 def _metrics(model, ds, hist: dict, j: int, share: float, dev) -> dict:
-    """Member j's metrics, with the keys of train.train's (test set via train.accuracy_and_loss)."""
-    model.eval()
-    test_acc, test_loss = train.accuracy_and_loss(model, ds, "test")
-    losses = hist["epoch_losses"][j]
-    return dict(train_loss=losses[-1], train_acc=hist["train_acc"][j], test_loss=test_loss,
-                test_acc=test_acc, epoch_losses=losses, step_losses=hist["step_losses"][j],
-                wall_time_s=share, device=str(dev), n_params=sum(p.numel() for p in model.parameters()))
+    """Member j's metrics, as train.train gives them (wall_time_s: its share of the group's)."""
+    own = dict(epoch_losses=hist["epoch_losses"][j], step_losses=hist["step_losses"][j],
+               train_acc=hist["train_acc"][j])
+    return train.metrics_of(model, ds, own, share, dev)
