@@ -17,6 +17,7 @@ import torch
 from . import cache
 from .config import TrainConfig
 from .models import build_model
+from .train_group import recipe_key
 from .utils import LmcError, generator, resolve_device
 
 N_TRAIN = {"mnist": 60000, "fashion_mnist": 60000, "cifar10": 50000, "cifar100": 50000}
@@ -54,16 +55,11 @@ def configs(chapter: str, setup) -> list[TrainConfig]:
     return unique(planner(setup))
 
 
-def group_key(config: TrainConfig) -> TrainConfig:
-    """The config with seed and init_seed cleared: equal keys = one group."""
-    return config.replace(seed=0, init_seed=None)
-
-
 def grouped(configs) -> list[list[TrainConfig]]:
     """Configs grouped by everything but seed / init_seed, groups and members in first-seen order."""
     groups: dict = {}
     for c in unique(configs):
-        groups.setdefault(group_key(c), []).append(c)
+        groups.setdefault(recipe_key(c), []).append(c)
     return list(groups.values())
 
 
