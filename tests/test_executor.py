@@ -104,9 +104,11 @@ def test_a_worker_killed_mid_write_is_retried_without_partial_entries(ray_cluste
     def crash_once(group, device, progress, cache_dir):
         from lmc_lib import cache as worker_cache
         (log / uuid.uuid4().hex).touch()
-        if not (log / "crashed").exists():
-            (log / "crashed").touch()
-
+        try:  # exactly one task crashes: creating the marker is atomic (two run at once)
+            os.close(os.open(log / "crashed", os.O_CREAT | os.O_EXCL))
+        except FileExistsError:
+            pass
+        else:
             def half_written(root_, key, *rest):  # the .pt lands, the worker dies before the .json
                 worker_cache._paths(root_, key)[0].write_bytes(b"partial")
                 os._exit(1)
