@@ -239,7 +239,7 @@ def ensure_trained(configs, device="auto", progress: bool = True,
     """Train every config not cached yet (seeds of one MLP recipe as one group); the keys trained.
 
     Groups come from train_group.plan_groups, capped by memory (train_group.MAX_GROUP members,
-    GROUP_BYTES of weights + grads + optimiser state); every member is written as an ordinary
+    train_group.group_bytes of weights + grads + optimiser state); every member is written as an ordinary
     entry while the group holds all its members' locks (taken in key order).
     """
     root = _root(cache_dir)
@@ -256,7 +256,8 @@ def ensure_trained(configs, device="auto", progress: bool = True,
                 _discard(root, config.key(), str(e))
             return True
     trained = []
-    for group in group_mod.plan_groups([c for c in dict.fromkeys(configs) if missing(c)]):
+    todo = [c for c in dict.fromkeys(configs) if missing(c)]
+    for group in group_mod.plan_groups(todo, group_mod.group_bytes(device)):
         with contextlib.ExitStack() as locks:
             for key in sorted({c.key() for c in group}):
                 locks.enter_context(_locked(root, key))

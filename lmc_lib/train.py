@@ -152,15 +152,17 @@ def lr_factor(step: int, total_steps: int, warmup_steps: int, schedule: str = "l
     return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
 
 
-def make_optimizer(config: TrainConfig, params, batch_size: int,
-                   fused: bool = False) -> torch.optim.Optimizer:
-    """Adam (coupled L2), AdamW, SGD (momentum 0.9, Nesterov) or SophiaG; `fused` kernels (CUDA)."""
+def make_optimizer(config: TrainConfig, params, batch_size: int, fused: bool = False,
+                   capturable: bool = False) -> torch.optim.Optimizer:
+    """Adam (coupled L2), AdamW, SGD (momentum 0.9, Nesterov) or SophiaG; `fused` kernels (CUDA);
+    `capturable` Adam/AdamW can be captured in a CUDA graph (lmc_lib.cudagraph)."""
     lr, wd = config.lr, config.weight_decay
     kw = dict(fused=True) if fused else {}
+    adam_kw = dict(kw, capturable=True) if capturable else kw
     if config.optimizer == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=wd, **kw)
+        return torch.optim.Adam(params, lr=lr, weight_decay=wd, **adam_kw)
     if config.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=lr, weight_decay=wd, **kw)
+        return torch.optim.AdamW(params, lr=lr, weight_decay=wd, **adam_kw)
     if config.optimizer == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=0.9, nesterov=True, weight_decay=wd, **kw)
     if config.optimizer == "sophia":
@@ -220,10 +222,11 @@ def channels_last(config: TrainConfig, dev: torch.device) -> bool:
     return dev.type == "cuda" and uses_bf16(config, dev) and config.arch != "mlp"
 
 
-def autocast_for(config: TrainConfig, dev: torch.device):
-    """A context factory: bf16 autocast on `dev` when uses_bf16, else a no-op."""
+def autocast_for(config: TrainConfig, dev: torch.device, cache: bool = True):
+    """A context factory: bf16 autocast on `dev` when uses_bf16, else a no-op (`cache=False`:
+    no cast cache, as a step captured in a CUDA graph needs)."""
     amp = uses_bf16(config, dev)
-    return lambda: (torch.autocast(dev.type, dtype=torch.bfloat16) if amp
+    return lambda: (torch.autocast(dev.type, dtype=torch.bfloat16, cache_enabled=cache) if amp
                     else contextlib.nullcontext())
 
 

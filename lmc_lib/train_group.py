@@ -7,9 +7,11 @@ so with an elementwise optimiser (Adam, AdamW, SGD) one optimiser over the stack
 exactly each member's own step. Layers run as `torch.baddbmm` over a leading member axis with
 weights stored [k, in, out] (measured on the 2-core CPU, 1 thread, k=4: as fast as
 torch.vmap(functional_call), and 5-10% faster than the [k, out, in] layout). On CUDA the
-forward runs under bf16 autocast as in train.py and the optimiser is fused.
+forward runs under bf16 autocast as in train.py, the optimiser is fused, and (Adam/AdamW at a
+constant lr) the whole step is replayed from a CUDA graph (lmc_lib.cudagraph).
 Everything else (BatchNorm MLPs, conv nets, Sophia, augmentation, compile) falls back to training
-the members one by one with train.train. A group is capped by memory: see `max_group_size`.
+the members one by one with train.train. A group is capped by memory: see `max_group_size` and
+`group_bytes` (GROUP_BYTES on a CPU, a share of the free memory of a GPU).
 """
 from __future__ import annotations
 
@@ -20,14 +22,15 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from . import train
+from . import cudagraph, train
 from .config import TrainConfig
 from .models import MLP_DEPTH, MLP_HIDDEN, scaled
 from .utils import generator, resolve_device
 
 GROUP_OPTIMIZERS = ("adam", "adamw", "sgd")
 MAX_GROUP = 16          # members per group at most
-GROUP_BYTES = 2 << 30   # stacked weights + grads + optimiser state per group at most (bytes)
+GROUP_BYTES = 2 << 30   # on a CPU: stacked weights + grads + optimiser state per group at most
+GPU_SHARE = 0.5         # on a GPU: this share of its free memory per group at most
 
 
 def groupable(config: TrainConfig) -> bool:
@@ -47,12 +50,20 @@ def mlp_params_bound(config: TrainConfig) -> int:
     return (3 * 32 * 32 + 1) * h + (MLP_DEPTH - 1) * (h + 1) * h + (h + 1) * 100
 
 
-def max_group_size(config: TrainConfig) -> int:
-    """Members per group: MAX_GROUP at most, and GROUP_BYTES of fp32 weights, grads, 2 moments."""
-    return max(1, min(MAX_GROUP, GROUP_BYTES // (16 * mlp_params_bound(config))))
+def group_bytes(device="cpu") -> int:
+    """Bytes a group may use on `device`: GROUP_BYTES on a CPU, GPU_SHARE of a GPU's free memory."""
+    dev = resolve_device(device)
+    if dev.type != "cuda":
+        return GROUP_BYTES
+    return int(GPU_SHARE * torch.cuda.mem_get_info(dev)[0])
 
 
-def plan_groups(configs: list[TrainConfig]) -> list[list[TrainConfig]]:
+def max_group_size(config: TrainConfig, budget: int = GROUP_BYTES) -> int:
+    """Members per group: MAX_GROUP at most, and `budget` bytes of fp32 weights, grads, 2 moments."""
+    return max(1, min(MAX_GROUP, budget // (16 * mlp_params_bound(config))))
+
+
+def plan_groups(configs: list[TrainConfig], budget: int = GROUP_BYTES) -> list[list[TrainConfig]]:
     """Split configs into groups of one groupable recipe (capped by max_group_size); others alone."""
     groups: dict = {}
     out = []
@@ -62,7 +73,7 @@ def plan_groups(configs: list[TrainConfig]) -> list[list[TrainConfig]]:
         else:
             out.append([c])
     for members in groups.values():
-        cap = max_group_size(members[0])
+        cap = max_group_size(members[0], budget)
         out += [members[i:i + cap] for i in range(0, len(members), cap)]
     return out
 
@@ -96,9 +107,10 @@ def _unstack(params: list[torch.Tensor], models) -> None:
             p.copy_(stacked[j].t() if p.dim() == 2 else stacked[j])
 
 
-def _make_step(config, params, opt, dev):
-    """A function (x [k,B,D], y [k,B]) -> (per-member loss [k], per-member n_correct [k])."""
-    autocast = train.autocast_for(config, dev)
+def _make_step(config, params, opt, dev, graphs: bool = False):
+    """A function (x [k,B,D], y [k,B]) -> (per-member loss [k], per-member n_correct [k]);
+    `graphs`: replayed from a CUDA graph (cudagraph.graphed), the autocast cast cache off."""
+    autocast = train.autocast_for(config, dev, cache=not graphs)
     skip = config.variant == "skip"
 
     def step(x, y):
@@ -110,7 +122,7 @@ def _make_step(config, params, opt, dev):
         ce.sum().backward()
         opt.step()
         return ce.detach(), (logits.detach().argmax(2) == y).sum(1)
-    return step
+    return cudagraph.graphed(step) if graphs else step
 
 
 def _check_members(host: list, configs, epoch: int) -> None:
@@ -127,8 +139,9 @@ def _fit(configs, params, ds, dev, progress) -> dict:
     per_epoch, gens = n // bs, [generator(c.seed, dev) for c in configs]
     total = c0.epochs * per_epoch
     warm = min(round(c0.warmup_epochs * per_epoch), total)
-    opt = train.make_optimizer(c0, params, bs, fused=dev.type == "cuda")
-    step, batch = _make_step(c0, params, opt, dev), train.batch_source(c0, ds, dev)
+    graphs = cudagraph.usable(c0, dev)
+    opt = train.make_optimizer(c0, params, bs, fused=dev.type == "cuda", capturable=graphs)
+    step, batch = _make_step(c0, params, opt, dev, graphs), train.batch_source(c0, ds, dev)
     hist = dict(epoch_losses=[[] for _ in configs], step_losses=[[] for _ in configs], train_acc=[])
     seeds = ",".join(str(c.seed) for c in configs)
     for epoch in tqdm(range(c0.epochs), desc=f"{c0.arch} w={c0.width:g} seeds={seeds}",

@@ -2,14 +2,18 @@
 # Record paper-profile results on a lent GPU machine (bare, no Jupyter, time-boxed).
 #
 #   scripts/record_gpu.sh pack              here, once: gzip the data into data/gpu/ (ignored, ~42 MB)
-#   scripts/record_gpu.sh [record args...]  there: unpack the data, print the plan, record, copy to $OUT
+#                                           and download the lapx wheel for the device's Python 3.12
+#   scripts/record_gpu.sh unpack            there: unpack the data (and lapx, if missing) only
+#   scripts/record_gpu.sh [record args...]  there: unpack, print the plan, record, copy to $OUT
 #
 # Default record arguments: --profile paper --chapters 02 04 --datasets mnist fashion_mnist;
 # extra arguments are appended (the last value of an option wins), e.g. --widths 0.25 1 4 --n-pairs 2.
-# Environment: RECORD_BUDGET_S (default 560, for a device call of timeout_s 600: seconds for the
+# Environment: RECORD_PLAN (default 1; 0 skips the --plan pass), RECORD_BUDGET_S (default 560,
+# for a device call of timeout_s 600: seconds for the
 # whole script; the record run is stopped with SIGINT in time to pack what is finished),
 # RECORD_ROOT (default results: the repo's records, so records already there are skipped),
 # LMC_COMMIT (the commit the tree was sent from: there is no .git there), OUT (default /tmp/record_out).
+# RECORD_LOG (default record.log: the log's name in $OUT).
 # $OUT receives plan.txt, record.log, train.log and results.tgz (`tar xzf results.tgz` at the repo root);
 # stdout gets only a short summary.
 set -uo pipefail
@@ -29,6 +33,10 @@ if [ "${1:-}" = pack ]; then
       esac
     done
   done
+  mkdir -p "$PACK/wheels"  # the lent machine has no registry; lapx is the fast CPU assignment solver
+  "$PY" -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
+      --platform manylinux_2_28_x86_64 -d "$PACK/wheels" "lapx==${LAPX_VERSION:-0.11.1}" >/dev/null \
+    || echo "lapx wheel not downloaded: the device will use scipy/auction"
   du -sh "$PACK"
   exit 0
 fi
@@ -55,22 +63,31 @@ for ds_dir in sorted(p for p in pack.iterdir() if p.is_dir()):
                 open(root / ds_dir.name / (f.name[:-3] if raw else f.name), "wb") as dst:
             shutil.copyfileobj(src, dst)
 PYEOF
+# lapx from the carried wheel (a wheel is a zip) when the device's Python lacks it
+if ! "$PY" -c "import lap" 2>/dev/null && ls "$PACK"/wheels/lapx-*.whl >/dev/null 2>&1; then
+  mkdir -p /tmp/lmc_pylib && "$PY" -m zipfile -e "$(ls "$PACK"/wheels/lapx-*.whl | head -1)" /tmp/lmc_pylib
+fi
+export PYTHONPATH="$PYTHONPATH:/tmp/lmc_pylib"
+[ "${1:-}" = unpack ] && exit 0
 
 ROOT=${RECORD_ROOT:-results}
 ARGS=(--profile paper --chapters 02 04 --datasets mnist fashion_mnist --root "$ROOT" "$@")
 echo "device: $(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)"
-timeout $(( BUDGET / 3 )) "$PY" -m lmc_lib.record "${ARGS[@]}" --plan > "$OUT/plan.txt" 2>&1
-rc=$?
-grep -E "models, .* to train" "$OUT/plan.txt" | cut -d'(' -f1
-[ $rc -eq 2 ] && { tail -3 "$OUT/plan.txt"; exit 2; }  # a bad argument: nothing to run
-[ $rc -eq 0 ] || echo "plan unfinished (exit $rc; see plan.txt): recording anyway"
+if [ "${RECORD_PLAN:-1}" != 0 ]; then
+  timeout $(( BUDGET / 3 )) "$PY" -m lmc_lib.record "${ARGS[@]}" --plan > "$OUT/plan.txt" 2>&1
+  rc=$?
+  grep -E "models, .* to train" "$OUT/plan.txt" | cut -d'(' -f1
+  [ $rc -eq 2 ] && { tail -3 "$OUT/plan.txt"; exit 2; }  # a bad argument: nothing to run
+  [ $rc -eq 0 ] || echo "plan unfinished (exit $rc; see plan.txt): recording anyway"
+fi
 
 start=$(date +%s)
 LIMIT=$(( BUDGET - SECONDS - 15 ))
-timeout -s INT -k 10 "$LIMIT" "$PY" -m lmc_lib.record "${ARGS[@]}" > "$OUT/record.log" 2>&1
+LOG="$OUT/${RECORD_LOG:-record.log}"
+timeout -s INT -k 10 "$LIMIT" "$PY" -m lmc_lib.record "${ARGS[@]}" > "$LOG" 2>&1
 rc=$?
-grep -E "^(recorded|skipped|trained .* planned|re-recording|error)" "$OUT/record.log"
-[ $rc -eq 0 ] || [ $rc -eq 124 ] || tail -5 "$OUT/record.log"
+grep -E "^(recorded|skipped|trained .* planned|re-recording|error)" "$LOG"
+[ $rc -eq 0 ] || [ $rc -eq 124 ] || tail -5 "$LOG"
 tar czf "$OUT/results.tgz" -C "$(dirname "$ROOT")" "$(basename "$ROOT")" 2>/dev/null
 echo "record exit $rc$([ $rc -eq 124 ] && echo " (stopped at ${LIMIT} s; finished records kept)")," \
      "$(( $(date +%s) - start )) s, $(cat "$LMC_TRAIN_LOG" 2>/dev/null | wc -l) models trained," \

@@ -3,14 +3,14 @@ import numpy as np
 import pytest
 import torch
 
-from lmc_lib import cache, data, train, train_group as tg
+from lmc_lib import cache, cudagraph, data, train, train_group as tg
 from lmc_lib.config import TrainConfig
 from lmc_lib.train import TrainingError
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def synthetic(n_train=256, n_test=64, size=8, seed=0):
+def synthetic(n_train=256, n_test=64, size=8, seed=0, device="cpu"):
     """A learnable toy dataset: class k lights up row k of an otherwise noisy image."""
     rng = np.random.default_rng(seed)
 
@@ -19,7 +19,7 @@ def synthetic(n_train=256, n_test=64, size=8, seed=0):
         x = rng.integers(0, 80, (n, 1, size, size)).astype(np.uint8)
         x[np.arange(n), :, y % size, :] = 250
         return x, y
-    return data.from_arrays("toy", *split(n_train), *split(n_test))
+    return data.from_arrays("toy", *split(n_train), *split(n_test), device=device)
 
 
 TOY = synthetic()
@@ -116,6 +116,30 @@ def test_plan_groups_splits_recipes_and_caps_by_memory():
     assert 1 < tg.max_group_size(wide) < tg.MAX_GROUP
     assert tg.max_group_size(wide) * 16 * tg.mlp_params_bound(wide) <= tg.GROUP_BYTES
     assert tg.max_group_size(MLP.replace(width=16.0)) == 1  # one member is over the budget
+    big = 40 * tg.GROUP_BYTES  # a GPU's share: w = 16 members group too
+    assert 1 < tg.max_group_size(MLP.replace(width=16.0), big) <= tg.MAX_GROUP
+    assert max(len(g) for g in tg.plan_groups([wide.replace(seed=s) for s in range(12)])) \
+        < max(len(g) for g in tg.plan_groups([wide.replace(seed=s) for s in range(12)], big)) == 12
+
+
+def test_group_bytes_on_cpu_is_the_fixed_budget():
+    assert tg.group_bytes("cpu") == tg.GROUP_BYTES
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a GPU")
+def test_cuda_graph_step_equals_eager(monkeypatch):
+    """The graphed step replays the eager step's kernels: the same weights after 2 epochs."""
+    configs = [MLP.replace(seed=s, epochs=2) for s in (0, 1)]
+    assert cudagraph.usable(configs[0], torch.device("cuda"))
+    toy = synthetic(device="cuda")
+    graphed = tg.train_group(configs, "cuda", progress=False, data=toy)
+    monkeypatch.setenv(cudagraph.ENV, "0")
+    assert not cudagraph.usable(configs[0], torch.device("cuda"))
+    eager = tg.train_group(configs, "cuda", progress=False, data=toy)
+    for (g, gm), (e, em) in zip(graphed, eager):
+        assert gm["step_losses"] == em["step_losses"]
+        for (name, a), b in zip(g.state_dict().items(), e.state_dict().values()):
+            torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7, msg=name)
 
 
 @pytest.fixture

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# One call on a lent GPU machine: check, measure, record -- each phase time-boxed, logs in $OUT.
+#
+#   (here)  scripts/record_gpu.sh pack; git commit ...            # data/gpu: data + lapx wheel
+#   (there) LMC_COMMIT=<hash> SESSION_BUDGET_S=570 scripts/gpu_session.sh [record args...]
+#           device call: carry ["data/gpu"], timeout_s 600
+#
+# Phases (a phase that fails does not stop the next; a check that fails switches its feature off):
+#   graphs   the CUDA-graph step equals the eager step (pytest); if not: LMC_CUDA_GRAPHS=0
+#   lap      one assignment per solver at n = 4096, 8192 (benchmarks/assignment_speed.py); if the
+#            auction is not both optimal and faster than lapjvr: LMC_ASSIGNMENT=lapjvr
+#   train    benchmarks/gpu_train.py (step times of the four training loops, MFU, profiler table)
+#   record   scripts/record_gpu.sh with the remaining time (default args: paper profile, ch02 ch04,
+#            mnist fashion_mnist, plus [record args...])
+#   wm       weight matching of one w = 16 pair (benchmarks/merge_speed.py), if time is left
+# $OUT receives <phase>.log for each phase, record_run.log (lmc_lib.record's own log), gpu_train.json, profile_w16.txt, lap.json,
+# results.tgz (the records: `tar xzf results.tgz` at the repo root) and train.log.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export OUT=${OUT:-/tmp/gpu_out} PYTHONUNBUFFERED=1
+export LMC_DATA=${LMC_DATA:-/tmp/lmc_data} LMC_CACHE=${LMC_CACHE:-/tmp/lmc_cache}
+export PYTHONPATH="$PWD:/tmp/lmc_pylib"
+BUDGET=${SESSION_BUDGET_S:-570}
+PHASES=${PHASES:-graphs lap train record wm}
+PY=${PYTHON:-python3}
+mkdir -p "$OUT"
+
+left() { echo $(( BUDGET - SECONDS )); }
+
+# run NAME LIMIT CMD...: the command's output to $OUT/NAME.log, a status line and its last lines here
+run() {
+  local name=$1 limit=$2 t0=$SECONDS rc
+  shift 2
+  if [ "$limit" -lt 10 ]; then echo "== $name: skipped (${limit} s left)"; return 99; fi
+  timeout -k 5 "$limit" "$@" > "$OUT/$name.log" 2>&1
+  rc=$?
+  echo "== $name: exit $rc in $(( SECONDS - t0 )) s (limit $limit s)"
+  tail -n "${TAIL:-12}" "$OUT/$name.log" | cut -c1-220
+  return $rc
+}
+want() { [[ " $PHASES " == *" $1 "* ]]; }
+
+echo "== device: $(nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null | head -1)," \
+     "commit ${LMC_COMMIT:-unknown}, budget $BUDGET s"
+scripts/record_gpu.sh unpack > "$OUT/unpack.log" 2>&1 || { cat "$OUT/unpack.log"; exit 2; }
+"$PY" -c "import torch, numpy, scipy; print('torch', torch.__version__, 'numpy', numpy.__version__,
+'scipy', scipy.__version__); from lmc_lib import assignment; print('solvers', assignment.available_methods())"
+
+if want graphs; then
+  run graphs 90 "$PY" -m pytest -q -p no:cacheprovider tests/test_train_group.py -k cuda_graph \
+    || { export LMC_CUDA_GRAPHS=0; echo "   -> CUDA graphs off (LMC_CUDA_GRAPHS=0)"; }
+fi
+if want lap; then
+  run lap 90 "$PY" benchmarks/assignment_speed.py --sizes 4096 8192 --methods auction lapjvr \
+      --json "$OUT/lap.json"
+  choice=$("$PY" - "$OUT/lap.json" <<'PYEOF'
+import json, sys
+rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
+big = [r for r in rows if r["n"] == max(x["n"] for x in rows)]
+t = {r["method"]: r for r in big if r.get("kind", "wm") == big[0].get("kind", "wm")}
+ok = "auction" in t and "lapjvr" in t and abs(t["auction"]["gap"]) <= 1e-6 \
+    and t["auction"]["seconds"] < t["lapjvr"]["seconds"]
+print("auto" if ok or "lapjvr" not in t else "lapjvr")
+PYEOF
+  ) || choice=lapjvr
+  [ "$choice" = lapjvr ] && { export LMC_ASSIGNMENT=lapjvr; echo "   -> assignment: LMC_ASSIGNMENT=lapjvr"; }
+fi
+if want train; then
+  run train 150 "$PY" benchmarks/gpu_train.py --widths 0.25 1 4 16 --steps 10 30 --out "$OUT"
+fi
+if want record; then
+  RECORD_PLAN=0 RECORD_LOG=record_run.log RECORD_BUDGET_S=$(( $(left) - ${WM_RESERVE_S:-45} )) \
+    TAIL=20 run record $(( $(left) - ${WM_RESERVE_S:-45} + 10 )) scripts/record_gpu.sh "$@"
+fi
+if want wm; then
+  run wm $(( $(left) - 5 )) "$PY" benchmarks/merge_speed.py --widths 16 --sizes --methods auto \
+      --reference none --no-curve
+fi
+echo "== done in $SECONDS s; files in $OUT: $(ls "$OUT" | tr '\n' ' ')"
