@@ -11,7 +11,8 @@
 #            auction is not both optimal and faster than lapjvr: LMC_ASSIGNMENT=lapjvr
 #   train    benchmarks/gpu_train.py (step times of the four training loops, MFU, profiler table)
 #   record   scripts/record_gpu.sh with the remaining time (default args: paper profile, ch02 ch04,
-#            mnist fashion_mnist, plus [record args...])
+#            mnist fashion_mnist, plus [record args...]); widths: $RECORD_WIDTHS, or chosen from
+#            the train phase's projection so that both datasets fit
 #   wm       weight matching of one w = 16 pair (benchmarks/merge_speed.py), if time is left
 # $OUT receives <phase>.log for each phase, record_run.log (lmc_lib.record's own log), gpu_train.json, profile_w16.txt, lap.json,
 # results.tgz (the records: `tar xzf results.tgz` at the repo root) and train.log.
@@ -53,24 +54,22 @@ fi
 if want lap; then
   run lap 90 "$PY" benchmarks/assignment_speed.py --sizes 4096 8192 --methods auction lapjvr \
       --json "$OUT/lap.json"
-  choice=$("$PY" - "$OUT/lap.json" <<'PYEOF'
-import json, sys
-rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
-big = [r for r in rows if r["n"] == max(x["n"] for x in rows)]
-t = {r["method"]: r for r in big if r.get("kind", "wm") == big[0].get("kind", "wm")}
-ok = "auction" in t and "lapjvr" in t and abs(t["auction"]["gap"]) <= 1e-6 \
-    and t["auction"]["seconds"] < t["lapjvr"]["seconds"]
-print("auto" if ok or "lapjvr" not in t else "lapjvr")
-PYEOF
-  ) || choice=lapjvr
+  choice=$("$PY" scripts/gpu_choose.py assignment "$OUT/lap.json") || choice=lapjvr
   [ "$choice" = lapjvr ] && { export LMC_ASSIGNMENT=lapjvr; echo "   -> assignment: LMC_ASSIGNMENT=lapjvr"; }
 fi
 if want train; then
   run train 150 "$PY" benchmarks/gpu_train.py --widths 0.25 1 4 16 --steps 10 30 --out "$OUT"
 fi
 if want record; then
+  # widths: RECORD_WIDTHS, or (auto) as many of the paper's as the train phase's projection fits
+  widths=${RECORD_WIDTHS:-auto}
+  if [ "$widths" = auto ]; then
+    widths=$("$PY" scripts/gpu_choose.py widths "$OUT/gpu_train.json" \
+        $(( $(left) - ${WM_RESERVE_S:-45} )) 2>>"$OUT/choices.log") || widths="0.25 0.5 1 2 4 8"
+  fi
+  echo "   record widths: $widths"
   RECORD_PLAN=0 RECORD_LOG=record_run.log RECORD_BUDGET_S=$(( $(left) - ${WM_RESERVE_S:-45} )) \
-    TAIL=20 run record $(( $(left) - ${WM_RESERVE_S:-45} + 10 )) scripts/record_gpu.sh "$@"
+    TAIL=20 run record $(( $(left) - ${WM_RESERVE_S:-45} + 10 )) scripts/record_gpu.sh --widths $widths "$@"
 fi
 if want wm; then
   run wm $(( $(left) - 5 )) "$PY" benchmarks/merge_speed.py --widths 16 --sizes --methods auto \
