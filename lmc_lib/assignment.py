@@ -3,10 +3,18 @@
 `solve(sim)` returns the permutation p maximising sum_i sim[i, p[i]] (minimising with maximize=False).
 scipy.optimize.linear_sum_assignment is the reference. "lapjvr" and "lapjvh" are the Jonker-Volgenant
 solvers of the `lapx` package (Rust and C++ cores); on weight-matching similarity matrices they were
-2-4x faster than scipy on one CPU thread (benchmarks/merge_speed.py), so method="auto" uses lapjvr
-when lapx is installed and scipy otherwise. Every solver works in float64 on the CPU.
+2-4x faster than scipy on one CPU thread (benchmarks/merge_speed.py). These work in float64 on the
+CPU. "auction" (lmc_lib.auction) is a forward auction in plain torch that runs on the matrix's own
+device, also in float64; it is exact for separated optima (see its docstring) and is meant for CUDA
+matrices (benchmarks/assignment_speed.py).
+
+method="auto" resolves to $LMC_ASSIGNMENT when that names a concrete method, else to "auction" for
+a CUDA tensor of n >= AUCTION_MIN_N (decided in `solve`, which sees the matrix), else to lapjvr when
+lapx is installed and scipy otherwise.
 """
 from __future__ import annotations
+
+import os
 
 import numpy as np
 import torch
@@ -14,8 +22,10 @@ from scipy.optimize import linear_sum_assignment
 
 from .utils import LmcError
 
-METHODS = ("auto", "scipy", "lapjvr", "lapjvh")
-AUTO_ORDER = ("lapjvr", "scipy")  # fastest first, by measurement
+METHODS = ("auto", "scipy", "lapjvr", "lapjvh", "auction")
+AUTO_ORDER = ("lapjvr", "scipy")  # fastest CPU solver first, by measurement
+AUCTION_MIN_N = 512  # "auto" on a CUDA matrix at least this large: the auction, on the GPU
+ENV_METHOD = "LMC_ASSIGNMENT"  # names the concrete method that "auto" resolves to
 
 
 class AssignmentError(LmcError):
@@ -26,22 +36,41 @@ def _lapx():
     """The lapx module (`import lap`) when it has the Rust/C++ solvers, else None."""
     try:
         import lap
-    except ImportError:
+    except Exception:  # a wheel built against another numpy may fail with other errors than ImportError
         return None
     return lap if hasattr(lap, "lapjvr") and hasattr(lap, "lapjvh") else None
 
 
 def available_methods() -> tuple:
-    """The concrete solvers installed here, "scipy" always among them."""
-    return ("scipy", "lapjvr", "lapjvh") if _lapx() is not None else ("scipy",)
+    """The concrete solvers installed here, "scipy" and "auction" always among them."""
+    return ("scipy", "lapjvr", "lapjvh", "auction") if _lapx() is not None else ("scipy", "auction")
 
 
-def resolve_method(method: str = "auto") -> str:
-    """The concrete solver for `method` ("auto": the fastest installed); raise if unknown or missing."""
+def _env_method():
+    """The concrete method named by $LMC_ASSIGNMENT, None when unset or empty; raise if invalid."""
+    name = os.environ.get(ENV_METHOD, "")
+    if name and name not in METHODS[1:]:
+        raise AssignmentError(f"{ENV_METHOD}={name!r} is no assignment method; choose one of {METHODS[1:]}")
+    return name or None
+
+
+def _on_cuda(sim) -> bool:
+    """Whether sim is a torch tensor on a CUDA device with n >= AUCTION_MIN_N rows."""
+    return isinstance(sim, torch.Tensor) and sim.is_cuda and sim.ndim == 2 and len(sim) >= AUCTION_MIN_N
+
+
+def resolve_method(method: str = "auto", sim=None) -> str:
+    """The concrete solver for `method`; raise if unknown or missing.
+
+    "auto": $LMC_ASSIGNMENT when set, else "auction" when `sim` (optional) is a large CUDA tensor,
+    else the fastest installed CPU solver.
+    """
     if method not in METHODS:
         raise AssignmentError(f"unknown assignment method {method!r}; choose one of {METHODS}")
-    have = available_methods()
     if method == "auto":
+        method = _env_method() or ("auction" if _on_cuda(sim) else None)
+    have = available_methods()
+    if method is None:
         return next(m for m in AUTO_ORDER if m in have)
     if method not in have:
         raise AssignmentError(f"assignment method {method!r} needs the package lapx "
@@ -69,7 +98,9 @@ def _check_permutation(cols: np.ndarray, n: int, method: str) -> None:
 
 def solve(sim, maximize: bool = True, method: str = "auto") -> torch.Tensor:
     """Def 3 WM step: LongTensor p (CPU) with sum_i sim[i, p[i]] maximal (minimal if not maximize)."""
-    method = resolve_method(method)
+    method = resolve_method(method, sim)
+    if method == "auction":
+        return _solve_auction(sim, maximize)
     arr = _as_matrix(sim, negate=maximize and method != "scipy")  # lapx solvers minimise
     n = arr.shape[0]
     if n == 0:
@@ -82,6 +113,13 @@ def solve(sim, maximize: bool = True, method: str = "auto") -> torch.Tensor:
     perm[np.asarray(rows)] = cols
     _check_permutation(perm, n, method)
     return torch.from_numpy(perm)
+
+
+def _solve_auction(sim, maximize: bool) -> torch.Tensor:
+    """The auction on sim's own device (numpy arrays: on the CPU); the permutation on the CPU."""
+    from .auction import auction  # lazy: lmc_lib.auction imports AssignmentError from here
+    t = sim.detach() if isinstance(sim, torch.Tensor) else torch.as_tensor(np.asarray(sim))
+    return auction(t, maximize=maximize).cpu()
 
 
 def objective(sim, perm) -> float:
