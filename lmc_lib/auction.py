@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import torch
 
-EPS_START_DIVISOR = 4.0  # first phase: eps = span / 4
+EPS_START_DIVISOR = 64.0  # first phase: eps = span / 64 (fewer rounds on random matrices than span / 4)
 EPS_FACTOR = 8.0  # eps shrinks by this factor per phase
 RELATIVE_EPS = 1e-9  # default eps_final = span * RELATIVE_EPS / n: the n * eps bound is span * 1e-9
 MAX_ROUNDS = 200_000  # bidding rounds over all phases before giving up

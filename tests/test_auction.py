@@ -6,7 +6,7 @@ from scipy.optimize import linear_sum_assignment
 
 from lmc_lib import assignment
 from lmc_lib.assignment import AssignmentError, objective, solve
-from lmc_lib.auction import RELATIVE_EPS, auction, eps_schedule
+from lmc_lib.auction import EPS_START_DIVISOR, RELATIVE_EPS, auction, eps_schedule
 
 
 def scipy_perm(sim: np.ndarray, maximize: bool = True) -> np.ndarray:
@@ -79,7 +79,7 @@ def test_max_rounds_exceeded_raises():
 
 def test_eps_schedule_shrinks_to_eps_final():
     eps = eps_schedule(100.0, 1e-6)
-    assert eps[0] == 25.0 and eps[-1] == 1e-6
+    assert eps[0] == 100.0 / EPS_START_DIVISOR and eps[-1] == 1e-6
     assert all(b < a for a, b in zip(eps, eps[1:]))
 
 
