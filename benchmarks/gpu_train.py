@@ -7,8 +7,8 @@ For each width, k seeds (default 6: the paper profile's 3 pairs) of the paper-pr
 - "one-by-one": lmc_lib.train.train per member (its own device-resident loop);
 - "plain": benchmarks/train_speed.reference (DataLoader over CPU tensors, fp32, no tricks).
 Times are marginal per step: (t(long) - t(short)) / (long - short steps), so one-off costs (CUDA
-graph capture, cuBLAS warm-up, data upload) are excluded; "plain" is measured for one member and
-multiplied by k. TFLOP/s counts 6 x forward MACs per sample; MFU divides by --peak-tflops (dense
+graph capture, data upload) are excluded, after one warm-up of every loop; "one-by-one" and
+"plain" are measured for one member and multiplied by k. TFLOP/s counts 6 x forward MACs per sample; MFU divides by --peak-tflops (dense
 bf16: H100 SXM 989). "sweep (s)" = that step time x the steps of 100 epochs of a 60,000-image
 set at batch 512 (11,700 steps): a projection from the measured step time, not a measured sweep.
 Then a torch.profiler table of the eager stacked w = 16 step (top ops by CUDA time) goes to --out.
@@ -60,15 +60,14 @@ def marginal(fn, base, short: int, long: int) -> float:
 
 
 def row(w: float, k: int, ds, dev, peak: float, short: int, long: int) -> dict:
-    """One width: per-step seconds of the four loops and the throughput of the fastest."""
+    """One width: per-step seconds of the four loops (k members; one-by-one and plain: one member
+    timed, times k) and the throughput of the graphed stacked loop."""
     base = [cfg_mod.make_config("paper", ds.name, "mlp", w, seed=s) for s in range(k)]
     fps = flops_per_sample(base[0], ds) * k * base[0].batch_size  # FLOPs of one group step
-    graph_fn = lambda cs: group_seconds(cs, ds, dev, True)  # noqa: E731
-    graph_fn([c.replace(epochs=1, n_train=8 * c.batch_size) for c in base])  # warm-up
     out = dict(width=w, k=k, step_flops=fps,
-               graph=marginal(graph_fn, base, short, long),
+               graph=marginal(lambda cs: group_seconds(cs, ds, dev, True), base, short, long),
                stacked=marginal(lambda cs: group_seconds(cs, ds, dev, False), base, short, long),
-               one_by_one=marginal(lambda cs: one_by_one_seconds(cs, ds, dev), base, short, long))
+               one_by_one=k * marginal(lambda cs: one_by_one_seconds(cs, ds, dev), base[:1], short, long))
     plain = [reference(base[0], ds, dev, s) for s in (short, long)]
     out["plain"] = k * max(plain[1] - plain[0], 1e-9) / (long - short)
     out["tflops"] = fps / out["graph"] / 1e12
@@ -77,11 +76,19 @@ def row(w: float, k: int, ds, dev, peak: float, short: int, long: int) -> dict:
     return out
 
 
+def warm_up(ds, dev, k: int) -> None:
+    """First-call costs (CUDA context, cuBLAS handles, kernels' first loads) outside the timings."""
+    base = [cfg_mod.make_config("paper", ds.name, "mlp", 0.25, seed=s, epochs=1) for s in range(k)]
+    for graphs in (True, False):
+        group_seconds([c.replace(n_train=8 * c.batch_size) for c in base], ds, dev, graphs)
+    one_by_one_seconds([base[0].replace(n_train=4 * base[0].batch_size)], ds, dev)
+    reference(base[0], ds, dev, 4)
+
+
 def profile_step(w: float, k: int, ds, dev, out_dir: Path) -> str:
     """torch.profiler table (top 15 ops by CUDA time) of 10 eager stacked steps at width w."""
     from torch.profiler import ProfilerActivity, profile
     base = [cfg_mod.make_config("paper", ds.name, "mlp", w, seed=s, epochs=1) for s in range(k)]
-    group_seconds([c.replace(n_train=4 * c.batch_size) for c in base], ds, dev, False)
     with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
         group_seconds([c.replace(n_train=10 * c.batch_size) for c in base], ds, dev, False)
     table = prof.key_averages().table(sort_by="cuda_time_total", row_limit=15)
@@ -112,6 +119,7 @@ def main(argv=None) -> int:
             "graph vs one-by-one", "graph vs plain", "TFLOP/s", "MFU", "sweep s (projected)"]
     print("| " + " | ".join(cols) + " |\n|" + "---|" * len(cols), flush=True)
     rows = []
+    warm_up(ds, dev, args.k)
     for w in args.widths:
         t0 = time.perf_counter()
         r = row(w, args.k, ds, dev, args.peak_tflops, *args.steps)
@@ -120,10 +128,10 @@ def main(argv=None) -> int:
               f"{1e3 * r['plain']:.2f} | {r['one_by_one'] / r['graph']:.1f}x | {r['plain'] / r['graph']:.1f}x | "
               f"{r['tflops']:.1f} | {r['mfu']:.1%} | {r['sweep_s']:.0f} |  ({time.perf_counter() - t0:.0f} s)",
               flush=True)
+        (args.out / "gpu_train.json").write_text(json.dumps(dict(device=name, torch=torch.__version__,
+                                                                 rows=rows), indent=1))  # row by row
     total = sum(r["sweep_s"] for r in rows)
     print(f"\nprojected 100-epoch sweep of these widths, k = {args.k}: {total:.0f} s")
-    (args.out / "gpu_train.json").write_text(json.dumps(dict(device=name, torch=torch.__version__,
-                                                             rows=rows), indent=1))
     if args.profile_width:
         table = profile_step(args.profile_width, args.k, ds, dev, args.out)
         print("\n" + "\n".join(table.splitlines()[:12]))

@@ -13,7 +13,7 @@ import torch
 from . import budget, cache, merge, params, perm
 from .config import book_settings, make_config, TrainConfig
 from .data import DATASETS
-from .train import prepare_data
+from .train import log_line, prepare_data
 from .utils import LmcError, resolve_device
 
 DATASET_NAMES = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST", "cifar10": "CIFAR-10",
@@ -152,6 +152,14 @@ class Setup:
         return " | ".join(parts)
 
 
+def _matched(spec, a, b, pair: int, width: float) -> dict:
+    """Weight matching of pair `pair` (seeded by it); one log line with its sweeps and seconds."""
+    p, info = perm.weight_matching(spec, a, b, seed=pair)
+    log_line(f"matched w={width:g} pair={pair} on {next(a.parameters()).device.type}: "
+             f"{info['iterations']} sweeps, {info['solves']} solves, {info['seconds']:.1f}s", False)
+    return p
+
+
 def pair_curves(setup: Setup, width: float, matching: str = "none", lams=11, **overrides) -> list:
     """One interpolation curve per pair at `width`; matching: none | random | wm (Def 1-3)."""
     if matching not in ("none", "random", "wm"):
@@ -163,7 +171,7 @@ def pair_curves(setup: Setup, width: float, matching: str = "none", lams=11, **o
         if matching != "none":
             spec = perm.spec_for(b)
             p = (perm.random_permutation(spec, seed=i) if matching == "random"
-                 else perm.weight_matching(spec, a, b, seed=i)[0])
+                 else _matched(spec, a, b, i, width))
         curves.append(merge.curve(a, b, ds, lams=lams, n_eval=setup.n_eval, perm=p, seed=i,
                                   bn_batches=setup.bn_batches,
                                   meta=dict(width=width, pair=i, matching=matching)))

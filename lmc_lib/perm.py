@@ -15,10 +15,12 @@ did not change, and solves it with lmc_lib.assignment (same optimum, faster solv
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+
 from . import assignment
 from .models import clone_architecture
 from .utils import LmcError
@@ -292,15 +294,17 @@ def weight_matching(spec: PermSpec, model_a, model_b, seed: int = 0, max_iter: i
                     include_buffers: bool = False, method: str = "auto") -> tuple[dict, dict]:
     """Def 3 WM (Git Re-Basin): perm of model_b minimising ||theta_a - pi(theta_b)||^2, coordinate descent.
 
-    `method` picks the linear-assignment solver (lmc_lib.assignment); every solver gives the same
-    optimum. info: distances before/after, sweeps (`iterations`), `converged`, `solves`, `method`.
+    `method` picks the linear-assignment solver (lmc_lib.assignment; "auto" decides per matrix,
+    e.g. the auction for a CUDA matrix); every solver gives the same optimum. info: distances
+    before/after, sweeps (`iterations`), `converged`, `solves`, `method` (as given), `seconds`.
     """
     check_same_architecture(model_a, model_b)
-    method = assignment.resolve_method(method)
+    assignment.resolve_method(method)  # an unknown or missing solver fails before any work
     device = next(model_a.parameters()).device
     names = _names(spec, include_buffers)
     sa, sb = _state64(model_a, names, device), _state64(model_b, names, device)
     perm = {g: p.to(device) for g, p in identity_permutation(spec).items()}
+    start = time.perf_counter()
     before, sims = _distance(spec, sa, sb, perm, names), _Similarity(spec, sa, sb)
     rng, groups, iterations, converged = np.random.default_rng(seed), sorted(spec.groups), 0, False
     while iterations < max_iter and not converged:
@@ -310,7 +314,8 @@ def weight_matching(spec: PermSpec, model_a, model_b, seed: int = 0, max_iter: i
         converged = not any(improved)
     after = _distance(spec, sa, sb, perm, names)
     info = dict(distance_before=before, distance_after=after, iterations=iterations,
-                converged=converged, solves=sims.solves, method=method)
+                converged=converged, solves=sims.solves, method=method,
+                seconds=time.perf_counter() - start)
     return {g: p.cpu() for g, p in perm.items()}, info
 
 

@@ -188,9 +188,13 @@ def bars_on(progress: bool) -> bool:
 
 def log_trained(config: TrainConfig, seconds: float, test_acc: float, progress: bool = True,
                 note: str = "") -> None:
-    """One line per trained model: appended to $LMC_TRAIN_LOG, else on stderr when no bar shows."""
-    line = (f"trained {config.dataset} {config.arch}/{config.variant} w={config.width:g} "
-            f"seed={config.seed} {seconds:.1f}s test_acc={test_acc:.4f}{note}")
+    """One line per trained model (see log_line)."""
+    log_line(f"trained {config.dataset} {config.arch}/{config.variant} w={config.width:g} "
+             f"seed={config.seed} {seconds:.1f}s test_acc={test_acc:.4f}{note}", progress)
+
+
+def log_line(line: str, progress: bool = True) -> None:
+    """Appended to $LMC_TRAIN_LOG when set, else printed on stderr when it is not a terminal."""
     path = os.environ.get(LOG_ENV)
     if path:
         with open(path, "a") as f:

@@ -13,7 +13,9 @@
 #   record   scripts/record_gpu.sh with the remaining time (default args: paper profile, ch02 ch04,
 #            mnist fashion_mnist, plus [record args...]); widths: $RECORD_WIDTHS, or chosen from
 #            the train phase's projection so that both datasets fit
-#   wm       weight matching of one w = 16 pair (benchmarks/merge_speed.py), if time is left
+#   wm       weight matching of one random-init w = 16 pair (benchmarks/merge_speed.py)
+# (lap and wm only when named in $PHASES; the record logs each weight matching of trained pairs,
+# with its seconds, in train.log)
 # $OUT receives <phase>.log for each phase, record_run.log (lmc_lib.record's own log), gpu_train.json, profile_w16.txt, lap.json,
 # results.tgz (the records: `tar xzf results.tgz` at the repo root) and train.log.
 set -uo pipefail
@@ -22,7 +24,7 @@ export OUT=${OUT:-/tmp/gpu_out} PYTHONUNBUFFERED=1
 export LMC_DATA=${LMC_DATA:-/tmp/lmc_data} LMC_CACHE=${LMC_CACHE:-/tmp/lmc_cache}
 export PYTHONPATH="$PWD:/tmp/lmc_pylib"
 BUDGET=${SESSION_BUDGET_S:-570}
-PHASES=${PHASES:-graphs lap train record wm}
+PHASES=${PHASES:-graphs train record}  # lap and wm: measured separately, or when time allows
 PY=${PYTHON:-python3}
 mkdir -p "$OUT"
 
@@ -40,6 +42,7 @@ run() {
   return $rc
 }
 want() { [[ " $PHASES " == *" $1 "* ]]; }
+RESERVE=$(want wm && echo "${WM_RESERVE_S:-60}" || echo 0)  # seconds kept for the wm phase
 
 echo "== device: $(nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null | head -1)," \
      "commit ${LMC_COMMIT:-unknown}, budget $BUDGET s"
@@ -65,11 +68,13 @@ if want record; then
   widths=${RECORD_WIDTHS:-auto}
   if [ "$widths" = auto ]; then
     widths=$("$PY" scripts/gpu_choose.py widths "$OUT/gpu_train.json" \
-        $(( $(left) - ${WM_RESERVE_S:-45} )) 2>>"$OUT/choices.log") || widths="0.25 0.5 1 2 4 8"
+        $(( $(left) - RESERVE )) 2>>"$OUT/choices.log") || widths="0.25 0.5 1 2 4 8"
+    cat "$OUT/choices.log" 2>/dev/null
   fi
   echo "   record widths: $widths"
-  RECORD_PLAN=0 RECORD_LOG=record_run.log RECORD_BUDGET_S=$(( $(left) - ${WM_RESERVE_S:-45} )) \
-    TAIL=20 run record $(( $(left) - ${WM_RESERVE_S:-45} + 10 )) scripts/record_gpu.sh --widths $widths "$@"
+  RECORD_PLAN=0 RECORD_LOG=record_run.log RECORD_BUDGET_S=$(( $(left) - RESERVE )) \
+    TAIL=20 run record $(( $(left) - RESERVE + 10 )) scripts/record_gpu.sh --widths $widths "$@"
+  grep -E "^matched" "$OUT/train.log" | tail -6
 fi
 if want wm; then
   run wm $(( $(left) - 5 )) "$PY" benchmarks/merge_speed.py --widths 16 --sizes --methods auto \

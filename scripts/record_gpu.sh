@@ -3,6 +3,7 @@
 #
 #   scripts/record_gpu.sh pack              here, once: gzip the data into data/gpu/ (ignored, ~42 MB)
 #                                           and download the lapx wheel for the device's Python 3.12
+#                                           (PACK_WHEELS=0: data only)
 #   scripts/record_gpu.sh unpack            there: unpack the data (and lapx, if missing) only
 #   scripts/record_gpu.sh [record args...]  there: unpack, print the plan, record, copy to $OUT
 #
@@ -33,10 +34,12 @@ if [ "${1:-}" = pack ]; then
       esac
     done
   done
-  mkdir -p "$PACK/wheels"  # the lent machine has no registry; lapx is the fast CPU assignment solver
-  "$PY" -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
-      --platform manylinux_2_28_x86_64 -d "$PACK/wheels" "lapx==${LAPX_VERSION:-0.11.1}" >/dev/null \
-    || echo "lapx wheel not downloaded: the device will use scipy/auction"
+  if [ "${PACK_WHEELS:-1}" != 0 ]; then  # no registry there; lapx is the fast CPU assignment solver
+    mkdir -p "$PACK/wheels"
+    "$PY" -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
+        --platform manylinux_2_28_x86_64 -d "$PACK/wheels" "lapx==${LAPX_VERSION:-0.11.1}" >/dev/null \
+      || echo "lapx wheel not downloaded: the device will use scipy and the auction"
+  fi
   du -sh "$PACK"
   exit 0
 fi
@@ -90,6 +93,6 @@ grep -E "^(recorded|skipped|trained .* planned|re-recording|error)" "$LOG"
 [ $rc -eq 0 ] || [ $rc -eq 124 ] || tail -5 "$LOG"
 tar czf "$OUT/results.tgz" -C "$(dirname "$ROOT")" "$(basename "$ROOT")" 2>/dev/null
 echo "record exit $rc$([ $rc -eq 124 ] && echo " (stopped at ${LIMIT} s; finished records kept)")," \
-     "$(( $(date +%s) - start )) s, $(cat "$LMC_TRAIN_LOG" 2>/dev/null | wc -l) models trained," \
+     "$(( $(date +%s) - start )) s, $(grep -c "^trained" "$LMC_TRAIN_LOG" 2>/dev/null) models trained," \
      "$(tar tzf "$OUT/results.tgz" | grep -c '/ch.*\.json$') chapter records in results.tgz"
 exit $rc

@@ -174,7 +174,8 @@ def test_gpu_script_carries_the_data_gzipped_and_unpacks_what_data_load_checks(t
     repo = Path(record.__file__).resolve().parent.parent
     (tmp_path / "scripts").mkdir()
     shutil.copy(repo / "scripts" / "record_gpu.sh", tmp_path / "scripts")
-    env = dict(os.environ, PYTHON=sys.executable, PYTHONPATH=str(repo), LMC_DATA=str(data.data_root()))
+    env = dict(os.environ, PYTHON=sys.executable, PYTHONPATH=str(repo), LMC_DATA=str(data.data_root()),
+               PACK_WHEELS="0")  # no download in a test
     subprocess.run(["bash", "scripts/record_gpu.sh", "pack"], cwd=tmp_path, env=env, check=True,
                    capture_output=True)
     packed = sorted(p.relative_to(tmp_path / "data" / "gpu") for p in (tmp_path / "data" / "gpu").rglob("*"))
