@@ -52,11 +52,13 @@ def one_by_one_seconds(configs, ds, dev) -> float:
     return sum(train.train(c, dev, progress=False, data=ds)[1]["wall_time_s"] for c in configs)
 
 
-def marginal(fn, base, short: int, long: int) -> float:
-    """Seconds per step of fn(configs) between `short` and `long` steps (one epoch each)."""
+def marginal(fn, base, short: int, long: int, repeats: int = 2) -> float:
+    """Seconds per step of fn(configs) between `short` and `long` steps (one epoch each; the best
+    of `repeats` runs of each); NaN when the difference drowns in noise (long not slower)."""
     bs = base[0].batch_size
-    t = {s: fn([c.replace(epochs=1, n_train=s * bs) for c in base]) for s in (short, long)}
-    return max(t[long] - t[short], 1e-9) / (long - short)
+    t = {s: min(fn([c.replace(epochs=1, n_train=s * bs) for c in base]) for _ in range(repeats))
+         for s in (short, long)}
+    return (t[long] - t[short]) / (long - short) if t[long] > t[short] else float("nan")
 
 
 def row(w: float, k: int, ds, dev, peak: float, short: int, long: int) -> dict:
@@ -68,8 +70,8 @@ def row(w: float, k: int, ds, dev, peak: float, short: int, long: int) -> dict:
                graph=marginal(lambda cs: group_seconds(cs, ds, dev, True), base, short, long),
                stacked=marginal(lambda cs: group_seconds(cs, ds, dev, False), base, short, long),
                one_by_one=k * marginal(lambda cs: one_by_one_seconds(cs, ds, dev), base[:1], short, long))
-    plain = [reference(base[0], ds, dev, s) for s in (short, long)]
-    out["plain"] = k * max(plain[1] - plain[0], 1e-9) / (long - short)
+    plain = lambda cs: reference(cs[0], ds, dev, cs[0].n_train // cs[0].batch_size)  # noqa: E731
+    out["plain"] = k * marginal(plain, base[:1], short, long)
     out["tflops"] = fps / out["graph"] / 1e12
     out["mfu"] = out["tflops"] / peak
     out["sweep_s"] = out["graph"] * SWEEP_STEPS
@@ -100,7 +102,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--widths", type=float, nargs="*", default=[0.25, 1, 4, 8, 16])
     p.add_argument("--k", type=int, default=6, help="members per group (paper profile: 3 pairs)")
-    p.add_argument("--steps", type=int, nargs=2, default=[10, 40], metavar=("SHORT", "LONG"))
+    p.add_argument("--steps", type=int, nargs=2, default=[20, 120], metavar=("SHORT", "LONG"))
     p.add_argument("--peak-tflops", type=float, default=989.0, help="dense bf16 peak for MFU")
     p.add_argument("--profile-width", type=float, default=16.0)
     p.add_argument("--out", type=Path, default=Path(os.environ.get("OUT", "/tmp")))

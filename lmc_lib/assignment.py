@@ -5,16 +5,16 @@ scipy.optimize.linear_sum_assignment is the reference. "lapjvr" and "lapjvh" are
 solvers of the `lapx` package (Rust and C++ cores); on weight-matching similarity matrices they were
 2-4x faster than scipy on one CPU thread (benchmarks/merge_speed.py). These work in float64 on the
 CPU. "auction" (lmc_lib.auction) is a forward auction in plain torch that runs on the matrix's own
-device, also in float64; it is exact for separated optima (see its docstring) and is meant for CUDA
-matrices (benchmarks/assignment_speed.py).
+device, also in float64; it is exact for separated optima (see its docstring); ask for it by name.
 
-method="auto" resolves to $LMC_ASSIGNMENT when that names a concrete method, else to "auction" for
-a CUDA tensor of n >= AUCTION_MIN_N (decided in `solve`, which sees the matrix), else to lapjvr when
-lapx is installed and scipy otherwise. Measured on an H100 (benchmarks/assignment_speed.py): the
-auction solves a planted weight-matching-like matrix of n = 8192 in 0.03 s (one bidding round),
-but an unstructured random one in 7.8 s (21,870 rounds of about 0.35 ms), slower than lapjvr on
-one CPU thread. So the auction that "auto" picks stops after AUTO_AUCTION_ROUNDS rounds and hands
-the matrix to the CPU solver: hard matrices cost at most about a second more than lapjvr alone.
+method="auto" resolves to $LMC_ASSIGNMENT when that names a concrete method, else to lapjvr when
+lapx is installed and scipy otherwise -- never to the auction, by measurement on an H100
+(benchmarks/assignment_speed.py, and weight matching of trained pairs in a paper-profile record):
+the auction solves a planted, weight-matching-like matrix of n = 8192 in 0.03 s (one bidding
+round), but an unstructured random one in 7.8 s (21,870 rounds of about 0.35 ms, launch-bound),
+slower than lapjvr on one CPU thread (5.4 s); and the similarity matrices of trained pairs are of
+the hard kind: capped at 2,000 rounds before handing over to lapjvr, it made weight matching of a
+trained w = 1 MNIST pair 12.5 s instead of 0.6 s with lapjvr alone.
 """
 from __future__ import annotations
 
@@ -28,9 +28,7 @@ from .utils import LmcError
 
 METHODS = ("auto", "scipy", "lapjvr", "lapjvh", "auction")
 AUTO_ORDER = ("lapjvr", "scipy")  # fastest CPU solver first, by measurement
-AUCTION_MIN_N = 512  # "auto" on a CUDA matrix at least this large: the auction, on the GPU
 ENV_METHOD = "LMC_ASSIGNMENT"  # names the concrete method that "auto" resolves to
-AUTO_AUCTION_ROUNDS = 2000  # "auto": auction rounds (about 0.35 ms each on an H100) before the CPU solver
 
 
 class AssignmentError(LmcError):
@@ -59,29 +57,15 @@ def _env_method():
     return name or None
 
 
-def _cpu_default() -> str:
-    """The fastest CPU solver installed (AUTO_ORDER)."""
-    return next(m for m in AUTO_ORDER if m in available_methods())
-
-
-def _on_cuda(sim) -> bool:
-    """Whether sim is a torch tensor on a CUDA device with n >= AUCTION_MIN_N rows."""
-    return isinstance(sim, torch.Tensor) and sim.is_cuda and sim.ndim == 2 and len(sim) >= AUCTION_MIN_N
-
-
-def resolve_method(method: str = "auto", sim=None) -> str:
-    """The concrete solver for `method`; raise if unknown or missing.
-
-    "auto": $LMC_ASSIGNMENT when set, else "auction" when `sim` (optional) is a large CUDA tensor,
-    else the fastest installed CPU solver.
-    """
+def resolve_method(method: str = "auto") -> str:
+    """The concrete solver for `method` ("auto": $LMC_ASSIGNMENT, else the fastest installed CPU
+    solver); raise if unknown or missing."""
     if method not in METHODS:
         raise AssignmentError(f"unknown assignment method {method!r}; choose one of {METHODS}")
+    have = available_methods()
     if method == "auto":
-        method = _env_method() or ("auction" if _on_cuda(sim) else None)
-    if method is None:
-        return _cpu_default()
-    if method not in available_methods():
+        method = _env_method() or next(m for m in AUTO_ORDER if m in have)
+    if method not in have:
         raise AssignmentError(f"assignment method {method!r} needs the package lapx "
                               "(pip install lapx), or use method='scipy' or 'auto'")
     return method
@@ -107,15 +91,9 @@ def _check_permutation(cols: np.ndarray, n: int, method: str) -> None:
 
 def solve(sim, maximize: bool = True, method: str = "auto") -> torch.Tensor:
     """Def 3 WM step: LongTensor p (CPU) with sum_i sim[i, p[i]] maximal (minimal if not maximize)."""
-    auto = method == "auto" and _env_method() is None
-    method = resolve_method(method, sim)
+    method = resolve_method(method)
     if method == "auction":
-        if not auto:
-            return _solve_auction(sim, maximize)
-        try:
-            return _solve_auction(sim, maximize, AUTO_AUCTION_ROUNDS)
-        except AssignmentError:  # too many rounds (or a bad matrix, which the CPU path reports)
-            method = _cpu_default()
+        return _solve_auction(sim, maximize)
     arr = _as_matrix(sim, negate=maximize and method != "scipy")  # lapx solvers minimise
     n = arr.shape[0]
     if n == 0:
@@ -130,11 +108,11 @@ def solve(sim, maximize: bool = True, method: str = "auto") -> torch.Tensor:
     return torch.from_numpy(perm)
 
 
-def _solve_auction(sim, maximize: bool, max_rounds: int | None = None) -> torch.Tensor:
+def _solve_auction(sim, maximize: bool) -> torch.Tensor:
     """The auction on sim's own device (numpy arrays: on the CPU); the permutation on the CPU."""
-    from .auction import MAX_ROUNDS, auction  # lazy: lmc_lib.auction imports AssignmentError
+    from .auction import auction  # lazy: lmc_lib.auction imports AssignmentError from here
     t = sim.detach() if isinstance(sim, torch.Tensor) else torch.as_tensor(np.asarray(sim))
-    return auction(t, maximize=maximize, max_rounds=max_rounds or MAX_ROUNDS).cpu()
+    return auction(t, maximize=maximize).cpu()
 
 
 def objective(sim, perm) -> float:

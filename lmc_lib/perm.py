@@ -294,12 +294,12 @@ def weight_matching(spec: PermSpec, model_a, model_b, seed: int = 0, max_iter: i
                     include_buffers: bool = False, method: str = "auto") -> tuple[dict, dict]:
     """Def 3 WM (Git Re-Basin): perm of model_b minimising ||theta_a - pi(theta_b)||^2, coordinate descent.
 
-    `method` picks the linear-assignment solver (lmc_lib.assignment; "auto" decides per matrix,
-    e.g. the auction for a CUDA matrix); every solver gives the same optimum. info: distances
-    before/after, sweeps (`iterations`), `converged`, `solves`, `method` (as given), `seconds`.
+    `method` picks the linear-assignment solver (lmc_lib.assignment); every solver gives the same
+    optimum. info: distances before/after, sweeps (`iterations`), `converged`, `solves`, `method`
+    (the solver used), `seconds`.
     """
     check_same_architecture(model_a, model_b)
-    assignment.resolve_method(method)  # an unknown or missing solver fails before any work
+    method = assignment.resolve_method(method)
     device = next(model_a.parameters()).device
     names = _names(spec, include_buffers)
     sa, sb = _state64(model_a, names, device), _state64(model_b, names, device)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import importlib
+import inspect
 import json
 import os
 import platform
@@ -36,6 +37,7 @@ from .models import ARCHS
 from .report import RECORDED, git_commit
 from .utils import LmcError
 
+MATCHINGS = ("none", "random", "wm")  # --matchings: for studies whose run() takes `matchings`
 FLAGS = {"profile": "--profile", "model": "--model", "device": "--device", "widths": "--widths",
          "n_pairs": "--n-pairs", "dataset": "--datasets"}
 
@@ -72,11 +74,20 @@ def _write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def takes_matchings(chapter: str) -> bool:
+    """Whether a chapter's study run() has a `matchings` argument (ch02: none, wm)."""
+    return "matchings" in inspect.signature(study(chapter).run).parameters
+
+
 def record(chapter: str, setup: Setup, root: Path = RECORDED, overrides: dict | None = None) -> Path:
-    """Run a chapter's study under `setup` and write result + provenance (+ verdicts) as JSON."""
+    """Run a chapter's study under `setup` and write result + provenance (+ verdicts) as JSON.
+
+    overrides["matchings"] (from --matchings) goes to a study whose run() takes it."""
     mod = study(chapter)
     t0 = time.time()
-    result = mod.run(setup)
+    kw = {"matchings": tuple(overrides["matchings"])} \
+        if overrides and "matchings" in overrides and takes_matchings(chapter) else {}
+    result = mod.run(setup, **kw)
     out = path_of(chapter, setup.dataset, setup.profile, root)
     payload = dict(chapter=chapter, provenance=provenance(setup, time.time() - t0, overrides),
                    result=result)
@@ -118,8 +129,10 @@ def describe(rec: dict | None, chapter: str = "", dataset: str = "") -> str:
         return ("No paper-profile run has been recorded for this setting yet (it needs a GPU: "
                 f"`python -m lmc_lib.record --profile paper{where}`).")
     p = rec["provenance"]
+    paths = rec["result"].get("matchings")
+    paths = f" (paths: {', '.join(paths)})" if paths else ""
     return (f"Recorded run (not re-executed in this build): profile `{p['profile']}`, "
-            f"{p['dataset']}, {p['arch']}, widths {p['widths']}, {p['n_pairs']} pairs, on "
+            f"{p['dataset']}, {p['arch']}, widths {p['widths']}{paths}, {p['n_pairs']} pairs, on "
             f"{p['device_name']} ({p['device']}), {p['date']}, commit {p['commit']}, "
             f"{p['seconds']:.0f} s, torch {p['torch']}.")
 
@@ -155,6 +168,9 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     ap.add_argument("--widths", nargs="+", type=float, help="override the profile's widths")
     ap.add_argument("--n-pairs", type=int, help="override the profile's pairs per width")
+    ap.add_argument("--matchings", nargs="+", choices=MATCHINGS,
+                    help="paths per width of a study that takes them (ch02; default: none wm); "
+                         "'--matchings none' skips weight matching, the slow part at large widths")
     ap.add_argument("--root", default=str(RECORDED), help="output folder (default results/)")
     ap.add_argument("--force", action="store_true", help="record again when a record exists")
     ap.add_argument("--plan", action="store_true", help="print what would be trained; train nothing")
@@ -208,12 +224,18 @@ def check(args) -> tuple[dict, dict]:
         raise LmcError(f"--n-pairs {over['n_pairs']!r}: give at least 1 pair per width")
     for name, value in over.items():
         _param(name, value)
+    if args.matchings:
+        if not any(takes_matchings(ch) for ch in args.chapters):
+            raise LmcError(f"--matchings {' '.join(args.matchings)}: none of the chapters "
+                           f"{' '.join(args.chapters)} takes matchings (chapter 02 does)")
+        over["matchings"] = list(dict.fromkeys(args.matchings))
     executor.check(args.executor, args.address)
     _check_root(Path(args.root))
     for ds in args.datasets:
         _check_dataset(ds)
+    sizes = {k: v for k, v in over.items() if k != "matchings"}
     setups = {ds: Setup.from_params(profile=args.profile, dataset=ds, model=args.model,
-                                    device=args.device, **over) for ds in args.datasets}
+                                    device=args.device, **sizes) for ds in args.datasets}
     return setups, over
 
 

@@ -1,34 +1,19 @@
 """Decisions of scripts/gpu_session.sh, made from what its earlier phases measured.
 
-    python scripts/gpu_choose.py assignment LAP_JSON       -> "auto" or "lapjvr"
     python scripts/gpu_choose.py widths TRAIN_JSON SECONDS -> the record's widths, e.g. "0.25 0.5 1 2 4 8"
 
-assignment: "auto" (the GPU auction) only if, at the largest n measured, it reached the best
-objective found (relative gap <= 1e-9) and was faster than lapjvr; otherwise "lapjvr".
-widths: the paper's widths, dropping the widest while the training time projected from
+The paper's widths, dropping the widest while the training time projected from
 benchmarks/gpu_train.py's measured step times (two datasets, x 1.5, + 120 s for evaluation and
 matching) exceeds SECONDS; never fewer than three widths. The reason goes to stderr.
 """
 from __future__ import annotations
 
 import json
+import math
 import sys
 
 PAPER_WIDTHS = (0.25, 0.5, 1, 2, 4, 8, 16)
 MARGIN, OVERHEAD_S, DATASETS = 1.5, 120.0, 2
-
-
-def assignment_choice(rows: list) -> str:
-    """'auto' when the auction was optimal and faster than lapjvr at the largest n, else 'lapjvr'."""
-    n = max(r["n"] for r in rows)
-    big = {r["method"]: r for r in rows if r["n"] == n}
-    auction, lapjvr = big.get("auction"), big.get("lapjvr")
-    if auction is None:
-        return "lapjvr"
-    if lapjvr is None:
-        return "auto"
-    ok = all(abs(r["gap"]) <= 1e-9 for r in rows if r["method"] == "auction")
-    return "auto" if ok and auction["seconds"] < lapjvr["seconds"] else "lapjvr"
 
 
 def projected(sweep_s: dict, w: float) -> float:
@@ -44,7 +29,8 @@ def projected(sweep_s: dict, w: float) -> float:
 
 def widths_choice(rows: list, seconds: float) -> tuple[list, float]:
     """The longest prefix of PAPER_WIDTHS (at least 3) whose projected record fits `seconds`."""
-    sweep = {float(r["width"]): float(r["sweep_s"]) for r in rows}
+    sweep = {float(r["width"]): float(r["sweep_s"]) for r in rows
+             if r.get("sweep_s") is not None and math.isfinite(r["sweep_s"])}  # NaN: not measured
     for n in range(len(PAPER_WIDTHS), 2, -1):
         need = MARGIN * DATASETS * sum(projected(sweep, w) for w in PAPER_WIDTHS[:n]) + OVERHEAD_S
         if need <= seconds or n == 3:
@@ -53,10 +39,6 @@ def widths_choice(rows: list, seconds: float) -> tuple[list, float]:
 
 
 def main(argv: list) -> int:
-    if len(argv) >= 2 and argv[0] == "assignment":
-        with open(argv[1]) as f:
-            print(assignment_choice([json.loads(line) for line in f if line.strip()]))
-        return 0
     if len(argv) >= 3 and argv[0] == "widths":
         with open(argv[1]) as f:
             widths, need = widths_choice(json.load(f)["rows"], float(argv[2]))

@@ -7,8 +7,7 @@
 #
 # Phases (a phase that fails does not stop the next; a check that fails switches its feature off):
 #   graphs   the CUDA-graph step equals the eager step (pytest); if not: LMC_CUDA_GRAPHS=0
-#   lap      one assignment per solver at n = 4096, 8192 (benchmarks/assignment_speed.py); if the
-#            auction is not both optimal and faster than lapjvr: LMC_ASSIGNMENT=lapjvr
+#   lap      one assignment per solver at n = 4096, 8192 (benchmarks/assignment_speed.py)
 #   train    benchmarks/gpu_train.py (step times of the four training loops, MFU, profiler table)
 #   record   scripts/record_gpu.sh with the remaining time (default args: paper profile, ch02 ch04,
 #            mnist fashion_mnist, plus [record args...]); widths: $RECORD_WIDTHS, or chosen from
@@ -57,8 +56,6 @@ fi
 if want lap; then
   run lap 90 "$PY" benchmarks/assignment_speed.py --sizes 4096 8192 --methods auction lapjvr \
       --json "$OUT/lap.json"
-  choice=$("$PY" scripts/gpu_choose.py assignment "$OUT/lap.json") || choice=lapjvr
-  [ "$choice" = lapjvr ] && { export LMC_ASSIGNMENT=lapjvr; echo "   -> assignment: LMC_ASSIGNMENT=lapjvr"; }
 fi
 if want train; then
   run train 150 "$PY" benchmarks/gpu_train.py --widths 0.25 1 4 16 --steps 10 30 --out "$OUT"

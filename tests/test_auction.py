@@ -99,16 +99,6 @@ def test_env_override_of_auto(monkeypatch):
     assert assignment.resolve_method("auto") in assignment.AUTO_ORDER
 
 
-def test_auto_uses_auction_only_for_large_cuda_matrices(monkeypatch):
-    monkeypatch.delenv("LMC_ASSIGNMENT", raising=False)
-    big = torch.zeros(assignment.AUCTION_MIN_N, assignment.AUCTION_MIN_N)
-    assert assignment.resolve_method("auto", big) in assignment.AUTO_ORDER  # a CPU tensor
-    monkeypatch.setattr(torch.Tensor, "is_cuda", property(lambda self: True))
-    assert assignment.resolve_method("auto", big) == "auction"
-    assert assignment.resolve_method("auto", big[:10, :10]) in assignment.AUTO_ORDER
-    assert assignment.resolve_method("auto") in assignment.AUTO_ORDER  # no matrix: CPU default
-
-
 def test_lapx_import_failure_of_any_kind_means_no_lapx(monkeypatch):
     import builtins
     real_import = builtins.__import__
@@ -122,34 +112,3 @@ def test_lapx_import_failure_of_any_kind_means_no_lapx(monkeypatch):
     assert assignment._lapx() is None
     assert assignment.available_methods() == ("scipy", "auction")
 
-
-def _count_cpu_solves(monkeypatch) -> list:
-    """Patch assignment._as_matrix (the CPU solvers' entry) to count its calls; the list grows."""
-    calls, real = [], assignment._as_matrix
-    monkeypatch.setattr(assignment, "_as_matrix", lambda *a, **k: calls.append(1) or real(*a, **k))
-    return calls
-
-
-def test_auto_auction_hands_a_hard_matrix_to_the_cpu_solver(monkeypatch):
-    """"auto" caps the auction at AUTO_AUCTION_ROUNDS: past that the CPU solver answers (same optimum)."""
-    monkeypatch.delenv("LMC_ASSIGNMENT", raising=False)
-    monkeypatch.setattr(assignment, "_on_cuda", lambda sim: True)  # as if the matrix were on a GPU
-    monkeypatch.setattr(assignment, "AUTO_AUCTION_ROUNDS", 2)
-    sim = torch.randn(300, 300, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
-    calls = _count_cpu_solves(monkeypatch)
-    perm = solve(sim)
-    assert len(calls) == 1 and np.array_equal(perm.numpy(), scipy_perm(sim.numpy()))
-    calls.clear()
-    assert np.array_equal(solve(sim, method="auction").numpy(), scipy_perm(sim.numpy()))
-    assert not calls  # asked for by name: the auction runs to the end
-
-
-def test_auto_auction_answers_an_easy_matrix_itself(monkeypatch):
-    monkeypatch.delenv("LMC_ASSIGNMENT", raising=False)
-    monkeypatch.setattr(assignment, "_on_cuda", lambda sim: True)
-    g = torch.Generator().manual_seed(0)
-    a = torch.randn(400, 100, generator=g)
-    shuffle = torch.randperm(400, generator=g)
-    calls = _count_cpu_solves(monkeypatch)
-    perm = solve(a @ (a[shuffle] + 0.1 * torch.randn(400, 100, generator=g)).T)
-    assert not calls and torch.equal(shuffle[perm], torch.arange(400))

@@ -109,6 +109,21 @@ def test_provenance_holds_the_command_line_overrides(fake, monkeypatch):
     assert record.load("02", "mnist", "smoke", fake["root"])["provenance"]["overrides"] == {}
 
 
+def test_matchings_reach_the_study_that_takes_them(fake, monkeypatch):
+    seen = []
+
+    def run(setup, lams=0, matchings=("none", "wm")):
+        seen.append(tuple(matchings))
+        return dict(widths=list(setup.widths), matchings=list(matchings), settings=dict(title="t"))
+    monkeypatch.setattr(record.study("02"), "run", run)
+    assert _main(fake, "--matchings", "none") == 0
+    assert seen == [("none",)] and ("04", "mnist") in fake["run"]  # ch04's run takes none
+    rec = record.load("02", "mnist", "smoke", fake["root"])
+    assert rec["provenance"]["overrides"]["matchings"] == ["none"]
+    assert "(paths: none)" in record.describe(rec)
+    assert _main(fake, "--force") == 0 and seen[-1] == ("none", "wm")  # the study's default
+
+
 @pytest.mark.parametrize("args, named", [
     (["--chapters", "99"], "--chapters '99'"),
     (["--datasets", "mnist", "nope"], "--datasets 'nope'"),
@@ -122,6 +137,8 @@ def test_provenance_holds_the_command_line_overrides(fake, monkeypatch):
     (["--n-pairs", "x"], "--n-pairs"),
     (["--root", "FILE"], "--root '{FILE}' is a file"),
     (["--root", "FILE/sub"], "--root '{FILE}/sub' is under a file"),
+    (["--chapters", "04", "--matchings", "none"], "--matchings none: none of the chapters 04"),
+    (["--matchings", "hungarian"], "--matchings: invalid choice: 'hungarian'"),
 ])
 def test_bad_arguments_exit_2_naming_them_and_run_nothing(args, named, fake, tmp_path, monkeypatch,
                                                           capsys):
