@@ -11,7 +11,8 @@ graph capture, data upload) are excluded, after one warm-up of every loop; "one-
 "plain" are measured for one member and multiplied by k. TFLOP/s counts 6 x forward MACs per sample; MFU divides by --peak-tflops (dense
 bf16: H100 SXM 989). "sweep (s)" = that step time x the steps of 100 epochs of a 60,000-image
 set at batch 512 (11,700 steps): a projection from the measured step time, not a measured sweep.
-Then a torch.profiler table of the eager stacked w = 16 step (top ops by CUDA time) goes to --out.
+Then a torch.profiler table of 10 eager stacked w = 16 steps (top ops by CUDA time, random
+batches: nothing but the step in the window) goes to --out.
 
 Usage (needs CUDA): python benchmarks/gpu_train.py [--widths 0.25 1 4 8 16] [--k 6] [--out DIR]
 """
@@ -88,12 +89,26 @@ def warm_up(ds, dev, k: int) -> None:
 
 
 def profile_step(w: float, k: int, ds, dev, out_dir: Path) -> str:
-    """torch.profiler table (top 15 ops by CUDA time) of 10 eager stacked steps at width w."""
+    """torch.profiler table (top 15 ops by device time) of 10 eager stacked steps at width w, on
+    random batches: only the step (no model upload, data or evaluation in the window)."""
     from torch.profiler import ProfilerActivity, profile
-    base = [cfg_mod.make_config("paper", ds.name, "mlp", w, seed=s, epochs=1) for s in range(k)]
-    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
-        group_seconds([c.replace(n_train=10 * c.batch_size) for c in base], ds, dev, False)
-    table = prof.key_averages().table(sort_by="cuda_time_total", row_limit=15)
+    base = [cfg_mod.make_config("paper", ds.name, "mlp", w, seed=s) for s in range(k)]
+    params = train_group._stack([train.init_model(c, ds) for c in base], dev)
+    bs = base[0].batch_size
+    opt = train.make_optimizer(base[0], params, bs, fused=dev.type == "cuda")
+    step = train_group._make_step(base[0], params, opt, dev)
+    x = torch.randn(k, bs, ds.x_train[0].numel(), device=dev)
+    y = torch.randint(0, ds.n_classes, (k, bs), device=dev)
+    for _ in range(3):
+        step(x, y)
+    sync(dev)
+    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if dev.type == "cuda" else [])
+    with profile(activities=acts) as prof:
+        for _ in range(10):
+            step(x, y)
+        sync(dev)
+    key = "cuda_time_total" if dev.type == "cuda" else "cpu_time_total"
+    table = prof.key_averages().table(sort_by=key, row_limit=15)
     (out_dir / f"profile_w{w:g}.txt").write_text(table)
     return table
 
