@@ -239,8 +239,8 @@ def ensure_trained(configs, device="auto", progress: bool = True,
     """Train every config not cached yet (seeds of one MLP recipe as one group); the keys trained.
 
     Groups come from train_group.plan_groups, capped by memory (train_group.MAX_GROUP members,
-    train_group.group_bytes of weights + grads + optimiser state); every member is written as an ordinary
-    entry while the group holds all its members' locks (taken in key order).
+    train_group.group_bytes of weights + grads + optimiser state); every member is written as an
+    ordinary entry while the group holds all its members' locks (taken in key order).
     """
     root = _root(cache_dir)
     group_mod = importlib.import_module(f"{__package__}.train_group")
