@@ -91,6 +91,20 @@ def test_a_recorded_result_survives_json_and_draws(env, r02):
     assert ch02.means(rec["result"], "wm", "acc_half") == ch02.means(r02, "wm", "acc_half")
 
 
+def test_a_record_without_weight_matching_draws_and_judges(env, r02):
+    """`record --matchings none` (a paper record within one lease): the chapter's record figures,
+    Table 1 and verdicts need only the no-permutation paths, and they equal the full run's."""
+    none = ch02.run(env, matchings=("none",))
+    assert none["matchings"] == ["none"] and "wm" not in none and none["none"] == r02["none"]
+    for fig in (paths.accuracy_vs_lam(none, "t"), paths.loss_vs_lam(none, "t"),
+                paths.barriers_vs_width(none, "t"), paths.beta_vs_width(none, "t")):
+        assert fig.axes and fig.axes[0].get_xlabel()
+    table = ch02.table1_markdown(none)
+    assert "no permutation" in table and "weight matching" not in table
+    verdict = {v["claim"]: v["verdict"] for v in ch02.verdicts(none, env)}
+    assert verdict == {v["claim"]: v["verdict"] for v in ch02.verdicts(r02, env)}
+
+
 def test_permuting_both_models_equals_permuting_one():
     """Ch 3's remark: merge(P a, Q b) = P merge(a, P^-1 Q b), so the merged logits agree."""
     torch.manual_seed(0)
