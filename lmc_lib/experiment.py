@@ -13,7 +13,8 @@ import torch
 from . import budget, cache, merge, params, perm
 from .config import book_settings, make_config, TrainConfig
 from .data import DATASETS
-from .train import log_line, prepare_data
+from .runlog import log_line
+from .train import prepare_data
 from .utils import LmcError, resolve_device
 
 DATASET_NAMES = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST", "cifar10": "CIFAR-10",

@@ -10,15 +10,13 @@ precision "auto" the forward runs under bf16 autocast (conv nets in channels_las
 everything is fp32 and the same config gives bit-identical weights. The final partial batch of an
 epoch is dropped (a fresh permutation each epoch, so no sample is always left out).
 Several seeds of one MLP recipe train as one stacked model in train_group.py. Progress: bars on
-a terminal; else one line per trained model on stderr, or appended to the file $LMC_TRAIN_LOG.
+a terminal, else one line per trained model (lmc_lib.runlog).
 """
 from __future__ import annotations
 
 import contextlib
 import dataclasses
 import math
-import os
-import sys
 import time
 from collections import OrderedDict
 
@@ -30,6 +28,7 @@ from tqdm import tqdm
 from . import data as data_mod
 from .config import TrainConfig
 from .models import build_model
+from .runlog import bars_on, log_trained
 from .sophia import HESSIAN_INTERVAL, SophiaG
 from .utils import LmcError, generator, resolve_device
 
@@ -38,7 +37,6 @@ SCHEDULES = ("none", "linear")
 PRECISIONS = ("auto", "fp32", "bf16")
 CROP_PAD = 4
 PRENORM_BYTES = 1 << 30  # without augmentation, a split up to this size (fp32) is normalised once
-LOG_ENV = "LMC_TRAIN_LOG"  # a file path: one appended line per trained model, no progress bars
 _DATA_CACHE: OrderedDict = OrderedDict()
 _DATA_CACHE_SIZE = 4
 
@@ -177,30 +175,6 @@ def init_model(config: TrainConfig, ds: data_mod.Dataset) -> nn.Module:
         return build_model(config.arch, config.width, in_channels=ds.in_channels,
                            image_size=ds.image_size, n_classes=ds.n_classes,
                            variant=config.variant, bias=config.bias)
-
-
-# ---------------------------------------------------------------- progress
-
-def bars_on(progress: bool) -> bool:
-    """Progress bars: asked for, stderr is a terminal, and $LMC_TRAIN_LOG is not set."""
-    return bool(progress) and not os.environ.get(LOG_ENV) and sys.stderr.isatty()
-
-
-def log_trained(config: TrainConfig, seconds: float, test_acc: float, progress: bool = True,
-                note: str = "") -> None:
-    """One line per trained model (see log_line)."""
-    log_line(f"trained {config.dataset} {config.arch}/{config.variant} w={config.width:g} "
-             f"seed={config.seed} {seconds:.1f}s test_acc={test_acc:.4f}{note}", progress)
-
-
-def log_line(line: str, progress: bool = True) -> None:
-    """Appended to $LMC_TRAIN_LOG when set, else printed on stderr when it is not a terminal."""
-    path = os.environ.get(LOG_ENV)
-    if path:
-        with open(path, "a") as f:
-            f.write(line + "\n")
-    elif progress and not sys.stderr.isatty():
-        print(line, file=sys.stderr, flush=True)
 
 
 # ---------------------------------------------------------------- loop

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from . import cudagraph, train
+from . import cudagraph, runlog, train
 from .config import TrainConfig
 from .models import MLP_DEPTH, MLP_HIDDEN, scaled
 from .utils import generator, resolve_device
@@ -145,7 +145,7 @@ def _fit(configs, params, ds, dev, progress) -> dict:
     hist = dict(epoch_losses=[[] for _ in configs], step_losses=[[] for _ in configs], train_acc=[])
     seeds = ",".join(str(c.seed) for c in configs)
     for epoch in tqdm(range(c0.epochs), desc=f"{c0.arch} w={c0.width:g} seeds={seeds}",
-                      disable=not train.bars_on(progress)):
+                      disable=not runlog.bars_on(progress)):
         perm = torch.stack([torch.randperm(n, device=dev, generator=g) for g in gens])
         losses = torch.zeros(per_epoch, k, device=dev)
         correct = torch.zeros(k, device=dev, dtype=torch.long)
@@ -201,7 +201,7 @@ def train_group(configs: list[TrainConfig], device="auto", progress: bool = True
     _unstack(params, models)
     out = [(model, _metrics(model, ds, hist, j, share, dev)) for j, model in enumerate(models)]
     for c, (_, m) in zip(configs, out):
-        train.log_trained(c, share, m["test_acc"], progress, note=f" (group of {len(configs)})")
+        runlog.log_trained(c, share, m["test_acc"], progress, note=f" (group of {len(configs)})")
     return out
 
 

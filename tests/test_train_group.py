@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from lmc_lib import cache, cudagraph, data, train, train_group as tg
+from lmc_lib import cache, cudagraph, data, runlog, train, train_group as tg
 from lmc_lib.config import TrainConfig
 from lmc_lib.train import TrainingError
 
@@ -178,13 +178,13 @@ def test_model_pairs_trains_missing_models_grouped(toy_cache, monkeypatch):
 
 def test_train_log_file_gets_one_line_per_model(monkeypatch, tmp_path, capsys):
     log = tmp_path / "train.log"
-    monkeypatch.setenv(train.LOG_ENV, str(log))
+    monkeypatch.setenv(runlog.LOG_ENV, str(log))
     tg.train_group([MLP.replace(seed=s) for s in (3, 4)], "cpu", progress=True, data=TOY)
     train.train(MLP.replace(variant="skip", seed=9), "cpu", progress=True, data=TOY)
     lines = log.read_text().splitlines()
     assert len(lines) == 3 and capsys.readouterr().err == ""
     assert "mlp/plain w=0.0625 seed=3 " in lines[0] and "seed=9" in lines[2] and "test_acc=0." in lines[2]
-    monkeypatch.delenv(train.LOG_ENV)
+    monkeypatch.delenv(runlog.LOG_ENV)
     train.train(MLP, "cpu", progress=True, data=TOY)  # stderr is not a terminal under pytest
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1 and "seed=0" in err[0] and len(log.read_text().splitlines()) == 3
