@@ -4,6 +4,9 @@
 #   (here)  scripts/record_gpu.sh pack; git commit ...            # data/gpu: data + lapx wheel
 #   (there) LMC_COMMIT=<hash> SESSION_BUDGET_S=570 scripts/gpu_session.sh [record args...]
 #           device call: carry ["data/gpu"], timeout_s 600
+#   What fits one call (measured on an H100, README): PHASES="graphs record"
+#   RECORD_WIDTHS="0.25 0.5 1 2 4 8" with the record argument --matchings none (weight matching of
+#   trained pairs took 56 s per pair at w = 4 and more at w = 8: it does not fit).
 #
 # Phases (a phase that fails does not stop the next; a check that fails switches its feature off):
 #   graphs   the CUDA-graph step equals the eager step (pytest); if not: LMC_CUDA_GRAPHS=0
@@ -15,8 +18,9 @@
 #   wm       weight matching of one random-init w = 16 pair (benchmarks/merge_speed.py)
 # (lap and wm only when named in $PHASES; the record logs each weight matching of trained pairs,
 # with its seconds, in train.log)
-# $OUT receives <phase>.log for each phase, record_run.log (lmc_lib.record's own log), gpu_train.json, profile_w16.txt, lap.json,
-# results.tgz (the records: `tar xzf results.tgz` at the repo root) and train.log.
+# $OUT receives <phase>.log for each phase, record_run.log (lmc_lib.record's own log),
+# gpu_train.json, profile_w16.txt, lap.json, results.tgz (the records: `tar xzf results.tgz` at
+# the repo root) and train.log.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export OUT=${OUT:-/tmp/gpu_out} PYTHONUNBUFFERED=1
