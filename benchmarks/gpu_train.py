@@ -30,6 +30,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from lmc_lib import config as cfg_mod  # noqa: E402
 from lmc_lib import cudagraph, train, train_group  # noqa: E402
+from lmc_lib.utils import env_set  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from train_speed import flops_per_sample, get_data, reference, sync  # noqa: E402
@@ -39,12 +40,8 @@ SWEEP_STEPS = 100 * (60000 // 512)
 
 def group_seconds(configs, ds, dev, graphs: bool) -> float:
     """Wall seconds of train_group's loop for the configs (graphs on or off)."""
-    old = os.environ.get(cudagraph.ENV)
-    os.environ[cudagraph.ENV] = "1" if graphs else "0"
-    try:
+    with env_set(cudagraph.ENV, "1" if graphs else "0"):
         out = train_group.train_group(configs, dev, progress=False, data=ds)
-    finally:
-        os.environ.pop(cudagraph.ENV) if old is None else os.environ.__setitem__(cudagraph.ENV, old)
     return sum(m["wall_time_s"] for _, m in out)
 
 

@@ -30,12 +30,13 @@ from pathlib import Path
 
 import torch
 
-from . import data, executor, params, plan
+from . import data, executor, params, plan, runlog
+from .atomic import atomic_write
 from .config import PROFILE_NAMES
 from .experiment import Setup
 from .models import ARCHS
 from .report import RECORDED, git_commit
-from .utils import LmcError
+from .utils import LmcError, env_set
 
 MATCHINGS = ("none", "random", "wm")  # --matchings: for studies whose run() takes `matchings`
 FLAGS = {"profile": "--profile", "model": "--model", "device": "--device", "widths": "--widths",
@@ -66,14 +67,6 @@ def path_of(chapter: str, dataset: str, profile: str = "paper", root: Path = REC
     return root / profile / dataset / f"ch{chapter}.json"
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    """Write a file whole or not at all (a run stopped mid-write leaves the old file or none)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def takes_matchings(chapter: str) -> bool:
     """Whether a chapter's study run() has a `matchings` argument (ch02: none, wm)."""
     return "matchings" in inspect.signature(study(chapter).run).parameters
@@ -91,17 +84,11 @@ def record(chapter: str, setup: Setup, root: Path = RECORDED, overrides: dict | 
     out = path_of(chapter, setup.dataset, setup.profile, root)
     payload = dict(chapter=chapter, provenance=provenance(setup, time.time() - t0, overrides),
                    result=result)
-    _write_atomic(out, json.dumps(payload, indent=1, default=float))
+    out.parent.mkdir(parents=True, exist_ok=True)  # written whole or not at all
+    atomic_write(out, json.dumps(payload, indent=1, default=float).encode())
     if hasattr(mod, "verdicts"):
-        previous = os.environ.get("LMC_RESULTS")
-        os.environ["LMC_RESULTS"] = str(root)  # verdicts of a recorded run go beside it
-        try:
+        with env_set("LMC_RESULTS", str(root)):  # verdicts of a recorded run go beside it
             mod.verdicts(result, setup)
-        finally:
-            if previous is None:
-                os.environ.pop("LMC_RESULTS", None)
-            else:
-                os.environ["LMC_RESULTS"] = previous
     return out
 
 
@@ -289,21 +276,18 @@ def main(argv=None) -> int:
     except LmcError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    previous = os.environ.get("LMC_TRAIN_LOG")
-    if not args.plan and not sys.stdout.isatty() and previous is None:
+    log = None
+    if not args.plan and not sys.stdout.isatty() and runlog.LOG_ENV not in os.environ:
         log = Path(args.root) / args.profile / "train.log"
         log.parent.mkdir(parents=True, exist_ok=True)
-        os.environ["LMC_TRAIN_LOG"] = str(log)
         print(f"training log (one line per model): {log}", flush=True)
     try:
-        for setup in setups.values():
-            run_dataset(args, setup, over)
+        with env_set(runlog.LOG_ENV, log and str(log)):
+            for setup in setups.values():
+                run_dataset(args, setup, over)
     except LmcError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    finally:
-        if previous is None:
-            os.environ.pop("LMC_TRAIN_LOG", None)
     return 0
 
 

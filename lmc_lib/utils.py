@@ -1,5 +1,8 @@
-"""Small shared helpers: devices, seeds and the library's error type."""
+"""Small shared helpers: devices, seeds, a temporary environment variable, the library's error type."""
 from __future__ import annotations
+
+import contextlib
+import os
 
 import torch
 
@@ -24,3 +27,18 @@ def generator(seed: int, device: str | torch.device = "cpu") -> torch.Generator:
     g = torch.Generator(device=resolve_device(device))
     g.manual_seed(int(seed))
     return g
+
+
+@contextlib.contextmanager
+def env_set(name: str, value: str | None):
+    """$name = value inside the block (None: left as it is), restored (or removed) after it."""
+    previous = os.environ.get(name)
+    if value is not None:
+        os.environ[name] = value
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = previous
