@@ -23,6 +23,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from lmc_lib import assignment  # noqa: E402
 from lmc_lib.auction import auction  # noqa: E402
+from lmc_lib.utils import resolve_device  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from train_speed import sync  # noqa: E402
 
 FEATURES = 784  # inputs of the first layer of an MNIST MLP
 SCIPY_MAX_N = 4096  # scipy takes minutes beyond this
@@ -39,12 +43,6 @@ def similarity(kind: str, n: int, device: torch.device, seed: int = 0) -> torch.
     else:
         raise ValueError(f"unknown matrix kind {kind!r}")
     return (a.to(device) @ b.to(device).T).contiguous()
-
-
-def sync(device: torch.device) -> None:
-    """Wait for the device's queued work (CUDA), so wall times cover it."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def timed_solve(sim: torch.Tensor, method: str) -> tuple:
@@ -100,8 +98,7 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    auto = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(auto if args.device == "auto" else args.device)
+    device = resolve_device(args.device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     methods = args.methods or default_methods()
     print(f"device: {device} ({name}), torch {torch.__version__}, threads {torch.get_num_threads()}, "

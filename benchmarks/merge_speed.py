@@ -30,6 +30,9 @@ from lmc_lib.models import build_model  # noqa: E402
 from lmc_lib.perm import spec_for, weight_matching  # noqa: E402
 from lmc_lib.utils import LmcError, resolve_device  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from train_speed import sync  # noqa: E402
+
 
 def get_data(name: str, device) -> tuple:
     """(Dataset, source): the real dataset if present, else synthetic uint8 data of MNIST's shape."""
@@ -47,12 +50,10 @@ def get_data(name: str, device) -> tuple:
 
 def timed(fn, device) -> tuple:
     """(result, cpu seconds, wall seconds) of fn()."""
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+    sync(device)
     c, w = time.process_time(), time.perf_counter()
     out = fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+    sync(device)
     return out, time.process_time() - c, time.perf_counter() - w
 
 
