@@ -71,16 +71,25 @@ def resolve_method(method: str = "auto") -> str:
     return method
 
 
+def check_matrix(t: torch.Tensor) -> int:
+    """n of a square, finite matrix (on any device; one host sync); raise AssignmentError otherwise."""
+    if t.ndim != 2 or t.shape[0] != t.shape[1]:
+        raise AssignmentError(f"assignment needs a square matrix, got shape {tuple(t.shape)}")
+    if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+        raise AssignmentError("assignment matrix has NaN or infinite entries; remove them first")
+    return t.shape[0]
+
+
+def _as_tensor(sim) -> torch.Tensor:
+    """A torch tensor (detached) or numpy array / nested list as a tensor."""
+    return sim.detach() if isinstance(sim, torch.Tensor) else torch.as_tensor(np.asarray(sim))
+
+
 def _as_matrix(sim, negate: bool = False) -> np.ndarray:
     """Square, finite float64 numpy matrix on the CPU (negated: a new array; else maybe a view)."""
-    t = sim.detach() if isinstance(sim, torch.Tensor) else torch.as_tensor(np.asarray(sim))
-    t = t.to(device="cpu", dtype=torch.float64)
-    arr = (-t if negate else t).contiguous().numpy()
-    if arr.ndim != 2 or arr.shape[0] != arr.shape[1]:
-        raise AssignmentError(f"assignment needs a square matrix, got shape {tuple(arr.shape)}")
-    if not np.isfinite(arr).all():
-        raise AssignmentError("assignment matrix has NaN or infinite entries; remove them first")
-    return arr
+    t = _as_tensor(sim).to(device="cpu", dtype=torch.float64)
+    check_matrix(t)
+    return (-t if negate else t).contiguous().numpy()
 
 
 def _check_permutation(cols: np.ndarray, n: int, method: str) -> None:
@@ -110,9 +119,8 @@ def solve(sim, maximize: bool = True, method: str = "auto") -> torch.Tensor:
 
 def _solve_auction(sim, maximize: bool) -> torch.Tensor:
     """The auction on sim's own device (numpy arrays: on the CPU); the permutation on the CPU."""
-    from .auction import auction  # lazy: lmc_lib.auction imports AssignmentError from here
-    t = sim.detach() if isinstance(sim, torch.Tensor) else torch.as_tensor(np.asarray(sim))
-    return auction(t, maximize=maximize).cpu()
+    from .auction import auction  # lazy: lmc_lib.auction imports from here
+    return auction(_as_tensor(sim), maximize=maximize).cpu()
 
 
 def objective(sim, perm) -> float:

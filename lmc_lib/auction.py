@@ -24,27 +24,14 @@ from __future__ import annotations
 
 import torch
 
+from .assignment import AssignmentError, check_matrix
+
 EPS_START_DIVISOR = 64.0  # first phase: eps = span / 64 (fewer rounds on random matrices than span / 4)
 EPS_FACTOR = 8.0  # eps shrinks by this factor per phase
 RELATIVE_EPS = 1e-9  # default eps_final = span * RELATIVE_EPS / n: the n * eps bound is span * 1e-9
 MAX_ROUNDS = 200_000  # bidding rounds over all phases before giving up
 DENSE_SLICE = 1 << 20  # slices of at least this many entries count their bidders every round
 SYNC_EVERY = 8  # smaller slices count them every this many rounds
-
-
-def _error(message: str) -> Exception:
-    """An AssignmentError (imported here: lmc_lib.assignment imports this module)."""
-    from .assignment import AssignmentError
-    return AssignmentError(message)
-
-
-def _check_matrix(sim: torch.Tensor) -> int:
-    """n of a square, finite matrix; raise AssignmentError otherwise (one host sync)."""
-    if sim.ndim != 2 or sim.shape[0] != sim.shape[1]:
-        raise _error(f"assignment needs a square matrix, got shape {tuple(sim.shape)}")
-    if sim.is_floating_point() and not bool(torch.isfinite(sim).all()):
-        raise _error("assignment matrix has NaN or infinite entries; remove them first")
-    return sim.shape[0]
 
 
 def eps_schedule(span: float, eps_final: float) -> list:
@@ -120,7 +107,7 @@ class _Auction:
         while unassigned:
             repeats = 1 if unassigned * n >= DENSE_SLICE else SYNC_EVERY
             if self.rounds + repeats > self.max_rounds:
-                raise _error(f"auction did not converge in max_rounds={self.max_rounds} bidding rounds "
+                raise AssignmentError(f"auction did not converge in max_rounds={self.max_rounds} bidding rounds "
                              f"(eps={eps:.3g}, {unassigned} of {n} rows unassigned); raise max_rounds, "
                              "raise eps_final, or use method='scipy'")
             for _ in range(repeats):
@@ -139,7 +126,7 @@ def auction(sim: torch.Tensor, maximize: bool = True, eps_final: float | None = 
     matrix, or after max_rounds bidding rounds (all phases together) without convergence.
     A `stats` dict receives the counts of phases and bidding rounds.
     """
-    n = _check_matrix(sim)
+    n = check_matrix(sim)
     if n <= 1:
         return torch.zeros(n, dtype=torch.long, device=sim.device)
     state = _Auction(sim.detach(), maximize, max_rounds)
@@ -147,7 +134,7 @@ def auction(sim: torch.Tensor, maximize: bool = True, eps_final: float | None = 
         return state.ids.clone()
     eps_final = state.span * RELATIVE_EPS / n if eps_final is None else eps_final
     if not eps_final > 0:
-        raise _error(f"auction needs eps_final > 0, got {eps_final}")
+        raise AssignmentError(f"auction needs eps_final > 0, got {eps_final}")
     schedule = eps_schedule(state.span, eps_final)
     for eps in schedule:
         state.phase(eps)
