@@ -86,13 +86,17 @@ def no_trend(xs, values, alpha: float = ALPHA):
     return None if 2 * p_min > alpha else bool(min(up, down) > alpha / 2)
 
 
-def above(values, level=0.0, min_pairs: int = MIN_PAIRS):
-    """True: mean(values - level) exceeds its spread (std over pairs); level may be per pair."""
+def _differences(values, level, min_pairs: int):
+    """The finite values - level (level may be per pair), or None when fewer than min_pairs."""
     d = np.asarray(values, dtype=float) - np.asarray(level, dtype=float)
     d = d[np.isfinite(d)]
-    if len(d) < min_pairs:
-        return None
-    return bool(d.mean() > d.std(ddof=1))
+    return d if len(d) >= min_pairs else None
+
+
+def above(values, level=0.0, min_pairs: int = MIN_PAIRS):
+    """True: mean(values - level) exceeds its spread (std over pairs); level may be per pair."""
+    d = _differences(values, level, min_pairs)
+    return None if d is None else bool(d.mean() > d.std(ddof=1))
 
 
 def below(values, level=0.0, min_pairs: int = MIN_PAIRS):
@@ -102,11 +106,8 @@ def below(values, level=0.0, min_pairs: int = MIN_PAIRS):
 
 def within(values, target, tol: float, min_pairs: int = MIN_PAIRS):
     """True: |mean(values - target)| plus the spread stays within tol (an equivalence check)."""
-    d = np.asarray(values, dtype=float) - np.asarray(target, dtype=float)
-    d = d[np.isfinite(d)]
-    if len(d) < min_pairs:
-        return None
-    return bool(abs(d.mean()) + d.std(ddof=1) <= tol)
+    d = _differences(values, target, min_pairs)
+    return None if d is None else bool(abs(d.mean()) + d.std(ddof=1) <= tol)
 
 
 def all_of(answers):

@@ -6,7 +6,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from ..experiment import width_label
-from .style import band, errorbars, finish, grid, mean_std, width_colors
+from .style import band, errorbars, finish, finish_with_legend, grid, mean_std, width_colors
 
 
 def _per_layer(ax, result, key, layers, ylabel, scale=None):
@@ -76,10 +76,7 @@ def lewc_general(result: dict, title: str = ""):
     for ax in axes:
         ax.set_xticks(layers)
         ax.set_xlabel("layer l")
-    fig.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=3)
-    finish(fig, title)
-    fig.subplots_adjust(bottom=0.32)
-    return fig
+    return finish_with_legend(fig, axes[0], title, ncol=3, bottom=0.32)
 
 
 def gaussian_wa(gauss: dict, title: str = r"Theorem 5.4: $x, y \sim N(0, I_d)$, Monte Carlo"):

@@ -11,7 +11,7 @@ import numpy as np
 from ..experiment import width_label
 from ..studies.ch02 import LEWC_FACTOR_MLP, MATCHINGS, per_pair, wkey
 from ..studies.ch03 import pair_means, wm_gain
-from .style import PAGE_W, band, errorbars, finish, grid, width_colors
+from .style import PAGE_W, band, errorbars, finish, finish_with_legend, grid, width_colors
 
 LOSS_LABELS = {"loss": "test loss (nats)", "cal_loss": "calibrated test loss (nats)"}
 
@@ -46,10 +46,8 @@ def barrier_example(example: dict, title: str):
                 bbox=dict(fc="white", ec="none", alpha=0.8))
         ax.set_xlabel(r"$\lambda$  (0: model b, 1: model a)")
         ax.set_ylabel(name)
-    fig.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=2)
-    finish(fig, f"{title} | pair {example['pair']}")
-    fig.subplots_adjust(bottom=0.27)
-    return fig
+    return finish_with_legend(fig, axes[0], f"{title} | pair {example['pair']}", ncol=2,
+                              bottom=0.27)
 
 
 def accuracy_vs_lam(result: dict, title: str, matching: str = "none"):
@@ -117,10 +115,7 @@ def beta_vs_width(result: dict, title: str):
         _width_axis(ax, widths)
         ax.set_yscale("log", base=2)
         ax.set_ylabel(ylabel)
-    fig.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=2)
-    finish(fig, title)
-    fig.subplots_adjust(bottom=0.3)
-    return fig
+    return finish_with_legend(fig, axes[0], title, ncol=2, bottom=0.3)
 
 
 def random_permutations(result: dict, title: str):

@@ -6,7 +6,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from ..experiment import width_label
-from .style import PAGE_W, band, errorbars, finish, grid, width_colors
+from .style import PAGE_W, band, errorbars, finish, finish_with_legend, grid, width_colors
 
 NAMES = {"adam": "MLP, Adam", "sophia": "MLP, Sophia", "skip": "MLP + skip", "bn": "MLP + BN",
          "vgg11": "VGG-11", "resnet20": "ResNet-20", "independent": "independent init",
@@ -190,7 +190,5 @@ def many_models(many: dict, title: str):
     for ax, label in zip(axes, ("test accuracy (%)", r"fitted $\beta$ (dotted: $N^{L-1}$)")):
         width_axis(ax, ws, "width multiplier w")
         ax.set_ylabel(label)
-    fig.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=len(ns))
-    finish(fig, title + " | mean ± std over the subsets of N models")
-    fig.subplots_adjust(bottom=0.3)
-    return fig
+    return finish_with_legend(fig, axes[0], title + " | mean ± std over the subsets of N models",
+                              ncol=len(ns), bottom=0.3)

@@ -78,3 +78,11 @@ def finish(fig, title: str):
     fig.suptitle(textwrap.fill(title, chars) if title else "", fontsize=11)
     fig.tight_layout()
     return fig
+
+
+def finish_with_legend(fig, ax, title: str, ncol: int, bottom: float):
+    """`finish`, with one legend for the whole figure (ax's entries) in a strip `bottom` high below."""
+    fig.legend(*ax.get_legend_handles_labels(), loc="lower center", ncol=ncol)
+    finish(fig, title)
+    fig.subplots_adjust(bottom=bottom)
+    return fig
