@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from . import assignment
+from . import assignment, warmlap
 from .models import clone_architecture
 from .utils import LmcError
 
@@ -270,12 +270,12 @@ class _Similarity:
                 self.sim[group] += at.index_select(0, c).T @ delta
 
 
-def _match_group(spec, group, sims, sa, sb, perm, method) -> bool:
+def _match_group(spec, group, sims, sa, sb, perm, solve) -> bool:
     """One coordinate-descent step: re-solve `group` by linear assignment; keep it if it improves."""
     sim, changed = sims.get(group, perm)
     if not changed:  # same matrix as at this group's last solve: same answer, already applied
         return False
-    cand = assignment.solve(sim, maximize=True, method=method).to(perm[group].device)
+    cand = solve(group, sim).to(perm[group].device)
     touching = [n for n, _ in sims.terms[group]]
     if len(set(touching)) == len(touching):  # objective linear in this group's P: sim is exact
         rows = torch.arange(len(cand), device=sim.device)
@@ -291,15 +291,20 @@ def _match_group(spec, group, sims, sa, sb, perm, method) -> bool:
 
 
 def weight_matching(spec: PermSpec, model_a, model_b, seed: int = 0, max_iter: int = 100,
-                    include_buffers: bool = False, method: str = "auto") -> tuple[dict, dict]:
+                    include_buffers: bool = False, method: str = "auto",
+                    warm_start: bool = True) -> tuple[dict, dict]:
     """Def 3 WM (Git Re-Basin): perm of model_b minimising ||theta_a - pi(theta_b)||^2, coordinate descent.
 
     `method` picks the linear-assignment solver (lmc_lib.assignment); every solver gives the same
-    optimum. info: distances before/after, sweeps (`iterations`), `converged`, `solves`, `method`
-    (the solver used), `seconds`.
+    optimum. With `warm_start` a group's second and later solves start from its last assignment and
+    duals (lmc_lib.warmlap, also exact) and `method` does only the first. info: distances
+    before/after, sweeps (`iterations`), `converged`, `solves`, `method` (the solver used),
+    `warm` (the warm-start counts, or None), `seconds`.
     """
     check_same_architecture(model_a, model_b)
     method = assignment.resolve_method(method)
+    warm = warmlap.WarmStart(method) if warm_start else None
+    solve = warm.solve if warm else (lambda group, sim: assignment.solve(sim, maximize=True, method=method))
     device = next(model_a.parameters()).device
     names = _names(spec, include_buffers)
     sa, sb = _state64(model_a, names, device), _state64(model_b, names, device)
@@ -309,13 +314,13 @@ def weight_matching(spec: PermSpec, model_a, model_b, seed: int = 0, max_iter: i
     rng, groups, iterations, converged = np.random.default_rng(seed), sorted(spec.groups), 0, False
     while iterations < max_iter and not converged:
         iterations += 1
-        improved = [_match_group(spec, groups[i], sims, sa, sb, perm, method)
+        improved = [_match_group(spec, groups[i], sims, sa, sb, perm, solve)
                     for i in rng.permutation(len(groups))]
         converged = not any(improved)
     after = _distance(spec, sa, sb, perm, names)
     info = dict(distance_before=before, distance_after=after, iterations=iterations,
                 converged=converged, solves=sims.solves, method=method,
-                seconds=time.perf_counter() - start)
+                warm=dict(warm.stats) if warm else None, seconds=time.perf_counter() - start)
     return {g: p.cpu() for g, p in perm.items()}, info
 
 

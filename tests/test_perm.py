@@ -205,9 +205,11 @@ def test_weight_matching_equals_the_reference(name):
         spec = spec_for(a)
         ref = reference_weight_matching(spec, a, b, seed=seed, include_buffers=buffers)
         expected = param_distance(a, apply_permutation(spec, b, ref), include_buffers=buffers)
-        for method in available_methods():
-            got, info = weight_matching(spec, a, b, seed=seed, method=method, include_buffers=buffers)
-            assert all(torch.equal(got[g], ref[g]) for g in spec.groups), (name, seed, method)
+        for method, warm in [(m, w) for m in available_methods() for w in (True, False)]:
+            got, info = weight_matching(spec, a, b, seed=seed, method=method, include_buffers=buffers,
+                                        warm_start=warm)
+            assert all(torch.equal(got[g], ref[g]) for g in spec.groups), (name, seed, method, warm)
+            assert (info["warm"] is not None) == warm
             assert info["method"] == method
             assert info["distance_after"] == pytest.approx(expected, rel=1e-9)
 
@@ -220,6 +222,9 @@ def test_weight_matching_of_a_wider_mlp_equals_the_reference():
     assert all(torch.equal(got[g], ref[g]) for g in spec.groups)
     assert info["iterations"] >= 4  # several sweeps: the incremental path was exercised
     assert info["solves"] < 3 * info["iterations"]  # unchanged similarities were not re-solved
+    warm = info["warm"]  # each group's first solve is cold, every later one warm (none redone)
+    assert warm["cold"] == len(spec.groups) and warm["warm"] == info["solves"] - len(spec.groups)
+    assert warm["redone"] == 0
 
 
 @pytest.mark.parametrize("name", ARCHS)

@@ -1,0 +1,162 @@
+"""Warm-started exact linear assignment for the repeated solves of Def 3 weight matching.
+
+Weight matching re-solves the assignment of each permutation group once per coordinate-descent
+sweep, and after the first sweep a group's similarity matrix changes only a little between its
+solves. Exact solvers start from nothing each time. This module keeps, per group, the last optimal
+assignment x and column duals v (an LP certificate: c[i, j] - v[j] >= c[i, x_i] - v[x_i] for all
+i, j) and starts the next solve from them:
+
+1. u_i = min_j (c[i, j] - v[j]) makes (u, v) dual feasible for the NEW matrix;
+2. a row keeps its old column when that column still attains the minimum (its edge is tight, up
+   to rounding);
+3. every other row is put back by a shortest augmenting path (Dijkstra on reduced costs, as in
+   Jonker-Volgenant), which keeps (u, v) feasible and the matched edges tight.
+
+At the end every row is matched on a tight edge of a feasible dual: the assignment is optimal (LP
+duality), in exact arithmetic. In floating point the result is checked: `certificate_gap` bounds
+how far it can be from the optimum, and a solve whose bound exceeds GAP_TOLERANCE is redone by the
+cold solver. The first solve of a group is cold: the compiled solver of lmc_lib.assignment, then
+its duals by Bellman-Ford on the column graph (`column_duals`). On trained weight-matching pairs a
+warm start leaves a few hundred rows to re-augment along short paths (benchmarks/warm_assignment.py).
+The augmenting loop is numpy on the CPU: one scanned column is a few vector operations of length n.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from . import assignment
+
+GAP_TOLERANCE = 1e-9  # accept a warm solve when its optimality bound is below this x (1 + |cost|)
+DUAL_CHUNK = 1 << 22  # entries per block in column_duals (bounds its temporary memory)
+ROUNDING = 1e-13  # column_duals: a pass that lowers no dual by more than this x max|c| ends it
+
+
+def certificate_gap(cost: np.ndarray, x: np.ndarray, v: np.ndarray) -> float:
+    """Upper bound on sum_i cost[i, x_i] - optimum, from the duals v (0 for an exact certificate)."""
+    rows = np.arange(len(x))
+    u = cost[rows, x] - v[x]  # tight on the matching by construction
+    slack = (cost - v).min(axis=1) - u  # >= 0 where (u, v) is feasible
+    return float(-slack[slack < 0].sum())
+
+
+def _start(cost: np.ndarray, v: np.ndarray, x: np.ndarray | None):
+    """Row duals for `v`, and the rows of `x` (or of the row minima when None) that stay matched."""
+    n = len(cost)
+    reduced = cost - v
+    u = reduced.min(axis=1)
+    row_of = np.full(n, -1)  # column -> row
+    col_of = np.full(n, -1)  # row -> column
+    if x is None:  # cold: each row takes its cheapest column unless an earlier row took it
+        for i, j in enumerate(reduced.argmin(axis=1)):
+            if row_of[j] < 0:
+                row_of[j], col_of[i] = i, j
+    else:
+        tol = ROUNDING * float(np.abs(cost).max())  # duals carry rounding: near-tight counts
+        keep = np.nonzero(reduced[np.arange(n), x] <= u + tol)[0]
+        col_of[keep], row_of[x[keep]] = x[keep], keep
+    return u, row_of, col_of
+
+
+def sap(cost: np.ndarray, v: np.ndarray | None = None, x: np.ndarray | None = None) -> tuple:
+    """Minimise sum_i cost[i, x_i] by shortest augmenting paths, warm-started from duals v and x.
+
+    Returns (x, v, stats) with stats = {free: rows augmented, scans: columns scanned}. Without v
+    the column minima are used (a cold start: far slower in numpy than lmc_lib.assignment).
+    """
+    cost = np.ascontiguousarray(cost, dtype=np.float64)
+    n = len(cost)
+    v = cost.min(axis=0) if v is None else np.array(v, dtype=np.float64)
+    u, row_of, col_of = _start(cost, v, x)
+    free_rows = np.nonzero(col_of < 0)[0]
+    dist, trial = np.empty(n), np.empty(n)
+    pred, better = np.empty(n, dtype=np.int64), np.empty(n, dtype=bool)
+    scans = 0
+    for f in free_rows:
+        blocked = v.copy()  # -inf on scanned columns: their trial distance becomes +inf
+        np.subtract(cost[f], v, out=dist)
+        dist -= dist.min()  # = reduced costs of row f, minimum 0 (u_f is that minimum)
+        pred.fill(f)
+        scanned, at = [], []
+        while True:
+            j = int(dist.argmin())
+            delta = dist[j]
+            if row_of[j] < 0:
+                break
+            scanned.append(j)
+            at.append(delta)
+            dist[j], blocked[j] = np.inf, -np.inf
+            i = row_of[j]
+            np.subtract(cost[i], blocked, out=trial)
+            trial += delta - (cost[i, j] - v[j])
+            np.less(trial, dist, out=better)
+            np.copyto(dist, trial, where=better)
+            np.copyto(pred, i, where=better)
+        scans += len(scanned)
+        if scanned:  # dual update: v_k -= delta - dist_k on the scanned columns
+            k = np.asarray(scanned)
+            v[k] -= delta - np.asarray(at)
+        while True:  # augment along the predecessor path ending in the free column j
+            i = pred[j]
+            row_of[j], col_of[i], j = i, j, col_of[i]
+            if i == f:
+                break
+    return col_of, v, dict(free=len(free_rows), scans=scans)
+
+
+def column_duals(cost: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Column duals v certifying an optimal assignment x, by Bellman-Ford on the column graph.
+
+    Optimality of x means c[i, j] - v[j] >= c[i, x_i] - v[x_i] has a solution: the shortest-path
+    distances with an edge x_i -> j of length c[i, j] - c[i, x_i] (no negative cycle when x is
+    optimal). Each pass is one dense min over the matrix, in torch blocks on the CPU threads; passes
+    stop when no distance drops by more than rounding (a cycle of rounding size cannot loop), and
+    after n + 1 passes (a real negative cycle: x is not optimal) it raises AssignmentError.
+    """
+    c = torch.from_numpy(np.ascontiguousarray(cost, dtype=np.float64))
+    xt = torch.from_numpy(np.asarray(x, dtype=np.int64))
+    n = len(xt)
+    if n == 0:
+        return np.zeros(0)
+    offset = c[torch.arange(n), xt]
+    tol = ROUNDING * float(c.abs().max())
+    v = torch.zeros(n, dtype=torch.float64)
+    rows = max(1, DUAL_CHUNK // n)
+    for _ in range(n + 1):
+        start = (v[xt] - offset).unsqueeze(1)
+        new = v.clone()
+        for lo in range(0, n, rows):
+            torch.minimum(new, (c[lo:lo + rows] + start[lo:lo + rows]).amin(dim=0), out=new)
+        if float((v - new).max()) <= tol:
+            return new.numpy()
+        v = new
+    raise assignment.AssignmentError("column_duals: the assignment is not optimal (a negative cycle)")
+
+
+class WarmStart:
+    """Per-key warm state for repeated maximisations: `solve(key, sim)` -> LongTensor permutation.
+
+    The first solve of a key goes to the cold `method` (lmc_lib.assignment); later ones start from
+    that key's last assignment and duals. `stats` counts cold, warm and redone solves.
+    """
+
+    def __init__(self, method: str = "auto"):
+        self.method = assignment.resolve_method(method)
+        self.state, self.stats = {}, dict(cold=0, warm=0, redone=0, free=0, scans=0)
+
+    def solve(self, key, sim) -> torch.Tensor:
+        """The permutation p maximising sum_i sim[i, p[i]] (exact; warm from this key's last solve)."""
+        cost = assignment._as_matrix(sim, negate=True)
+        if key in self.state:
+            x, v, info = sap(cost, *self.state[key])
+            if certificate_gap(cost, x, v) <= GAP_TOLERANCE * (1 + abs(cost[np.arange(len(x)), x].sum())):
+                self.stats["warm"] += 1
+                self.stats["free"] += info["free"]
+                self.stats["scans"] += info["scans"]
+                self.state[key] = (v, x)
+                return torch.from_numpy(x)
+            self.stats["redone"] += 1
+        x = assignment.solve(torch.from_numpy(cost), maximize=False, method=self.method).numpy()
+        self.stats["cold"] += 1
+        self.state[key] = (column_duals(cost, x), x)
+        return torch.from_numpy(x)
