@@ -27,6 +27,7 @@ import torch
 
 from . import assignment
 
+WARM_MIN_N = 512  # smaller matrices are solved cold every time: there the compiled cold solver wins
 GAP_TOLERANCE = 1e-9  # accept a warm solve when its optimality bound is below this x (1 + |cost|)
 DUAL_CHUNK = 1 << 22  # entries per block in column_duals (bounds its temporary memory)
 ROUNDING = 1e-13  # column_duals: a pass that lowers no dual by more than this x max|c| ends it
@@ -58,6 +59,34 @@ def _start(cost: np.ndarray, v: np.ndarray, x: np.ndarray | None):
     return u, row_of, col_of
 
 
+def _reduce_rows(cost, v, row_of, col_of, free_rows, max_steps: int) -> np.ndarray:
+    """Jonker-Volgenant augmenting row reduction: the rows still free afterwards.
+
+    A free row takes its cheapest column j1, whose dual drops until the row is indifferent between
+    j1 and its second choice (all edges stay feasible, its own becomes tight); j1's previous owner
+    becomes free and is reduced in turn. After `max_steps` displacements the rest are left to
+    the shortest augmenting paths.
+    """
+    todo, left, steps = list(free_rows[::-1]), [], 0
+    while todo:
+        i = todo.pop()
+        reduced = cost[i] - v
+        j1 = int(reduced.argmin())
+        u1, reduced[j1] = reduced[j1], np.inf
+        j2 = int(reduced.argmin())
+        owner = row_of[j1]
+        if u1 < reduced[j2]:
+            v[j1] -= reduced[j2] - u1
+        elif owner >= 0:  # a tie: prefer the second choice (it may be free)
+            j1, owner = j2, row_of[j2]
+        row_of[j1], col_of[i] = i, j1
+        if owner >= 0:
+            col_of[owner] = -1
+            steps += 1
+            (todo if steps < max_steps else left).append(owner)
+    return np.asarray(left, dtype=np.int64)
+
+
 def sap(cost: np.ndarray, v: np.ndarray | None = None, x: np.ndarray | None = None) -> tuple:
     """Minimise sum_i cost[i, x_i] by shortest augmenting paths, warm-started from duals v and x.
 
@@ -69,10 +98,11 @@ def sap(cost: np.ndarray, v: np.ndarray | None = None, x: np.ndarray | None = No
     v = cost.min(axis=0) if v is None else np.array(v, dtype=np.float64)
     u, row_of, col_of = _start(cost, v, x)
     free_rows = np.nonzero(col_of < 0)[0]
+    left = _reduce_rows(cost, v, row_of, col_of, free_rows, n)
     dist, trial = np.empty(n), np.empty(n)
     pred, better = np.empty(n, dtype=np.int64), np.empty(n, dtype=bool)
     scans = 0
-    for f in free_rows:
+    for f in left:
         blocked = v.copy()  # -inf on scanned columns: their trial distance becomes +inf
         np.subtract(cost[f], v, out=dist)
         dist -= dist.min()  # = reduced costs of row f, minimum 0 (u_f is that minimum)
@@ -101,7 +131,7 @@ def sap(cost: np.ndarray, v: np.ndarray | None = None, x: np.ndarray | None = No
             row_of[j], col_of[i], j = i, j, col_of[i]
             if i == f:
                 break
-    return col_of, v, dict(free=len(free_rows), scans=scans)
+    return col_of, v, dict(free=len(free_rows), augmented=len(left), scans=scans)
 
 
 def column_duals(cost: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -137,7 +167,9 @@ class WarmStart:
     """Per-key warm state for repeated maximisations: `solve(key, sim)` -> LongTensor permutation.
 
     The first solve of a key goes to the cold `method` (lmc_lib.assignment); later ones start from
-    that key's last assignment and duals. `stats` counts cold, warm and redone solves.
+    that key's last assignment and duals. Matrices below WARM_MIN_N rows are always solved cold
+    (benchmarks/warm_assignment.py: warm starts were slower at n <= 256, faster from n = 512 on).
+    `stats` counts cold, warm and redone solves, rows re-augmented and columns scanned.
     """
 
     def __init__(self, method: str = "auto"):
@@ -147,6 +179,9 @@ class WarmStart:
     def solve(self, key, sim) -> torch.Tensor:
         """The permutation p maximising sum_i sim[i, p[i]] (exact; warm from this key's last solve)."""
         cost = assignment._as_matrix(sim, negate=True)
+        if len(cost) < WARM_MIN_N:
+            self.stats["cold"] += 1
+            return assignment.solve(torch.from_numpy(cost), maximize=False, method=self.method)
         if key in self.state:
             x, v, info = sap(cost, *self.state[key])
             if certificate_gap(cost, x, v) <= GAP_TOLERANCE * (1 + abs(cost[np.arange(len(x)), x].sum())):

@@ -65,3 +65,10 @@ def one_thread():
 def _no_study_cache(monkeypatch):
     """Tests compute every study (test_studycache turns the cache on where it tests it)."""
     monkeypatch.setenv("LMC_STUDY_CACHE", "0")
+
+
+@pytest.fixture
+def warm_small(monkeypatch):
+    """Warm-started assignments for small test matrices too (below WARM_MIN_N they are solved cold)."""
+    from lmc_lib import warmlap
+    monkeypatch.setattr(warmlap, "WARM_MIN_N", 0)

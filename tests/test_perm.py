@@ -198,7 +198,7 @@ def reference_weight_matching(spec, model_a, model_b, seed=0, include_buffers=Fa
 
 
 @pytest.mark.parametrize("name", ARCHS)
-def test_weight_matching_equals_the_reference(name):
+def test_weight_matching_equals_the_reference(name, warm_small):
     buffers = name == "mlp-bn"
     for seed in (0, 1) if name.startswith("mlp") else (0,):
         a, b = make(ARCHS[name], seed=2 * seed), make(ARCHS[name], seed=2 * seed + 1)
@@ -214,7 +214,7 @@ def test_weight_matching_equals_the_reference(name):
             assert info["distance_after"] == pytest.approx(expected, rel=1e-9)
 
 
-def test_weight_matching_of_a_wider_mlp_equals_the_reference():
+def test_weight_matching_of_a_wider_mlp_equals_the_reference(warm_small):
     a, b = make(dict(arch="mlp", width=1 / 2), 0), make(dict(arch="mlp", width=1 / 2), 1)
     spec = spec_for(a)
     ref = reference_weight_matching(spec, a, b, seed=2)

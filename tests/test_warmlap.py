@@ -60,7 +60,7 @@ def test_warm_start_from_the_same_matrix_augments_nothing():
     cost = matrices(2, 50, 0)[0]
     x, v, _ = warmlap.sap(cost)
     x2, _, stats = warmlap.sap(cost, v, x)
-    assert stats == dict(free=0, scans=0)
+    assert stats == dict(free=0, augmented=0, scans=0)
     assert np.array_equal(x, x2)
 
 
@@ -89,7 +89,7 @@ def test_certificate_gap_sees_a_suboptimal_assignment():
 
 
 @pytest.mark.parametrize("method", ["scipy", "auction"])
-def test_warm_start_solver_maximises_like_scipy_over_a_sequence(method):
+def test_warm_start_solver_maximises_like_scipy_over_a_sequence(method, warm_small):
     solver = warmlap.WarmStart(method)
     for step, sim in enumerate(matrices(3, 64, 5, "lowrank")):
         for key in ("h1", "h2"):
@@ -99,10 +99,18 @@ def test_warm_start_solver_maximises_like_scipy_over_a_sequence(method):
     assert solver.stats["cold"] == 2 and solver.stats["warm"] == 10 and solver.stats["redone"] == 0
 
 
-def test_a_warm_solve_without_certificate_is_redone_cold(monkeypatch):
+def test_a_warm_solve_without_certificate_is_redone_cold(monkeypatch, warm_small):
     monkeypatch.setattr(warmlap, "GAP_TOLERANCE", -1.0)  # no warm solve can pass the check
     solver = warmlap.WarmStart("scipy")
     for sim in matrices(4, 30, 3):
         p = solver.solve("g", torch.from_numpy(sim))
         assert total(sim, p.numpy()) == pytest.approx(-optimum(-sim), abs=1e-9)
     assert solver.stats == dict(cold=4, warm=0, redone=3, free=0, scans=0)
+
+
+def test_small_matrices_are_solved_cold_without_state():
+    solver = warmlap.WarmStart("scipy")
+    for sim in matrices(5, 40, 2):
+        p = solver.solve("g", torch.from_numpy(sim))
+        assert total(sim, p.numpy()) == pytest.approx(-optimum(-sim), abs=1e-9)
+    assert solver.stats["cold"] == 3 and solver.stats["warm"] == 0 and not solver.state
