@@ -62,6 +62,7 @@ test: setup browser
 bench: setup
 	$(PY) benchmarks/train_speed.py
 	$(PY) benchmarks/merge_speed.py
+	$(PY) benchmarks/warm_assignment.py
 
 clean:
 	rm -rf _build _static/mathjax book/*.ipynb

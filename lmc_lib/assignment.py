@@ -14,7 +14,9 @@ the auction solves a planted, weight-matching-like matrix of n = 8192 in 0.03 s 
 round), but an unstructured random one in 7.8 s (21,870 rounds of about 0.35 ms, launch-bound),
 slower than lapjvr on one CPU thread (5.4 s); and the similarity matrices of trained pairs are of
 the hard kind: capped at 2,000 rounds before handing over to lapjvr, it made weight matching of a
-trained w = 1 MNIST pair 12.5 s instead of 0.6 s with lapjvr alone.
+trained w = 1 MNIST pair 12.5 s instead of 0.6 s with lapjvr alone. Weight matching re-solves each
+group many times; lmc_lib.warmlap starts those solves from the last one and uses this module for
+the first solve of each group only.
 """
 from __future__ import annotations
 

@@ -25,7 +25,7 @@ from . import calibrate as cal
 from .models import clone_architecture, has_batchnorm
 from .perm import MergeError, apply_permutation, check_same_architecture, spec_for
 
-__all__ = ["MergeError", "interpolate", "merge_many", "reset_bn", "reset_bn_on_data", "merged_model",
+__all__ = ["MergeError", "interpolate", "merge_many", "reset_bn", "bn_subset", "reset_bn_on_data", "merged_model",
            "Curve", "curve", "ensemble_logits", "ensemble_probs"]
 
 
@@ -110,14 +110,20 @@ def reset_bn(model, x_train_float, n_batches: int = 50, batch_size: int = 500, s
     return model.eval()
 
 
-def reset_bn_on_data(model, data, n_batches: int = 50, batch_size: int = 500, seed: int = 0):
-    """SPEC "BN reset" on a Dataset: its first 2 * n_batches * batch_size training images; no BN: no-op."""
-    if not has_batchnorm(model):
-        return model
+def bn_subset(data, n: int, seed: int = 0) -> torch.Tensor:
+    """n normalised training images of a Dataset, a seeded random subset: what a BN reset sees."""
     if not hasattr(data, "x_train"):
         raise MergeError(f"bn_data must be a data.Dataset (e.g. setup.data()); got {type(data).__name__}")
-    n = min(len(data.x_train), 2 * batch_size * n_batches)
-    return reset_bn(model, data.normalize(data.x_train[:n]), n_batches=n_batches,
+    g = torch.Generator().manual_seed(int(seed))
+    idx = torch.randperm(len(data.x_train), generator=g)[:n]
+    return data.normalize(data.x_train[idx.to(data.x_train.device)])
+
+
+def reset_bn_on_data(model, data, n_batches: int = 50, batch_size: int = 500, seed: int = 0):
+    """SPEC "BN reset" on a Dataset: n_batches seeded batches from bn_subset; no BN: a no-op."""
+    if not has_batchnorm(model):
+        return model
+    return reset_bn(model, bn_subset(data, n_batches * batch_size, seed), n_batches=n_batches,
                     batch_size=batch_size, seed=seed)
 
 
@@ -214,15 +220,6 @@ def lam_grid(lams) -> np.ndarray:
     return grid
 
 
-def _bn_subset(data, model, n: int, seed: int) -> torch.Tensor | None:
-    """Normalised random training subset (n images, seeded) for the BN reset; None without BN."""
-    if not has_batchnorm(model):
-        return None
-    g = torch.Generator().manual_seed(int(seed))
-    idx = torch.randperm(len(data.x_train), generator=g)[:n]
-    return data.normalize(data.x_train[idx.to(data.x_train.device)])
-
-
 def _path_model(model_a, model_b, lam, x_bn, bn_kw, reset_endpoints):
     """theta(lam); BN-reset unless it is an endpoint evaluated as it is."""
     if lam in (0.0, 1.0) and not reset_endpoints:
@@ -250,7 +247,7 @@ def curve(model_a, model_b, data, lams=11, calib_frac: float = 0.2, seed: int = 
     x = data.normalize(data.x_test[:n_eval])
     y = data.y_test[:n_eval].cpu()
     split = cal.split_indices(len(y), calib_frac, seed)
-    x_bn = _bn_subset(data, model_a, bn_batches * bn_batch_size, seed)
+    x_bn = bn_subset(data, bn_batches * bn_batch_size, seed) if has_batchnorm(model_a) else None
     bn_kw = dict(n_batches=bn_batches, batch_size=bn_batch_size, seed=seed)
     rows = []
     for lam in grid:

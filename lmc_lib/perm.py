@@ -11,7 +11,8 @@ as Git Re-Basin does: running statistics are permuted along by `apply_permutatio
 enter the cost (they are data statistics, not weights, and merged BN nets get a BN reset anyway).
 Pass `include_buffers=True` to match on them too. Each coordinate-descent step updates the group's
 similarity matrix by the columns whose permutation moved (not a rebuild), skips a group whose matrix
-did not change, and solves it with lmc_lib.assignment (same optimum, faster solver when installed).
+did not change, and solves it with lmc_lib.assignment (same optimum, faster solver when installed),
+from the second solve of a group on warm-started from its last assignment and duals (lmc_lib.warmlap).
 """
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ import torch
 from lmc_lib.calibrate import calibrate, split_indices
 from lmc_lib.data import Dataset
 from lmc_lib.merge import (Curve, MergeError, curve, ensemble_logits, interpolate, lam_grid,
-                           merge_many, reset_bn)
+                           merge_many, merged_model, reset_bn)
 from lmc_lib.models import build_model
 from lmc_lib.perm import apply_permutation, random_permutation, spec_for, weight_matching
 from lmc_lib.utils import LmcError
@@ -124,6 +124,20 @@ def test_reset_bn_is_seeded_and_averages_batches(data):
                   for s in (0, 0, 1))
     assert states_equal(m1, m2) and not states_equal(m1, m3)
     assert int(m1.bns[0].num_batches_tracked) == 4
+
+
+def test_merged_model_resets_bn_on_the_same_images_as_the_curve(data):
+    """One BN reset: merged_model's statistics are those of the curve's theta(1/2) for the same seed."""
+    a, b = model(0, variant="bn"), model(1, variant="bn")
+    c = curve(a, b, data, lams=3, bn_batches=2, bn_batch_size=100, seed=3)
+    m = merged_model(a, b, 0.5, bn_data=data, bn_batches=2, bn_batch_size=100, seed=3)
+    held_out = split_indices(len(data.y_test), 0.2, 3)[1]  # the curve measures acc on this part
+    with torch.no_grad():
+        pred = m(data.normalize(data.x_test)).argmax(1)
+    acc = (pred == data.y_test)[held_out].double().mean().item()
+    assert acc == pytest.approx(c.column("acc")[1], abs=1e-12)
+    other = merged_model(a, b, 0.5, bn_data=data, bn_batches=2, bn_batch_size=100, seed=4)
+    assert not torch.equal(other.bns[0].running_mean, m.bns[0].running_mean)  # the seed picks the images
 
 
 def test_reset_bn_noop_and_bad_input(data):

@@ -19,14 +19,8 @@ LAMS = (0.25, 0.5, 0.75)  # lam values of the general-lam check (our extension)
 
 def merged_model(setup, a, b, lam: float = 0.5, seed: int = 0):
     """theta(lam) without permutation; BN nets get their statistics reset on training data."""
-    m = merge.interpolate(a, b, lam)
-    if has_batchnorm(m):
-        ds = setup.data()
-        n = setup.bn_batches * 500
-        idx = torch.randperm(len(ds.x_train), generator=torch.Generator().manual_seed(seed))[:n]
-        merge.reset_bn(m, ds.normalize(ds.x_train[idx.to(ds.x_train.device)]),
-                       n_batches=setup.bn_batches, seed=seed)
-    return m
+    data = setup.data() if has_batchnorm(a) else None  # skip loading the data for nets without BN
+    return merge.merged_model(a, b, lam, bn_data=data, bn_batches=setup.bn_batches, seed=seed)
 
 
 def _lists(arrays) -> list:

@@ -31,8 +31,7 @@ def _after_move(setup: Setup, model):
     """A BN-reset function for BN nets (None otherwise)."""
     if not has_batchnorm(model):
         return None
-    ds = setup.data()
-    x_bn = ds.normalize(ds.x_train[: setup.bn_batches * 500])
+    x_bn = merge.bn_subset(setup.data(), setup.bn_batches * 500)
     return lambda m: merge.reset_bn(m, x_bn, n_batches=setup.bn_batches)
 
 
