@@ -24,6 +24,7 @@ from torch import nn
 from . import calibrate as cal
 from .models import clone_architecture, has_batchnorm
 from .perm import MergeError, apply_permutation, check_same_architecture, spec_for
+from .train import evaluate
 
 __all__ = ["MergeError", "interpolate", "merge_many", "reset_bn", "bn_subset", "reset_bn_on_data", "merged_model",
            "Curve", "curve", "ensemble_logits", "ensemble_probs"]
@@ -142,21 +143,12 @@ def merged_model(model_a, model_b, lam=0.5, perm=None, bn_data=None, bn_batches:
     return reset_bn_on_data(merged, bn_data, bn_batches, bn_batch_size, seed)
 
 
-def _logits(model, x: torch.Tensor, batch_size: int = 2048) -> torch.Tensor:
-    """Float32 CPU logits of `model` on `x` in eval mode, batched, without gradients."""
-    model.eval()
-    device = next(model.parameters()).device
-    with torch.no_grad():
-        return torch.cat([model(x[i:i + batch_size].to(device)).float().cpu()
-                          for i in range(0, len(x), batch_size)])
-
-
 def ensemble_logits(models, x: torch.Tensor, batch_size: int = 2048) -> torch.Tensor:
     """Logit average (SPEC Def 4 compares theta(1/2) with it); the probability ensemble is ensemble_probs."""
     models = list(models)
     if not models:
         raise MergeError("ensemble_logits needs at least one model")
-    return sum(_logits(m, x, batch_size) for m in models) / len(models)
+    return sum(evaluate(m, x, batch_size) for m in models) / len(models)
 
 
 def ensemble_probs(models, x: torch.Tensor, batch_size: int = 2048) -> torch.Tensor:
@@ -164,7 +156,7 @@ def ensemble_probs(models, x: torch.Tensor, batch_size: int = 2048) -> torch.Ten
     models = list(models)
     if not models:
         raise MergeError("ensemble_probs needs at least one model")
-    return sum(torch.softmax(_logits(m, x, batch_size), dim=1) for m in models) / len(models)
+    return sum(torch.softmax(evaluate(m, x, batch_size), dim=1) for m in models) / len(models)
 
 
 COLUMNS = ("lam", "acc", "loss", "cal_loss", "beta", "inv_beta")
@@ -252,7 +244,7 @@ def curve(model_a, model_b, data, lams=11, calib_frac: float = 0.2, seed: int = 
     rows = []
     for lam in grid:
         model = _path_model(model_a, model_b, float(lam), x_bn, bn_kw, reset_endpoints)
-        stats = cal.calibrate(_logits(model, x, batch_size), y, split=split)
+        stats = cal.calibrate(evaluate(model, x, batch_size), y, split=split)
         rows.append({"lam": float(lam), **{c: float(stats[c]) for c in COLUMNS[1:]}})
     kw = model_a.build_kwargs
     info = dict(arch=kw["arch"], width=kw["width"], variant=kw["variant"], build_kwargs=dict(kw),
