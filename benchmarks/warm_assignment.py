@@ -1,9 +1,10 @@
 """Weight matching of TRAINED pairs with and without warm-started assignments (lmc_lib.warmlap).
 
 Usage: python benchmarks/warm_assignment.py [--profile cpu] [--dataset mnist] [--widths 1 2]
-                                            [--pairs 1] [--method auto] [--threads 1]
+                                            [--pairs 1] [--method auto] [--threads 1] [--device auto]
 For every width and pair (trained once and cached, like the chapters' models: a missing one is
-trained first) it runs the same weight matching twice, on the CPU: every solve cold with `method`,
+trained first, on --device) it runs the same weight matching twice, as the chapters do (similarity
+matrices on the models' device, assignments on the CPU): every solve cold with `method`,
 then with warm starts (`method` for each group's first solve only). One table: seconds of each, the
 speed-up measured in this run, sweeps and solves, the warm counts (rows re-augmented and columns
 scanned per warm solve) and whether both reached the same permutation. Trained pairs matter:
@@ -50,13 +51,15 @@ def main(argv=None) -> None:
     ap.add_argument("--pairs", type=int, default=1)
     ap.add_argument("--method", default="auto", choices=assignment.METHODS)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--device", default="auto")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     method = assignment.resolve_method(args.method)
     setup = experiment.Setup.from_params(profile=args.profile, dataset=args.dataset, widths=args.widths,
-                                         n_pairs=args.pairs, device="cpu")
+                                         n_pairs=args.pairs, device=args.device)
     print(f"# weight matching of trained pairs, cold vs warm-started ({method} for cold solves); "
-          f"profile {args.profile}, {args.dataset}; {platform.processor() or platform.machine()}, "
+          f"profile {args.profile}, {args.dataset}, models on {setup.device}; "
+          f"{platform.processor() or platform.machine()}, "
           f"{args.threads} thread(s), torch {torch.__version__}\n")
     print("| w | n | pair | every solve cold (s) | warm-started (s) | speed-up | sweeps | solves "
           "| cold / warm / redone | rows re-augmented per warm solve | columns scanned per warm solve "

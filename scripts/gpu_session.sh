@@ -16,7 +16,9 @@
 #            mnist fashion_mnist, plus [record args...]); widths: $RECORD_WIDTHS, or chosen from
 #            the train phase's projection so that both datasets fit
 #   wm       weight matching of one random-init w = 16 pair (benchmarks/merge_speed.py)
-# (lap and wm only when named in $PHASES; the record logs each weight matching of trained pairs,
+#   warm     weight matching of trained pairs (the record's models), every solve cold vs
+#            warm-started (benchmarks/warm_assignment.py $WARM_ARGS, default paper, MNIST, w 2 4)
+# (lap, wm and warm only when named in $PHASES; the record logs each weight matching of trained pairs,
 # with its seconds, in train.log)
 # $OUT receives <phase>.log for each phase, record_run.log (lmc_lib.record's own log),
 # gpu_train.json, profile_w16.txt, lap.json, results.tgz (the records: `tar xzf results.tgz` at
@@ -45,7 +47,8 @@ run() {
   return $rc
 }
 want() { [[ " $PHASES " == *" $1 "* ]]; }
-RESERVE=$(want wm && echo "${WM_RESERVE_S:-60}" || echo 0)  # seconds kept for the wm phase
+RESERVE=$(( $(want wm && echo "${WM_RESERVE_S:-60}" || echo 0) \
+  + $(want warm && echo "${WARM_RESERVE_S:-120}" || echo 0) ))  # seconds kept for wm and warm
 
 echo "== device: $(nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null | head -1)," \
      "commit ${LMC_COMMIT:-unknown}, budget $BUDGET s"
@@ -76,6 +79,10 @@ if want record; then
   RECORD_PLAN=0 RECORD_LOG=record_run.log RECORD_BUDGET_S=$(( $(left) - RESERVE )) \
     TAIL=20 run record $(( $(left) - RESERVE + 10 )) scripts/record_gpu.sh --widths $widths "$@"
   grep -E "^matched" "$OUT/train.log" | tail -6
+fi
+if want warm; then
+  run warm $(( $(left) - $(want wm && echo "${WM_RESERVE_S:-60}" || echo 0) - 5 )) \
+    "$PY" benchmarks/warm_assignment.py ${WARM_ARGS:---profile paper --dataset mnist --widths 2 4}
 fi
 if want wm; then
   run wm $(( $(left) - 5 )) "$PY" benchmarks/merge_speed.py --widths 16 --sizes --methods auto \
