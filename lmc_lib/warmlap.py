@@ -139,27 +139,32 @@ def column_duals(cost: np.ndarray, x: np.ndarray) -> np.ndarray:
 
     Optimality of x means c[i, j] - v[j] >= c[i, x_i] - v[x_i] has a solution: the shortest-path
     distances with an edge x_i -> j of length c[i, j] - c[i, x_i] (no negative cycle when x is
-    optimal). Each pass is one dense min over the matrix, in torch blocks on the CPU threads; passes
-    stop when no distance drops by more than rounding (a cycle of rounding size cannot loop), and
-    after n + 1 passes (a real negative cycle: x is not optimal) it raises AssignmentError.
+    optimal). A pass relaxes the edges out of the columns whose distance dropped in the pass
+    before (a dense min over those rows, in torch blocks on the CPU threads); passes stop when no
+    distance drops by more than rounding (a cycle of rounding size cannot loop), and after n + 1
+    passes (a real negative cycle: x is not optimal) it raises AssignmentError.
     """
     c = torch.from_numpy(np.ascontiguousarray(cost, dtype=np.float64))
     xt = torch.from_numpy(np.asarray(x, dtype=np.int64))
     n = len(xt)
     if n == 0:
         return np.zeros(0)
+    row_of = torch.empty_like(xt)
+    row_of[xt] = torch.arange(n)
     offset = c[torch.arange(n), xt]
     tol = ROUNDING * float(c.abs().max())
-    v = torch.zeros(n, dtype=torch.float64)
-    rows = max(1, DUAL_CHUNK // n)
+    v, rows = torch.zeros(n, dtype=torch.float64), torch.arange(n)
+    step = max(1, DUAL_CHUNK // n)
     for _ in range(n + 1):
-        start = (v[xt] - offset).unsqueeze(1)
         new = v.clone()
-        for lo in range(0, n, rows):
-            torch.minimum(new, (c[lo:lo + rows] + start[lo:lo + rows]).amin(dim=0), out=new)
-        if float((v - new).max()) <= tol:
-            return new.numpy()
+        for lo in range(0, len(rows), step):
+            r = rows[lo:lo + step]
+            torch.minimum(new, (c[r] + (v[xt[r]] - offset[r]).unsqueeze(1)).amin(dim=0), out=new)
+        dropped = (v - new) > tol
         v = new
+        if not bool(dropped.any()):
+            return v.numpy()
+        rows = row_of[dropped]  # the rows leaving the columns whose distance dropped
     raise assignment.AssignmentError("column_duals: the assignment is not optimal (a negative cycle)")
 
 
