@@ -9,8 +9,9 @@ i, j) and starts the next solve from them:
 1. u_i = min_j (c[i, j] - v[j]) makes (u, v) dual feasible for the NEW matrix;
 2. a row keeps its old column when that column still attains the minimum (its edge is tight, up
    to rounding);
-3. every other row is put back by a shortest augmenting path (Dijkstra on reduced costs, as in
-   Jonker-Volgenant), which keeps (u, v) feasible and the matched edges tight.
+3. every other row is put back, first by Jonker-Volgenant's augmenting row reduction, then by
+   shortest augmenting paths (Dijkstra on reduced costs); both keep (u, v) feasible and the
+   matched edges tight.
 
 At the end every row is matched on a tight edge of a feasible dual: the assignment is optimal (LP
 duality), in exact arithmetic. In floating point the result is checked: `certificate_gap` bounds
@@ -42,7 +43,8 @@ def certificate_gap(cost: np.ndarray, x: np.ndarray, v: np.ndarray) -> float:
 
 
 def _start(cost: np.ndarray, v: np.ndarray, x: np.ndarray | None):
-    """Row duals for `v`, and the rows of `x` (or of the row minima when None) that stay matched."""
+    """(row_of, col_of): the rows of `x` (or of the row minima when None) that stay matched, their
+    edges tight for `v` with row duals u_i = min_j (cost[i, j] - v[j])."""
     n = len(cost)
     reduced = cost - v
     u = reduced.min(axis=1)
@@ -56,7 +58,7 @@ def _start(cost: np.ndarray, v: np.ndarray, x: np.ndarray | None):
         tol = ROUNDING * float(np.abs(cost).max())  # duals carry rounding: near-tight counts
         keep = np.nonzero(reduced[np.arange(n), x] <= u + tol)[0]
         col_of[keep], row_of[x[keep]] = x[keep], keep
-    return u, row_of, col_of
+    return row_of, col_of
 
 
 def _reduce_rows(cost, v, row_of, col_of, free_rows, max_steps: int) -> np.ndarray:
@@ -87,45 +89,51 @@ def _reduce_rows(cost, v, row_of, col_of, free_rows, max_steps: int) -> np.ndarr
     return np.asarray(left, dtype=np.int64)
 
 
+def _shortest_path(cost, v, row_of, f: int, pred: np.ndarray) -> tuple:
+    """Dijkstra from free row f on reduced costs: (free column reached, scanned columns, their
+    distances, the final distance); pred[j] is the row before column j on the path."""
+    n = len(cost)
+    dist, trial, better = np.empty(n), np.empty(n), np.empty(n, dtype=bool)
+    blocked = v.copy()  # -inf on scanned columns: their trial distance becomes +inf
+    np.subtract(cost[f], v, out=dist)
+    dist -= dist.min()  # = reduced costs of row f, minimum 0 (u_f is that minimum)
+    pred.fill(f)
+    scanned, at = [], []
+    while True:
+        j = int(dist.argmin())
+        delta = dist[j]
+        if row_of[j] < 0:
+            return j, scanned, at, delta
+        scanned.append(j)
+        at.append(delta)
+        dist[j], blocked[j] = np.inf, -np.inf
+        i = row_of[j]
+        np.subtract(cost[i], blocked, out=trial)
+        trial += delta - (cost[i, j] - v[j])  # + reduced costs of row i (tight on its column j)
+        np.less(trial, dist, out=better)
+        np.copyto(dist, trial, where=better)
+        np.copyto(pred, i, where=better)
+
+
 def sap(cost: np.ndarray, v: np.ndarray | None = None, x: np.ndarray | None = None) -> tuple:
     """Minimise sum_i cost[i, x_i] by shortest augmenting paths, warm-started from duals v and x.
 
-    Returns (x, v, stats) with stats = {free: rows augmented, scans: columns scanned}. Without v
-    the column minima are used (a cold start: far slower in numpy than lmc_lib.assignment).
+    Returns (x, v, stats) with stats = {free: rows not kept, augmented: rows left after the row
+    reduction, scans: columns scanned}. Without v the column minima are used (a cold start: far
+    slower in numpy than lmc_lib.assignment).
     """
     cost = np.ascontiguousarray(cost, dtype=np.float64)
     n = len(cost)
     v = cost.min(axis=0) if v is None else np.array(v, dtype=np.float64)
-    u, row_of, col_of = _start(cost, v, x)
+    row_of, col_of = _start(cost, v, x)
     free_rows = np.nonzero(col_of < 0)[0]
     left = _reduce_rows(cost, v, row_of, col_of, free_rows, n)
-    dist, trial = np.empty(n), np.empty(n)
-    pred, better = np.empty(n, dtype=np.int64), np.empty(n, dtype=bool)
-    scans = 0
+    pred, scans = np.empty(n, dtype=np.int64), 0
     for f in left:
-        blocked = v.copy()  # -inf on scanned columns: their trial distance becomes +inf
-        np.subtract(cost[f], v, out=dist)
-        dist -= dist.min()  # = reduced costs of row f, minimum 0 (u_f is that minimum)
-        pred.fill(f)
-        scanned, at = [], []
-        while True:
-            j = int(dist.argmin())
-            delta = dist[j]
-            if row_of[j] < 0:
-                break
-            scanned.append(j)
-            at.append(delta)
-            dist[j], blocked[j] = np.inf, -np.inf
-            i = row_of[j]
-            np.subtract(cost[i], blocked, out=trial)
-            trial += delta - (cost[i, j] - v[j])
-            np.less(trial, dist, out=better)
-            np.copyto(dist, trial, where=better)
-            np.copyto(pred, i, where=better)
+        j, scanned, at, delta = _shortest_path(cost, v, row_of, f, pred)
         scans += len(scanned)
         if scanned:  # dual update: v_k -= delta - dist_k on the scanned columns
-            k = np.asarray(scanned)
-            v[k] -= delta - np.asarray(at)
+            v[np.asarray(scanned)] -= delta - np.asarray(at)
         while True:  # augment along the predecessor path ending in the free column j
             i = pred[j]
             row_of[j], col_of[i], j = i, j, col_of[i]
