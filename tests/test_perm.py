@@ -9,6 +9,7 @@ from lmc_lib.assignment import available_methods
 from lmc_lib.models import build_model
 from lmc_lib.perm import (MergeError, apply_permutation, identity_permutation, param_distance,
                           random_permutation, spec_for, weight_matching)
+from lmc_lib.similarity import Similarity, permute
 from lmc_lib.utils import LmcError
 
 CONV = dict(in_channels=3, image_size=32)
@@ -172,7 +173,7 @@ def reference_similarity(spec, group, sa, sb, perm):
     n = spec.groups[group]
     sim = torch.zeros(n, n, dtype=torch.float64)
     for name, ax in spec.touching(group, sa):
-        wb = perm_mod._permute(sb[name], spec.axes[name], perm, skip_axis=ax)
+        wb = permute(sb[name], spec.axes[name], perm, skip_axis=ax)
         sim += sa[name].movedim(ax, 0).reshape(n, -1) @ wb.movedim(ax, 0).reshape(n, -1).T
     return sim
 
@@ -232,7 +233,7 @@ def test_incremental_similarity_equals_a_fresh_one(name):
     a, b = make(ARCHS[name], 0), make(ARCHS[name], 1)
     spec = spec_for(a)
     sa, sb = (perm_mod._state64(m, sorted(spec.param_names), "cpu") for m in (a, b))
-    sims, perm = perm_mod._Similarity(spec, sa, sb), identity_permutation(spec)
+    sims, perm = Similarity(spec, sa, sb), identity_permutation(spec)
     g = torch.Generator().manual_seed(0)
     for step in range(6):
         for group in sorted(spec.groups):
