@@ -87,7 +87,7 @@ def _as_tensor(sim) -> torch.Tensor:
     return sim.detach() if isinstance(sim, torch.Tensor) else torch.as_tensor(np.asarray(sim))
 
 
-def _as_matrix(sim, negate: bool = False) -> np.ndarray:
+def as_matrix(sim, negate: bool = False) -> np.ndarray:
     """Square, finite float64 numpy matrix on the CPU (negated: a new array; else maybe a view)."""
     t = _as_tensor(sim).to(device="cpu", dtype=torch.float64)
     check_matrix(t)
@@ -105,7 +105,7 @@ def solve(sim, maximize: bool = True, method: str = "auto") -> torch.Tensor:
     method = resolve_method(method)
     if method == "auction":
         return _solve_auction(sim, maximize)
-    arr = _as_matrix(sim, negate=maximize and method != "scipy")  # lapx solvers minimise
+    arr = as_matrix(sim, negate=maximize and method != "scipy")  # lapx solvers minimise
     n = arr.shape[0]
     if n == 0:
         return torch.zeros(0, dtype=torch.long)
@@ -127,5 +127,5 @@ def _solve_auction(sim, maximize: bool) -> torch.Tensor:
 
 def objective(sim, perm) -> float:
     """sum_i sim[i, perm[i]] in float64."""
-    arr = _as_matrix(sim)
+    arr = as_matrix(sim)
     return float(arr[np.arange(arr.shape[0]), np.asarray(perm)].sum())

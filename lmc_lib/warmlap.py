@@ -191,7 +191,7 @@ class WarmStart:
 
     def solve(self, key, sim) -> torch.Tensor:
         """The permutation p maximising sum_i sim[i, p[i]] (exact; warm from this key's last solve)."""
-        cost = assignment._as_matrix(sim, negate=True)
+        cost = assignment.as_matrix(sim, negate=True)
         if len(cost) < WARM_MIN_N:
             self.stats["cold"] += 1
             return assignment.solve(torch.from_numpy(cost), maximize=False, method=self.method)
