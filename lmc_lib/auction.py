@@ -126,12 +126,24 @@ def auction(sim: torch.Tensor, maximize: bool = True, eps_final: float | None = 
     matrix, or after max_rounds bidding rounds (all phases together) without convergence.
     A `stats` dict receives the counts of phases and bidding rounds.
     """
+    return priced(sim, maximize, eps_final, max_rounds, stats)[0]
+
+
+def priced(sim: torch.Tensor, maximize: bool = True, eps_final: float | None = None,
+           max_rounds: int = MAX_ROUNDS, stats: dict | None = None) -> tuple:
+    """(p, price): the auction's assignment and its objects' final prices (eps-optimal duals).
+
+    eps_final as in `auction` (in the units of sim); the prices are in those units too, each
+    the dual of its column up to a constant: sim[i, p[i]] - price[p[i]] is within eps_final of
+    row i's best value (maximize) -- what lmc_lib.warmlap starts its exact finish from.
+    """
     n = check_matrix(sim)
     if n <= 1:
-        return torch.zeros(n, dtype=torch.long, device=sim.device)
+        return (torch.zeros(n, dtype=torch.long, device=sim.device),
+                torch.zeros(n, dtype=torch.float64, device=sim.device))
     state = _Auction(sim.detach(), maximize, max_rounds)
     if state.span == 0:  # constant matrix: every permutation is optimal
-        return state.ids.clone()
+        return state.ids.clone(), state.price
     eps_final = state.span * RELATIVE_EPS / n if eps_final is None else eps_final
     if not eps_final > 0:
         raise AssignmentError(f"auction needs eps_final > 0, got {eps_final}")
@@ -143,4 +155,4 @@ def auction(sim: torch.Tensor, maximize: bool = True, eps_final: float | None = 
     perm = state.held[:-1]
     if not torch.equal(torch.sort(perm).values, state.ids):
         raise RuntimeError("auction returned no permutation; use method='scipy'")
-    return perm
+    return perm, state.price

@@ -27,8 +27,10 @@ import numpy as np
 import torch
 
 from . import assignment
+from .auction import priced
 
 WARM_MIN_N = 512  # smaller matrices are solved cold every time: there the compiled cold solver wins
+COLD_AUCTION_EPS = 1.0  # method "auction": the cold auction stops at eps = this x span / n
 GAP_TOLERANCE = 1e-9  # accept a warm solve when its optimality bound is below this x (1 + |cost|)
 DUAL_CHUNK = 1 << 22  # entries per block in column_duals (bounds its temporary memory)
 ROUNDING = 1e-13  # column_duals: a pass that lowers no dual by more than this x max|c| ends it
@@ -179,15 +181,20 @@ def column_duals(cost: np.ndarray, x: np.ndarray) -> np.ndarray:
 class WarmStart:
     """Per-key warm state for repeated maximisations: `solve(key, sim)` -> LongTensor permutation.
 
-    The first solve of a key goes to the cold `method` (lmc_lib.assignment); later ones start from
-    that key's last assignment and duals. Matrices below WARM_MIN_N rows are always solved cold
+    The first solve of a key is cold: the compiled `method` (lmc_lib.assignment) plus
+    `column_duals`, or with method "auction" a coarse auction (eps = span / n) whose prices and
+    assignment start `sap`'s exact finish ("priced"). Later solves start from that key's last
+    assignment and duals ("warm"). A start whose result fails the certificate is redone by the
+    exact cold solver ("redone"). Matrices below WARM_MIN_N rows are always solved cold
     (benchmarks/warm_assignment.py: warm starts were slower at n <= 256, faster from n = 512 on).
-    `stats` counts cold, warm and redone solves, rows re-augmented and columns scanned.
+    `stats` counts those solves, the rows re-augmented and the columns scanned.
     """
 
     def __init__(self, method: str = "auto"):
         self.method = assignment.resolve_method(method)
-        self.state, self.stats = {}, dict(cold=0, warm=0, redone=0, free=0, scans=0)
+        self.exact = self.method if self.method != "auction" else "scipy"  # the cold fallback
+        self.state = {}
+        self.stats = dict(cold=0, priced=0, warm=0, redone=0, free=0, scans=0)
 
     def solve(self, key, sim) -> torch.Tensor:
         """The permutation p maximising sum_i sim[i, p[i]] (exact; warm from this key's last solve)."""
@@ -195,16 +202,28 @@ class WarmStart:
         if len(cost) < WARM_MIN_N:
             self.stats["cold"] += 1
             return assignment.solve(torch.from_numpy(cost), maximize=False, method=self.method)
-        if key in self.state:
-            x, v, info = sap(cost, *self.state[key])
+        start, kind = self.state.get(key), "warm"
+        if start is None and self.method == "auction":
+            start, kind = auction_start(sim), "priced"
+        if start is not None:
+            x, v, info = sap(cost, *start)
             if certificate_gap(cost, x, v) <= GAP_TOLERANCE * (1 + abs(cost[np.arange(len(x)), x].sum())):
-                self.stats["warm"] += 1
-                self.stats["free"] += info["free"]
-                self.stats["scans"] += info["scans"]
+                for k, add in ((kind, 1), ("free", info["free"]), ("scans", info["scans"])):
+                    self.stats[k] += add
                 self.state[key] = (v, x)
                 return torch.from_numpy(x)
             self.stats["redone"] += 1
-        x = assignment.solve(torch.from_numpy(cost), maximize=False, method=self.method).numpy()
+        x = assignment.solve(torch.from_numpy(cost), maximize=False, method=self.exact).numpy()
         self.stats["cold"] += 1
         self.state[key] = (column_duals(cost, x), x)
         return torch.from_numpy(x)
+
+
+def auction_start(sim) -> tuple:
+    """(v, x) for `sap` on cost = -sim from a coarse auction maximising sim on its own device (a
+    GPU when the similarity lives there): x its assignment, v = -its prices."""
+    t = sim.detach() if isinstance(sim, torch.Tensor) else torch.from_numpy(np.asarray(sim, dtype=np.float64))
+    n = len(t)
+    span = float(t.max() - t.min()) if n else 0.0
+    x, price = priced(t, maximize=True, eps_final=max(span, 1e-300) * COLD_AUCTION_EPS / max(n, 1))
+    return -price.cpu().numpy(), x.cpu().numpy()

@@ -96,16 +96,31 @@ def test_warm_start_solver_maximises_like_scipy_over_a_sequence(method, warm_sma
             p = solver.solve(key, torch.from_numpy(sim if key == "h1" else sim.T.copy()))
             s = sim if key == "h1" else sim.T
             assert total(s, p.numpy()) == pytest.approx(-optimum(-s), abs=1e-9)
-    assert solver.stats["cold"] == 2 and solver.stats["warm"] == 10 and solver.stats["redone"] == 0
+    first = "priced" if method == "auction" else "cold"  # auction: prices, then the exact finish
+    assert solver.stats[first] == 2 and solver.stats["warm"] == 10
+    assert solver.stats["cold"] + solver.stats["priced"] == 2 and solver.stats["redone"] == 0
 
 
-def test_a_warm_solve_without_certificate_is_redone_cold(monkeypatch, warm_small):
-    monkeypatch.setattr(warmlap, "GAP_TOLERANCE", -1.0)  # no warm solve can pass the check
-    solver = warmlap.WarmStart("scipy")
+@pytest.mark.parametrize("method", ["scipy", "auction"])
+def test_a_start_without_certificate_is_redone_cold(monkeypatch, warm_small, method):
+    monkeypatch.setattr(warmlap, "GAP_TOLERANCE", -1.0)  # no started solve can pass the check
+    solver = warmlap.WarmStart(method)
     for sim in matrices(4, 30, 3):
         p = solver.solve("g", torch.from_numpy(sim))
         assert total(sim, p.numpy()) == pytest.approx(-optimum(-sim), abs=1e-9)
-    assert solver.stats == dict(cold=4, warm=0, redone=3, free=0, scans=0)
+    redone = 4 if method == "auction" else 3  # the auction's priced first solve is redone too
+    assert solver.stats == dict(cold=4, priced=0, warm=0, redone=redone, free=0, scans=0)
+
+
+@pytest.mark.parametrize("kind", ["normal", "ties", "lowrank"])
+def test_a_coarse_auction_start_is_finished_exactly(kind):
+    cost = matrices(6, 90, 0, kind)[0]
+    v, x = warmlap.auction_start(torch.from_numpy(-cost))  # maximises -cost
+    assert sorted(x) == list(range(90))
+    x2, v2, stats = warmlap.sap(cost, v, x)
+    assert total(cost, x2) == pytest.approx(optimum(cost), abs=1e-9)
+    assert warmlap.certificate_gap(cost, x2, v2) <= 1e-9
+    assert stats["scans"] < warmlap.sap(cost)[2]["scans"]  # the prices shorten the paths
 
 
 def test_small_matrices_are_solved_cold_without_state():
