@@ -26,8 +26,8 @@ from .models import clone_architecture, has_batchnorm
 from .perm import MergeError, apply_permutation, check_same_architecture, spec_for
 from .train import evaluate
 
-__all__ = ["MergeError", "interpolate", "merge_many", "reset_bn", "bn_subset", "reset_bn_on_data", "merged_model",
-           "Curve", "curve", "ensemble_logits", "ensemble_probs"]
+__all__ = ["MergeError", "interpolate", "merge_many", "reset_bn", "bn_subset", "reset_bn_on_data",
+           "merged_model", "Curve", "curve", "ensemble_logits", "ensemble_probs"]
 
 
 def _combine(models, weights):
