@@ -18,8 +18,8 @@
 #   wm       weight matching of one random-init w = 16 pair (benchmarks/merge_speed.py)
 #   warm     weight matching of trained pairs (the record's models), every solve cold vs
 #            warm-started (benchmarks/warm_assignment.py $WARM_ARGS, default paper, MNIST, w 2 4)
-# (lap, wm and warm only when named in $PHASES; the record logs each weight matching of trained pairs,
-# with its seconds, in train.log)
+# (lap, wm and warm only when named in $PHASES; the record logs each weight matching of trained
+# pairs, with its seconds, in train.log)
 # $OUT receives <phase>.log for each phase, record_run.log (lmc_lib.record's own log),
 # gpu_train.json, profile_w16.txt, lap.json, results.tgz (the records: `tar xzf results.tgz` at
 # the repo root) and train.log.
@@ -47,8 +47,9 @@ run() {
   return $rc
 }
 want() { [[ " $PHASES " == *" $1 "* ]]; }
-RESERVE=$(( $(want wm && echo "${WM_RESERVE_S:-60}" || echo 0) \
-  + $(want warm && echo "${WARM_RESERVE_S:-120}" || echo 0) ))  # seconds kept for wm and warm
+WM_KEEP=$(want wm && echo "${WM_RESERVE_S:-60}" || echo 0)  # seconds kept for the wm phase
+WARM_KEEP=$(want warm && echo "${WARM_RESERVE_S:-120}" || echo 0)  # and for the warm phase
+RESERVE=$(( WM_KEEP + WARM_KEEP ))
 
 echo "== device: $(nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null | head -1)," \
      "commit ${LMC_COMMIT:-unknown}, budget $BUDGET s"
@@ -81,7 +82,7 @@ if want record; then
   grep -E "^matched" "$OUT/train.log" | tail -6
 fi
 if want warm; then
-  run warm $(( $(left) - $(want wm && echo "${WM_RESERVE_S:-60}" || echo 0) - 5 )) \
+  run warm $(( $(left) - WM_KEEP - 5 )) \
     "$PY" benchmarks/warm_assignment.py ${WARM_ARGS:---profile paper --dataset mnist --widths 2 4}
 fi
 if want wm; then
