@@ -82,14 +82,14 @@ def check_matrix(t: torch.Tensor) -> int:
     return t.shape[0]
 
 
-def _as_tensor(sim) -> torch.Tensor:
+def as_tensor(sim) -> torch.Tensor:
     """A torch tensor (detached) or numpy array / nested list as a tensor."""
     return sim.detach() if isinstance(sim, torch.Tensor) else torch.as_tensor(np.asarray(sim))
 
 
 def as_matrix(sim, negate: bool = False) -> np.ndarray:
     """Square, finite float64 numpy matrix on the CPU (negated: a new array; else maybe a view)."""
-    t = _as_tensor(sim).to(device="cpu", dtype=torch.float64)
+    t = as_tensor(sim).to(device="cpu", dtype=torch.float64)
     check_matrix(t)
     return (-t if negate else t).contiguous().numpy()
 
@@ -122,7 +122,7 @@ def solve(sim, maximize: bool = True, method: str = "auto") -> torch.Tensor:
 def _solve_auction(sim, maximize: bool) -> torch.Tensor:
     """The auction on sim's own device (numpy arrays: on the CPU); the permutation on the CPU."""
     from .auction import auction  # lazy: lmc_lib.auction imports from here
-    return auction(_as_tensor(sim), maximize=maximize).cpu()
+    return auction(as_tensor(sim), maximize=maximize).cpu()
 
 
 def objective(sim, perm) -> float:

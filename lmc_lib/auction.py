@@ -130,10 +130,12 @@ def auction(sim: torch.Tensor, maximize: bool = True, eps_final: float | None = 
 
 
 def priced(sim: torch.Tensor, maximize: bool = True, eps_final: float | None = None,
-           max_rounds: int = MAX_ROUNDS, stats: dict | None = None) -> tuple:
+           max_rounds: int = MAX_ROUNDS, stats: dict | None = None,
+           relative_eps: float = RELATIVE_EPS) -> tuple:
     """(p, price): the auction's assignment and its objects' final prices (eps-optimal duals).
 
-    eps_final as in `auction` (in the units of sim); the prices are in those units too, each
+    eps_final as in `auction` (in the units of sim; default span * relative_eps / n); the prices
+    are in those units too, each
     the dual of its column up to a constant: sim[i, p[i]] - price[p[i]] is within eps_final of
     row i's best value (maximize) -- what lmc_lib.warmlap starts its exact finish from.
     """
@@ -144,7 +146,7 @@ def priced(sim: torch.Tensor, maximize: bool = True, eps_final: float | None = N
     state = _Auction(sim.detach(), maximize, max_rounds)
     if state.span == 0:  # constant matrix: every permutation is optimal
         return state.ids.clone(), state.price
-    eps_final = state.span * RELATIVE_EPS / n if eps_final is None else eps_final
+    eps_final = state.span * relative_eps / n if eps_final is None else eps_final
     if not eps_final > 0:
         raise AssignmentError(f"auction needs eps_final > 0, got {eps_final}")
     schedule = eps_schedule(state.span, eps_final)

@@ -84,8 +84,8 @@ def record(chapter: str, setup: Setup, root: Path = RECORDED, overrides: dict | 
     out = path_of(chapter, setup.dataset, setup.profile, root)
     payload = dict(chapter=chapter, provenance=provenance(setup, time.time() - t0, overrides),
                    result=result)
-    out.parent.mkdir(parents=True, exist_ok=True)  # written whole or not at all
-    atomic_write(out, json.dumps(payload, indent=1, default=float).encode())
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(out, json.dumps(payload, indent=1, default=float).encode())  # whole or not at all
     if hasattr(mod, "verdicts"):
         with env_set("LMC_RESULTS", str(root)):  # verdicts of a recorded run go beside it
             mod.verdicts(result, setup)

@@ -198,10 +198,10 @@ class WarmStart:
 
     def solve(self, key, sim) -> torch.Tensor:
         """The permutation p maximising sum_i sim[i, p[i]] (exact; warm from this key's last solve)."""
-        cost = assignment.as_matrix(sim, negate=True)
-        if len(cost) < WARM_MIN_N:
+        if len(sim) < WARM_MIN_N:
             self.stats["cold"] += 1
-            return assignment.solve(torch.from_numpy(cost), maximize=False, method=self.method)
+            return assignment.solve(sim, maximize=True, method=self.method)
+        cost = assignment.as_matrix(sim, negate=True)
         start, kind = self.state.get(key), "warm"
         if start is None and self.method == "auction":
             start, kind = auction_start(sim), "priced"
@@ -222,8 +222,5 @@ class WarmStart:
 def auction_start(sim) -> tuple:
     """(v, x) for `sap` on cost = -sim from a coarse auction maximising sim on its own device (a
     GPU when the similarity lives there): x its assignment, v = -its prices."""
-    t = sim.detach() if isinstance(sim, torch.Tensor) else torch.from_numpy(np.asarray(sim, dtype=np.float64))
-    n = len(t)
-    span = float(t.max() - t.min()) if n else 0.0
-    x, price = priced(t, maximize=True, eps_final=max(span, 1e-300) * COLD_AUCTION_EPS / max(n, 1))
+    x, price = priced(assignment.as_tensor(sim), maximize=True, relative_eps=COLD_AUCTION_EPS)
     return -price.cpu().numpy(), x.cpu().numpy()
