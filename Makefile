@@ -21,30 +21,30 @@ $(STAMP): pyproject.toml requirements.lock
 	@touch $@
 
 data: $(STAMP)
-	$(PY) -m lmc_lib.data fetch
+	$(PY) -m lmc_lib.core.data fetch
 
 book: setup
 	@start=$$(date +%s); \
-	$(PY) -m lmc_lib.bookbuild all --profile $(PROFILE) --jobs $(JOBS) \
+	$(PY) -m lmc_lib.build.bookbuild all --profile $(PROFILE) --jobs $(JOBS) \
 	  --executor $(EXECUTOR) $(if $(and $(filter ray,$(EXECUTOR)),$(RAY_ADDRESS)),--address $(RAY_ADDRESS)) || exit 1; \
 	echo "make book took $$(( $$(date +%s) - start )) s (profile $(PROFILE))"
 
 notebooks: setup
-	$(PY) -m lmc_lib.bookbuild notebooks
+	$(PY) -m lmc_lib.build.bookbuild notebooks
 
 # make chapter CH=02                     -> _build/executed/<chapter>.ipynb (what the book renders)
 # make chapter CH=02 ARGS="-p width 2"  -> _build/variants/02_width-width=2/ (notebook, verdicts, log)
 # a failed run goes to failed/ beside it; -p profile X works like PROFILE=X (give one of them)
 chapter: setup
-	$(PY) -m lmc_lib.bookbuild execute $(if $(filter-out file,$(origin PROFILE)),--profile $(PROFILE)) --chapters $(CH) $(ARGS)
+	$(PY) -m lmc_lib.build.bookbuild execute $(if $(filter-out file,$(origin PROFILE)),--profile $(PROFILE)) --chapters $(CH) $(ARGS)
 
 # make render: the HTML book from the executed notebooks as they are (no execution)
 render: setup
-	$(PY) -m lmc_lib.bookbuild render
+	$(PY) -m lmc_lib.build.bookbuild render
 
 # make new-chapter NAME=my_hypothesis -> book/NN_my_hypothesis.py (next free NN; see book/guide.md)
 new-chapter: $(STAMP)
-	$(PY) -m lmc_lib.newchapter "$(NAME)"
+	$(PY) -m lmc_lib.build.newchapter "$(NAME)"
 
 # tests/test_browser.py opens the smoke book in headless Chromium: install it when missing
 browser:
@@ -55,7 +55,9 @@ browser:
 	    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 	  else echo "Chromium missing: install it (apt-get install chromium) or test_browser fails"; fi; }
 
+# the linter first (rules in pyproject.toml), then the tests
 test: setup browser
+	$(PY) -m ruff check .
 	@$(PY) -m pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 

@@ -1,4 +1,4 @@
-"""Time lmc_lib.assignment.solve per method on weight-matching-like similarity matrices.
+"""Time lmc_lib.matching.assignment.solve per method on weight-matching-like similarity matrices.
 
 Usage: python benchmarks/assignment_speed.py [--sizes 1024 2048 4096 8192] [--methods auction lapjvr]
                                              [--kinds planted random] [--device auto] [--json PATH]
@@ -21,9 +21,9 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from lmc_lib import assignment  # noqa: E402
-from lmc_lib.auction import auction  # noqa: E402
-from lmc_lib.utils import resolve_device  # noqa: E402
+from lmc_lib.core.utils import resolve_device  # noqa: E402
+from lmc_lib.matching import assignment  # noqa: E402
+from lmc_lib.matching.auction import auction  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from train_speed import sync  # noqa: E402

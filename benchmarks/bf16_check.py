@@ -1,9 +1,9 @@
 """Side by side: chapter 2's study in fp32 and with bf16 autocast (precision "bf16") on this CPU.
 
 Trains the profile's MLP sweep twice (same seeds; the two precisions are different cache entries),
-runs `lmc_lib.studies.ch02.run` on each and prints, per width, the merged model's accuracy at
+runs `lmc_lib.chapters.studies.ch02.run` on each and prints, per width, the merged model's accuracy at
 lam = 1/2 in both precisions and their difference, the C1/C2/C10 verdicts of both, and the
-training time of each. The decision rule (issue G) is fixed before the run: bf16 may become the
+training time of each. The decision rule is fixed before the run: bf16 may become the
 cpu profile's precision only if every merged accuracy is within 0.5 pp and every verdict is equal.
 
     python benchmarks/bf16_check.py [--profile cpu] [--dataset fashion_mnist] [--threads 2]
@@ -20,10 +20,10 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from lmc_lib import cache  # noqa: E402
-from lmc_lib.experiment import Setup, width_label  # noqa: E402
-from lmc_lib.plan import pair_configs  # noqa: E402
-from lmc_lib.studies import ch02  # noqa: E402
+from lmc_lib.chapters.experiment import Setup, width_label  # noqa: E402
+from lmc_lib.chapters.plan import pair_configs  # noqa: E402
+from lmc_lib.chapters.studies import ch02  # noqa: E402
+from lmc_lib.core import cache  # noqa: E402
 
 MAX_ACC_DIFF_PP = 0.5
 

@@ -2,9 +2,9 @@
 one-by-one vs a plain DataLoader loop, all measured in the same run, and where a w = 16 step goes.
 
 For each width, k seeds (default 6: the paper profile's 3 pairs) of the paper-profile MLP:
-- "graph": lmc_lib.train_group (stacked members, fused Adam, step replayed from a CUDA graph);
+- "graph": lmc_lib.core.train_group (stacked members, fused Adam, step replayed from a CUDA graph);
 - "stacked": the same with LMC_CUDA_GRAPHS=0 (eager stacked step);
-- "one-by-one": lmc_lib.train.train per member (its own device-resident loop);
+- "one-by-one": lmc_lib.core.train.train per member (its own device-resident loop);
 - "plain": benchmarks/train_speed.reference (DataLoader over CPU tensors, fp32, no tricks).
 Times are marginal per step: (t(long) - t(short)) / (long - short steps), so one-off costs (CUDA
 graph capture, data upload) are excluded, after one warm-up of every loop; "one-by-one" and
@@ -28,9 +28,9 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from lmc_lib import config as cfg_mod  # noqa: E402
-from lmc_lib import cudagraph, train, train_group  # noqa: E402
-from lmc_lib.utils import env_set  # noqa: E402
+from lmc_lib.core import config as cfg_mod  # noqa: E402
+from lmc_lib.core import cudagraph, train, train_group  # noqa: E402
+from lmc_lib.core.utils import env_set  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from train_speed import flops_per_sample, get_data, reference, sync  # noqa: E402
@@ -93,7 +93,7 @@ def profile_step(w: float, k: int, ds, dev, out_dir: Path) -> str:
     params = train_group._stack([train.init_model(c, ds) for c in base], dev)
     bs = base[0].batch_size
     opt = train.make_optimizer(base[0], params, bs, fused=dev.type == "cuda")
-    step = train_group._make_step(base[0], params, opt, dev)
+    step = train_group.make_step(base[0], params, opt, dev)
     x = torch.randn(k, bs, ds.x_train[0].numel(), device=dev)
     y = torch.randint(0, ds.n_classes, (k, bs), device=dev)
     for _ in range(3):

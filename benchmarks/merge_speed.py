@@ -23,12 +23,12 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from lmc_lib import assignment  # noqa: E402
-from lmc_lib import data as data_mod  # noqa: E402
-from lmc_lib.merge import curve  # noqa: E402
-from lmc_lib.models import build_model  # noqa: E402
-from lmc_lib.perm import spec_for, weight_matching  # noqa: E402
-from lmc_lib.utils import LmcError, resolve_device  # noqa: E402
+from lmc_lib.core import data as data_mod  # noqa: E402
+from lmc_lib.core.models import build_model  # noqa: E402
+from lmc_lib.core.utils import LmcError, resolve_device  # noqa: E402
+from lmc_lib.lmc.merge import curve  # noqa: E402
+from lmc_lib.matching import assignment  # noqa: E402
+from lmc_lib.matching.perm import spec_for, weight_matching  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from train_speed import sync  # noqa: E402
@@ -80,7 +80,7 @@ def bench_assignment(sizes, methods, device, ref: str | None) -> None:
         sim, times, perms = similarity(n, device), {}, {}
         for m in methods:  # best of 3 below n = 4096
             repeats = 3 if n < 4096 else 1
-            runs = [timed(lambda: assignment.solve(sim, method=m), device) for _ in range(repeats)]
+            runs = [timed(lambda sim=sim, m=m: assignment.solve(sim, method=m), device) for _ in range(repeats)]
             perms[m], times[m] = runs[0][0], min((cpu, wall) for _, cpu, wall in runs)
         best = {m: assignment.objective(sim, p) for m, p in perms.items()}
         assert max(best.values()) - min(best.values()) <= 1e-9 * max(map(abs, best.values())), best
@@ -97,7 +97,7 @@ def bench_matching(width: float, methods, ds, device, with_curve: bool, ref: str
     b = build_model("mlp", width).to(device).eval()
     spec, cells, perms, times = spec_for(a), [], {}, {}
     for m in methods:
-        (perms[m], info), cpu, wall = timed(lambda: weight_matching(spec, a, b, seed=0, method=m), device)
+        (perms[m], info), cpu, wall = timed(lambda m=m: weight_matching(spec, a, b, seed=0, method=m), device)
         times[m] = cpu if device.type == "cpu" else wall
         cells.append(f"{cpu:.2f} ({wall:.2f})")
     same = "-" if ref is None else "yes" if all(
@@ -115,7 +115,7 @@ def main(argv=None) -> None:
     p.add_argument("--sizes", type=int, nargs="*", default=[512, 1024, 2048, 4096])
     p.add_argument("--widths", type=float, nargs="*", default=None)
     p.add_argument("--methods", nargs="+", default=list(assignment.available_methods()),
-                   help="solvers (lmc_lib.assignment.METHODS; auto: what weight matching picks)")
+                   help="solvers (lmc_lib.matching.assignment.METHODS; auto: what weight matching picks)")
     p.add_argument("--reference", default="scipy",
                    help="the solver the others are compared with (speed-up, same perm), or none")
     p.add_argument("--device", default="auto")

@@ -1,4 +1,4 @@
-"""Training throughput of lmc_lib.train against a plain DataLoader loop, in the same run.
+"""Training throughput of lmc_lib.core.train against a plain DataLoader loop, in the same run.
 
 Both loops train the same freshly initialised model with the same optimiser, batch size, lr
 schedule and number of steps; the reference is a DataLoader over a TensorDataset (fp32, per-sample
@@ -7,7 +7,7 @@ crop/flip in the Dataset for conv nets, no tricks). FLOPs: 6 x multiply-accumula
 
 Every row is also reported as a fraction of this machine's own fp32 matmul peak, measured in the
 same run (best of a few large square torch.mm). The group table (--only group, or the default
---only all) trains k seeds of one MLP width grouped (lmc_lib.train_group, one stacked model) and
+--only all) trains k seeds of one MLP width grouped (lmc_lib.core.train_group, one stacked model) and
 one after another with train.train, same steps each; it reports samples/s of both and the ratio.
 
 Usage: python benchmarks/train_speed.py [--device auto] [--peak-tflops 989] [--threads N] [--repeats 2]
@@ -31,11 +31,13 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from lmc_lib import config as cfg_mod  # noqa: E402
-from lmc_lib import data as data_mod  # noqa: E402
-from lmc_lib import train  # noqa: E402
-from lmc_lib import train_group  # noqa: E402
-from lmc_lib.utils import LmcError, resolve_device  # noqa: E402
+from lmc_lib.core import config as cfg_mod  # noqa: E402
+from lmc_lib.core import data as data_mod  # noqa: E402
+from lmc_lib.core import (
+    train,  # noqa: E402
+    train_group,  # noqa: E402
+)
+from lmc_lib.core.utils import LmcError, resolve_device  # noqa: E402
 
 
 def get_data(device, pad_to=None):
@@ -137,7 +139,7 @@ def reference(config, ds, device, steps) -> float:
 
 
 def fast(config, ds, device, steps) -> float:
-    """Seconds for `steps` steps of lmc_lib.train (one epoch over steps * batch samples)."""
+    """Seconds for `steps` steps of lmc_lib.core.train (one epoch over steps * batch samples)."""
     _, metrics = train.train(config.replace(n_train=steps * config.batch_size, epochs=1), device,
                              progress=False, data=ds)
     return metrics["wall_time_s"]

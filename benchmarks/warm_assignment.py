@@ -1,5 +1,5 @@
 """Weight matching of TRAINED pairs: every solve cold, warm-started, and warm with auction-priced
-first solves (lmc_lib.warmlap).
+first solves (lmc_lib.matching.warmlap).
 
 Usage: python benchmarks/warm_assignment.py [--profile cpu] [--dataset mnist] [--widths 1 2]
                                             [--pairs 1] [--method auto] [--threads 1] [--device auto]
@@ -24,7 +24,8 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from lmc_lib import assignment, experiment, perm  # noqa: E402
+from lmc_lib.chapters import experiment  # noqa: E402
+from lmc_lib.matching import assignment, perm  # noqa: E402
 
 VARIANTS = ("cold", "warm", "auction")  # every solve cold | warm starts | warm, auction-priced firsts
 

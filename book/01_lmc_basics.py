@@ -45,14 +45,14 @@ perm_seed: int = 0              # seed of the random permutation in the symmetry
 import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
-from lmc_lib import data as lmc_data
-from lmc_lib import report
-from lmc_lib.cache import load_or_train
-from lmc_lib.experiment import Setup, width_label
-from lmc_lib.params import checked
-from lmc_lib.plots import sample_grid, loss_curve
-from lmc_lib.plots.paths import barrier_example
-from lmc_lib.studies import ch01
+from lmc_lib.chapters import report
+from lmc_lib.chapters.experiment import Setup, width_label
+from lmc_lib.chapters.params import checked
+from lmc_lib.chapters.plots import loss_curve, sample_grid
+from lmc_lib.chapters.plots.paths import barrier_example
+from lmc_lib.chapters.studies import ch01
+from lmc_lib.core import data as lmc_data
+from lmc_lib.core.cache import load_or_train
 
 seed, count_widths, barrier_width, perm_seed = checked("01", seed=seed, count_widths=count_widths,
     barrier_width=barrier_width, perm_seed=perm_seed)
@@ -182,7 +182,7 @@ display(Markdown(
 # ```{admonition} Where this run departs from the paper
 # :class: warning
 # * The `cpu` profile trains for a few epochs at widths up to 1 with 2 pairs per width; the paper
-#   trains for up to 100 epochs at widths up to 16 with 3 pairs (see `lmc_lib/config.py`).
+#   trains for up to 100 epochs at widths up to 16 with 3 pairs (see `lmc_lib/core/config.py`).
 # * The paper's learning rate and weight decay for the MLP were lost in the text we work from; the
 #   book uses Adam with lr 1e-3 and weight decay 3e-3 (documented defaults).
 # * Barriers are measured on a held-out 80% of the first `n_eval` test images (the other 20% fit

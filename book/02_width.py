@@ -74,11 +74,11 @@ c2_cal_max: float = 0.05        # C2: calibrated-loss barrier (nats) below this 
 import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
-from lmc_lib import record, report
-from lmc_lib.experiment import Setup, width_label
-from lmc_lib.params import checked
-from lmc_lib.plots import paths
-from lmc_lib.studies import ch02
+from lmc_lib.chapters import record, report
+from lmc_lib.chapters.experiment import Setup, width_label
+from lmc_lib.chapters.params import checked
+from lmc_lib.chapters.plots import paths
+from lmc_lib.chapters.studies import ch02
 
 lams, c1_gap_pp, c2_cal_max = checked("02", lams=lams, c1_gap_pp=c1_gap_pp, c2_cal_max=c2_cal_max)
 setup = Setup.from_params(profile=profile, dataset=dataset, model=model, widths=widths,
@@ -207,17 +207,13 @@ if second:
 # %% [markdown]
 # ## The paper profile
 # The paper's settings (widths up to 16, up to 100 epochs) need a GPU. A run recorded there
-# (`python -m lmc_lib.record --profile paper --chapters 02`) is drawn below by the same code,
+# (`python -m lmc_lib.chapters.record --profile paper --chapters 02`) is drawn below by the same code,
 # with its provenance, when it exists.
 
 # %% tags=["remove-input"]
-if record.load("02", setup.dataset):
-    rec = record.show("02", setup.dataset, [paths.accuracy_vs_lam, paths.loss_vs_lam,
-                                             paths.barriers_vs_width, paths.beta_vs_width])
-    if rec:
-        display(Markdown(ch02.table1_markdown(rec["result"])))
-else:
-    display(Markdown("*No paper-profile run of this chapter has been recorded yet.*"))
+record.show("02", setup.dataset, [paths.accuracy_vs_lam, paths.loss_vs_lam,
+                                    paths.barriers_vs_width, paths.beta_vs_width],
+            table=ch02.table1_markdown)
 
 # %% [markdown]
 # ## Departures from the paper
@@ -246,7 +242,4 @@ else:
 # ```
 
 # %%
-records = ch02.verdicts(result, setup, c1_gap_pp=c1_gap_pp, c2_cal_max=c2_cal_max)
-if second:
-    records += ch02.verdicts(result2, second, c1_gap_pp=c1_gap_pp, c2_cal_max=c2_cal_max)
-display(Markdown(report.result_markdown(records)))
+report.show_result(ch02.verdicts, [(result, setup), (result2, second)], c1_gap_pp=c1_gap_pp, c2_cal_max=c2_cal_max)

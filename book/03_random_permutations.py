@@ -54,11 +54,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
 
-from lmc_lib import report
-from lmc_lib.experiment import Setup, width_label
-from lmc_lib.params import checked
-from lmc_lib.plots import paths
-from lmc_lib.studies import ch03
+from lmc_lib.chapters import report
+from lmc_lib.chapters.experiment import Setup, width_label
+from lmc_lib.chapters.params import checked
+from lmc_lib.chapters.plots import paths
+from lmc_lib.chapters.studies import ch03
 
 n_perms, lams, c3_tol_pp = checked("03", n_perms=n_perms, lams=lams, c3_tol_pp=c3_tol_pp)
 setup = Setup.from_params(profile=profile, dataset=dataset, model=model, widths=widths,
@@ -118,4 +118,4 @@ display(Markdown(
 # ```
 
 # %%
-display(Markdown(report.result_markdown(ch03.verdicts(result, setup, c3_tol_pp=c3_tol_pp))))
+report.show_result(ch03.verdicts, [(result, setup)], c3_tol_pp=c3_tol_pp)

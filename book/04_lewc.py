@@ -68,11 +68,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
 
-from lmc_lib import record, report
-from lmc_lib.experiment import Setup, width_label
-from lmc_lib.params import checked
-from lmc_lib.plots import layers as lplots
-from lmc_lib.studies import ch04
+from lmc_lib.chapters import record, report
+from lmc_lib.chapters.experiment import Setup, width_label
+from lmc_lib.chapters.params import checked
+from lmc_lib.chapters.plots import layers as lplots
+from lmc_lib.chapters.studies import ch04
 
 lams, cos_threshold, decay_factor = checked("04", lams=lams, cos_threshold=cos_threshold,
     decay_factor=decay_factor)
@@ -159,15 +159,12 @@ if second:
 # %% [markdown]
 # ## The paper profile
 # The paper's settings (widths up to 16, up to 100 epochs) need a GPU. A run recorded there
-# (`python -m lmc_lib.record --profile paper --chapters 04`) is drawn below by the same code,
+# (`python -m lmc_lib.chapters.record --profile paper --chapters 04`) is drawn below by the same code,
 # with its provenance, when it exists.
 
 # %% tags=["remove-input"]
-if record.load("04", setup.dataset):
-    record.show("04", setup.dataset,
-                [lplots.lewc_cosine, lplots.norm_decay, lplots.lewc_general])
-else:
-    display(Markdown("*No paper-profile run of this chapter has been recorded yet.*"))
+record.show("04", setup.dataset,
+            [lplots.lewc_cosine, lplots.norm_decay, lplots.lewc_general])
 
 # %% [markdown]
 # ## Departures from the paper
@@ -182,7 +179,7 @@ else:
 #   term that does not scale like $\lambda^l$, one reason the law can only hold approximately.
 # * The C4 threshold (`cos_threshold`) and the C11 tolerance (`decay_factor`) are our choices; the
 #   paper states neither. "Rises with width" means a one-sided permutation test of Spearman's rank
-#   correlation over all (width, pair) points at level 0.05 (`lmc_lib.claims`); with too few
+#   correlation over all (width, pair) points at level 0.05 (`lmc_lib.lmc.claims`); with too few
 #   points for that test the verdict is "inconclusive".
 # * The general-$\lambda$ check is our extension of the paper's Fig 3.
 # * For conv nets (`model = "vgg11"` or `"resnet20"`) on (Fashion-)MNIST, images are zero-padded to
@@ -199,7 +196,4 @@ else:
 # ```
 
 # %%
-records = ch04.verdicts(result, setup, cos_threshold=cos_threshold, decay_factor=decay_factor)
-if second:
-    records += ch04.verdicts(result2, second, cos_threshold=cos_threshold, decay_factor=decay_factor)
-display(Markdown(report.result_markdown(records)))
+report.show_result(ch04.verdicts, [(result, setup), (result2, second)], cos_threshold=cos_threshold, decay_factor=decay_factor)

@@ -75,11 +75,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
 
-from lmc_lib import probes, record, report
-from lmc_lib.experiment import Setup, width_label
-from lmc_lib.params import checked
-from lmc_lib.plots import layers as lplots
-from lmc_lib.studies import ch05
+from lmc_lib.chapters import record, report
+from lmc_lib.chapters.experiment import Setup, width_label
+from lmc_lib.chapters.params import checked
+from lmc_lib.chapters.plots import layers as lplots
+from lmc_lib.chapters.studies import ch05
+from lmc_lib.lmc import probes
 
 dims, mc_elements, mass, bins, small_share, wm_overlap = checked("05", dims=dims,
     mc_elements=mc_elements, mass=mass, bins=bins, small_share=small_share, wm_overlap=wm_overlap)
@@ -210,15 +211,12 @@ if second:
 # %% [markdown]
 # ## The paper profile
 # The paper's settings (widths up to 16, up to 100 epochs) need a GPU. A run recorded there
-# (`python -m lmc_lib.record --profile paper --chapters 05`) is drawn below by the same code,
+# (`python -m lmc_lib.chapters.record --profile paper --chapters 05`) is drawn below by the same code,
 # with its provenance, when it exists.
 
 # %% tags=["remove-input"]
-if record.load("05", setup.dataset):
-    record.show("05", setup.dataset, [lplots.weak_additivity, lplots.second_moments,
-                                       lplots.active_overlap, lplots.effective_rank])
-else:
-    display(Markdown("*No paper-profile run of this chapter has been recorded yet.*"))
+record.show("05", setup.dataset, [lplots.weak_additivity, lplots.second_moments,
+                                   lplots.active_overlap, lplots.effective_rank])
 
 # %% [markdown]
 # ## Departures from the paper
@@ -248,7 +246,4 @@ else:
 # ```
 
 # %%
-records = ch05.verdicts(result, setup, small_share=small_share, wm_overlap=wm_overlap)
-if second:
-    records += ch05.verdicts(result2, second, small_share=small_share, wm_overlap=wm_overlap)
-display(Markdown(report.result_markdown(records)))
+report.show_result(ch05.verdicts, [(result, setup), (result2, second)], small_share=small_share, wm_overlap=wm_overlap)

@@ -71,11 +71,11 @@ cos_threshold: float = 0.95     # C7: cos(W h_merged, W h_endpoint) must exceed 
 import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
-from lmc_lib import record, report
-from lmc_lib.experiment import Setup, width_label
-from lmc_lib.params import checked
-from lmc_lib.plots import layers as lplots
-from lmc_lib.studies import ch06
+from lmc_lib.chapters import record, report
+from lmc_lib.chapters.experiment import Setup, width_label
+from lmc_lib.chapters.params import checked
+from lmc_lib.chapters.plots import layers as lplots
+from lmc_lib.chapters.studies import ch06
 
 cos_threshold, = checked("06", cos_threshold=cos_threshold)
 setup = Setup.from_params(profile=profile, dataset=dataset, model=model, widths=widths,
@@ -145,14 +145,11 @@ if second:
 # %% [markdown]
 # ## The paper profile
 # The paper's settings (widths up to 16, up to 100 epochs) need a GPU. A run recorded there
-# (`python -m lmc_lib.record --profile paper --chapters 06`) is drawn below by the same code,
+# (`python -m lmc_lib.chapters.record --profile paper --chapters 06`) is drawn below by the same code,
 # with its provenance, when it exists.
 
 # %% tags=["remove-input"]
-if record.load("06", setup.dataset):
-    record.show("06", setup.dataset, [lplots.reciprocal_orthogonality, lplots.merged_projection])
-else:
-    display(Markdown("*No paper-profile run of this chapter has been recorded yet.*"))
+record.show("06", setup.dataset, [lplots.reciprocal_orthogonality, lplots.merged_projection])
 
 # %% [markdown]
 # ## Departures from the paper
@@ -178,7 +175,4 @@ else:
 # ```
 
 # %%
-records = ch06.verdicts(result, setup, cos_threshold=cos_threshold)
-if second:
-    records += ch06.verdicts(result2, second, cos_threshold=cos_threshold)
-display(Markdown(report.result_markdown(records)))
+report.show_result(ch06.verdicts, [(result, setup), (result2, second)], cos_threshold=cos_threshold)

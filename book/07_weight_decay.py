@@ -56,11 +56,11 @@ wd_values: list = []            # weight decays to sweep; empty: the profile wd_
 import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
-from lmc_lib import report
-from lmc_lib.experiment import Setup, width_label
-from lmc_lib.params import checked
-from lmc_lib.plots import conditions as figs
-from lmc_lib.studies import ch07
+from lmc_lib.chapters import report
+from lmc_lib.chapters.experiment import Setup, width_label
+from lmc_lib.chapters.params import checked
+from lmc_lib.chapters.plots import conditions as figs
+from lmc_lib.chapters.studies import ch07
 
 wd_width, wd_values = checked("07", wd_width=wd_width, wd_values=wd_values)
 setup = Setup.from_params(profile=profile, dataset=dataset, model=model, widths=widths,
@@ -134,7 +134,7 @@ display(Markdown(
 # ```{admonition} Where this run departs from the paper
 # :class: warning
 # - **Values lost in the paper.** The learning rate (1e-3) and the main weight decay (3e-3) are
-#   documented defaults (see `lmc_lib.config`), not the paper's lost numbers; the default sweep
+#   documented defaults (see `lmc_lib.core.config`), not the paper's lost numbers; the default sweep
 #   0, 1e-4, 1e-3, 3e-3 spans the paper's range "0 to 0.003".
 # - **Reciprocal orthogonality** is shown as the mean of the two directions
 #   ($W_a h_b$ and $W_b h_a$), layers $l \ge 2$.
@@ -156,4 +156,4 @@ display(Markdown(
 # ## Result
 
 # %%
-display(Markdown(report.result_markdown(ch07.verdicts(result, setup))))
+report.show_result(ch07.verdicts, [(result, setup)])

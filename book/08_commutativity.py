@@ -53,10 +53,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
 
-from lmc_lib import report
-from lmc_lib.experiment import Setup, width_label
-from lmc_lib.plots import conditions as figs
-from lmc_lib.studies import ch08
+from lmc_lib.chapters import report
+from lmc_lib.chapters.experiment import Setup, width_label
+from lmc_lib.chapters.plots import conditions as figs
+from lmc_lib.chapters.studies import ch08
 
 setup = Setup.from_params(profile=profile, dataset=dataset, model=model, widths=widths,
                           width=width, epochs=epochs, n_pairs=n_pairs,
@@ -107,7 +107,7 @@ display(Markdown(
 # - The last layer ($l = L$, the logits) has a small denominator: both models fit the same labels,
 #   so $W_a H_a - W_b H_b$ is small there and $r_L$ can be large even where the hidden layers
 #   nearly commute (hence the log-scale axis). It is shown in the figure but left out of every C9
-#   check and of the layer means (`lmc_lib.claims.c9` uses the hidden layers only).
+#   check and of the layer means (`lmc_lib.lmc.claims.c9` uses the hidden layers only).
 # - Scale: the paper trains widths up to 16 for up to 100 epochs, 3 pairs; this run:
 # ```
 
@@ -122,4 +122,4 @@ display(Markdown(setup.scale_line()))
 # ```
 
 # %%
-display(Markdown(report.result_markdown(ch08.verdicts(result, setup))))
+report.show_result(ch08.verdicts, [(result, setup)])

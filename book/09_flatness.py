@@ -52,11 +52,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
 
-from lmc_lib import report
-from lmc_lib.experiment import Setup, width_label
-from lmc_lib.params import checked
-from lmc_lib.plots import conditions as figs
-from lmc_lib.studies import ch09
+from lmc_lib.chapters import report
+from lmc_lib.chapters.experiment import Setup, width_label
+from lmc_lib.chapters.params import checked
+from lmc_lib.chapters.plots import conditions as figs
+from lmc_lib.chapters.studies import ch09
 
 ts, = checked("09", ts=ts)
 setup = Setup.from_params(profile=profile, dataset=dataset, model=model, widths=widths,
@@ -114,4 +114,4 @@ display(Markdown(setup.scale_line()))
 # ## Result
 
 # %%
-display(Markdown(report.result_markdown(ch09.verdicts(result, setup))))
+report.show_result(ch09.verdicts, [(result, setup)])

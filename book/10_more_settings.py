@@ -55,11 +55,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
 
-from lmc_lib import record, report
-from lmc_lib.experiment import Setup, width_label
-from lmc_lib.params import checked
-from lmc_lib.plots import settings as fig
-from lmc_lib.studies import ch10
+from lmc_lib.chapters import record, report
+from lmc_lib.chapters.experiment import Setup, width_label
+from lmc_lib.chapters.params import checked
+from lmc_lib.chapters.plots import settings as fig
+from lmc_lib.chapters.studies import ch10
 
 mlp_widths, conv_plan, conv_pairs, conv_n_train, conv_lams, lams, sophia_lr, conv_dataset = checked("10",
     mlp_widths=mlp_widths, conv_plan=conv_plan, conv_pairs=conv_pairs, conv_n_train=conv_n_train,
@@ -185,17 +185,14 @@ display(Markdown("\n".join(lines)))
 # %% [markdown]
 # ## The paper profile
 # The paper's settings (widths up to 16, up to 100 epochs) need a GPU. A run recorded there
-# (`python -m lmc_lib.record --profile paper --chapters 10`) is drawn below by the same code,
+# (`python -m lmc_lib.chapters.record --profile paper --chapters 10`) is drawn below by the same code,
 # with its provenance, when it exists.
 
 # %% tags=["remove-input"]
-if record.load("10", setup.dataset):
-    record.show("10", setup.dataset, [
-        lambda r, t: fig.lam_paths(r["conv"], t),
-        lambda r, t: fig.barriers_vs_width({k: r["mlp"][k] for k in ("adam", "sophia")}, t),
-        lambda r, t: fig.barriers_vs_width({k: r["mlp"][k] for k in ("adam", "skip", "bn")}, t)])
-else:
-    display(Markdown("*No paper-profile run of this chapter has been recorded yet.*"))
+record.show("10", setup.dataset, [
+    lambda r, t: fig.lam_paths(r["conv"], t),
+    lambda r, t: fig.barriers_vs_width({k: r["mlp"][k] for k in ("adam", "sophia")}, t),
+    lambda r, t: fig.barriers_vs_width({k: r["mlp"][k] for k in ("adam", "skip", "bn")}, t)])
 
 # %% [markdown]
 # ## Departures from the paper
@@ -220,7 +217,7 @@ else:
 # - **Thresholds.** "Decays" means a geometric-mean per-layer norm factor below $2^{-1/2}$ (halfway,
 #   on a log scale, between LEWC's 1/2 and no decay); a trend over widths is a one-sided
 #   permutation test of Spearman's rank correlation over all (width, pair) points at level 0.05
-#   (`lmc_lib.claims.rises` / `falls`), undecided when too few widths or pairs could reach it.
+#   (`lmc_lib.lmc.claims.rises` / `falls`), undecided when too few widths or pairs could reach it.
 # ```
 
 # %%
@@ -235,4 +232,4 @@ display(Markdown(f"This run: MLP parts {setup.but(widths=tuple(S['mlp_widths']))
 # ```
 
 # %%
-display(Markdown(report.result_markdown(ch10.verdicts(result, setup))))
+report.show_result(ch10.verdicts, [(result, setup)])

@@ -49,11 +49,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
 
-from lmc_lib import record, report
-from lmc_lib.experiment import Setup, width_label
-from lmc_lib.params import checked
-from lmc_lib.plots import settings as fig
-from lmc_lib.studies import ch11
+from lmc_lib.chapters import record, report
+from lmc_lib.chapters.experiment import Setup, width_label
+from lmc_lib.chapters.params import checked
+from lmc_lib.chapters.plots import settings as fig
+from lmc_lib.chapters.studies import ch11
 
 spawn_widths, lams = checked("11", spawn_widths=spawn_widths, lams=lams)
 setup = Setup.from_params(profile=profile, dataset=dataset, model=model, widths=widths,
@@ -128,16 +128,13 @@ plt.show()
 # %% [markdown]
 # ## The paper profile
 # The paper's settings (widths up to 16, up to 100 epochs) need a GPU. A run recorded there
-# (`python -m lmc_lib.record --profile paper --chapters 11`) is drawn below by the same code,
+# (`python -m lmc_lib.chapters.record --profile paper --chapters 11`) is drawn below by the same code,
 # with its provenance, when it exists.
 
 # %% tags=["remove-input"]
-if record.load("11", setup.dataset):
-    record.show("11", setup.dataset, [lambda r, t: fig.beta_vs_width(r["calib"], t),
-                                      lambda r, t: fig.merged_vs_ensemble(r["calib"], t),
-                                      lambda r, t: fig.many_models(r["many"], t)])
-else:
-    display(Markdown("*No paper-profile run of this chapter has been recorded yet.*"))
+record.show("11", setup.dataset, [lambda r, t: fig.beta_vs_width(r["calib"], t),
+                                  lambda r, t: fig.merged_vs_ensemble(r["calib"], t),
+                                  lambda r, t: fig.many_models(r["many"], t)])
 
 # %% [markdown]
 # ## Departures and caveats
@@ -166,4 +163,4 @@ display(Markdown("This run: " + setup.scale_line()))
 # The findings B1-B5 (ours, not the paper's), judged from this run like the paper's claims:
 
 # %%
-display(Markdown(report.result_markdown(ch11.verdicts(result, setup))))
+report.show_result(ch11.verdicts, [(result, setup)])

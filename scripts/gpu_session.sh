@@ -20,7 +20,7 @@
 #            warm-started (benchmarks/warm_assignment.py $WARM_ARGS, default paper, MNIST, w 2 4)
 # (lap, wm and warm only when named in $PHASES; the record logs each weight matching of trained
 # pairs, with its seconds, in train.log)
-# $OUT receives <phase>.log for each phase, record_run.log (lmc_lib.record's own log),
+# $OUT receives <phase>.log for each phase, record_run.log (lmc_lib.chapters.record's own log),
 # gpu_train.json, profile_w16.txt, lap.json, results.tgz (the records: `tar xzf results.tgz` at
 # the repo root) and train.log.
 set -uo pipefail

@@ -52,11 +52,11 @@ export LMC_TRAIN_LOG="$OUT/train.log"  # one line per trained model (no progress
 mkdir -p "$OUT" "$LMC_DATA" "$LMC_CACHE"
 [ -d "$PACK" ] || { echo "no $PACK: run 'scripts/record_gpu.sh pack' here and carry data/gpu"; exit 2; }
 
-# lmc_lib.data checks the files it was fetched as: MNIST raw (unzip it), Fashion-MNIST .gz (copy it).
+# lmc_lib.core.data checks the files it was fetched as: MNIST raw (unzip it), Fashion-MNIST .gz (copy it).
 "$PY" - "$PACK" <<'PYEOF' || exit 2
 import gzip, shutil, sys
 from pathlib import Path
-from lmc_lib import data
+from lmc_lib.core import data
 pack, root = Path(sys.argv[1]), data.data_root()
 for ds_dir in sorted(p for p in pack.iterdir() if p.is_dir()):
     (root / ds_dir.name).mkdir(parents=True, exist_ok=True)
@@ -77,7 +77,7 @@ ROOT=${RECORD_ROOT:-results}
 ARGS=(--profile paper --chapters 02 04 --datasets mnist fashion_mnist --root "$ROOT" "$@")
 echo "device: $(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)"
 if [ "${RECORD_PLAN:-1}" != 0 ]; then
-  timeout $(( BUDGET / 3 )) "$PY" -m lmc_lib.record "${ARGS[@]}" --plan > "$OUT/plan.txt" 2>&1
+  timeout $(( BUDGET / 3 )) "$PY" -m lmc_lib.chapters.record "${ARGS[@]}" --plan > "$OUT/plan.txt" 2>&1
   rc=$?
   grep -E "models, .* to train" "$OUT/plan.txt" | cut -d'(' -f1
   [ $rc -eq 2 ] && { tail -3 "$OUT/plan.txt"; exit 2; }  # a bad argument: nothing to run
@@ -87,7 +87,7 @@ fi
 start=$(date +%s)
 LIMIT=$(( BUDGET - SECONDS - 15 ))
 LOG="$OUT/${RECORD_LOG:-record.log}"
-timeout -s INT -k 10 "$LIMIT" "$PY" -m lmc_lib.record "${ARGS[@]}" > "$LOG" 2>&1
+timeout -s INT -k 10 "$LIMIT" "$PY" -m lmc_lib.chapters.record "${ARGS[@]}" > "$LOG" 2>&1
 rc=$?
 grep -E "^(recorded|skipped|trained .* planned|re-recording|error)" "$LOG"
 [ $rc -eq 0 ] || [ $rc -eq 124 ] || tail -5 "$LOG"

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from lmc_lib.utils import LmcError
+from lmc_lib.core.utils import LmcError
 
 
 @pytest.fixture(scope="session")
@@ -22,7 +22,7 @@ class SmokeRuns:
     def run(self, src: Path) -> dict:
         """{notebook, start, error} of a chapter's smoke execution, executed on first request."""
         if src not in self.runs:
-            from lmc_lib import bookbuild  # needs the Jupyter stack: not on a bare GPU machine
+            from lmc_lib.build import bookbuild  # needs the Jupyter stack: not on a bare GPU machine
             out, start, error = self.folder / (src.stem + ".ipynb"), time.time() - 1, None
             with pytest.MonkeyPatch.context() as mp:
                 mp.setenv("LMC_CACHE", str(self.cache))
@@ -70,5 +70,5 @@ def _no_study_cache(monkeypatch):
 @pytest.fixture
 def warm_small(monkeypatch):
     """Warm-started assignments for small test matrices too (below WARM_MIN_N they are solved cold)."""
-    from lmc_lib import warmlap
+    from lmc_lib.matching import warmlap
     monkeypatch.setattr(warmlap, "WARM_MIN_N", 0)

@@ -1,4 +1,4 @@
-"""Tests for lmc_lib.assignment: every solver finds scipy's optimum, ties included."""
+"""Tests for lmc_lib.matching.assignment: every solver finds scipy's optimum, ties included."""
 import itertools
 
 import numpy as np
@@ -6,9 +6,9 @@ import pytest
 import torch
 from scipy.optimize import linear_sum_assignment
 
-from lmc_lib import assignment
-from lmc_lib.assignment import AssignmentError, available_methods, objective, solve
-from lmc_lib.utils import LmcError
+from lmc_lib.core.utils import LmcError
+from lmc_lib.matching import assignment
+from lmc_lib.matching.assignment import AssignmentError, available_methods, objective, solve
 
 METHODS = available_methods()
 

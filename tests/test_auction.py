@@ -1,12 +1,12 @@
-"""Tests for lmc_lib.auction and its use as assignment method "auction" (on the CPU here)."""
+"""Tests for lmc_lib.matching.auction and its use as assignment method "auction" (on the CPU here)."""
 import numpy as np
 import pytest
 import torch
 from scipy.optimize import linear_sum_assignment
 
-from lmc_lib import assignment
-from lmc_lib.assignment import AssignmentError, objective, solve
-from lmc_lib.auction import EPS_START_DIVISOR, RELATIVE_EPS, auction, eps_schedule
+from lmc_lib.matching import assignment
+from lmc_lib.matching.assignment import AssignmentError, objective, solve
+from lmc_lib.matching.auction import EPS_START_DIVISOR, RELATIVE_EPS, auction, eps_schedule
 
 
 def scipy_perm(sim: np.ndarray, maximize: bool = True) -> np.ndarray:

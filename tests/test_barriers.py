@@ -1,10 +1,9 @@
-"""Tests for lmc_lib.barriers (SPEC Def 1: loss and accuracy barriers) on hand-computed curves."""
+"""Tests for lmc_lib.lmc.barriers (Def 2.1: loss and accuracy barriers) on hand-computed curves."""
 import numpy as np
 import pytest
 
-from lmc_lib.barriers import (BarrierError, accuracy_barrier, barrier_curve, loss_barrier,
-                              summarize)
-from lmc_lib.utils import LmcError
+from lmc_lib.core.utils import LmcError
+from lmc_lib.lmc.barriers import BarrierError, accuracy_barrier, barrier_curve, loss_barrier, summarize
 
 LAMS = np.linspace(0, 1, 11)
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from lmc_lib import bookbuild
+from lmc_lib.build import bookbuild
 
 REPO = Path(__file__).resolve().parent.parent
 CHAPTERS = bookbuild.chapters()
@@ -24,7 +24,7 @@ def _parameters_cell(path: Path) -> str:
 
 def test_there_are_chapters_and_all_are_in_the_toc():
     assert CHAPTERS, "no book/NN_topic.py chapters found"
-    from lmc_lib import bookstage  # the staged toc fills the "Chapters" part with every chapter
+    from lmc_lib.build import bookstage  # the staged toc fills the "Chapters" part with every chapter
 
     toc = bookstage.toc(REPO / "_toc.yml", [p.stem for p in CHAPTERS], [])
     part = [p for p in toc["parts"] if p["caption"] == bookstage.CHAPTERS_CAPTION]
@@ -42,8 +42,8 @@ def test_chapter_has_one_parameters_cell_with_the_shared_parameters(path):
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
 def test_parameters_are_declared_in_the_schema_and_defaults_are_valid(path):
-    """lmc_lib.params declares every parameter of the cell, and nothing the cell lacks."""
-    from lmc_lib import params
+    """lmc_lib.chapters.params declares every parameter of the cell, and nothing the cell lacks."""
+    from lmc_lib.chapters import params
 
     values = {}
     exec(_parameters_cell(path), values)

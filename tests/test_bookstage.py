@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lmc_lib import bookbuild, bookstage
-from lmc_lib.utils import LmcError
+from lmc_lib.build import bookbuild, bookstage
+from lmc_lib.core.utils import LmcError
 
 REPO = Path(__file__).resolve().parent.parent
 

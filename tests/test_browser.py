@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from lmc_lib import bookbuild
+from lmc_lib.build import bookbuild
 
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",

@@ -1,4 +1,4 @@
-"""Tests of lmc_lib.cache with a fast fake lmc_lib.train.train (no data, no real training)."""
+"""Tests of lmc_lib.core.cache with a fast fake lmc_lib.core.train.train (no data, no real training)."""
 import hashlib
 import importlib
 import json
@@ -12,10 +12,10 @@ import pytest
 import torch
 
 import lmc_lib
-from lmc_lib import cache
-from lmc_lib.cache import CacheError
-from lmc_lib.config import RECIPE_VERSION, TrainConfig
-from lmc_lib.models import build_model
+from lmc_lib.core import cache
+from lmc_lib.core.cache import CacheError
+from lmc_lib.core.config import RECIPE_VERSION, TrainConfig
+from lmc_lib.core.models import build_model
 
 CALLS = []            # keys trained in this process
 COUNTER_FILE = None   # when set, every training appends one line here (seen across processes)
@@ -23,7 +23,7 @@ SLEEP_S = 0.0
 
 
 def fake_train(config, device="auto", progress=True):
-    """Stand-in for lmc_lib.train.train: a tiny untrained MLP seeded by the config."""
+    """Stand-in for lmc_lib.core.train.train: a tiny untrained MLP seeded by the config."""
     CALLS.append(config.key())
     if COUNTER_FILE is not None:
         with open(COUNTER_FILE, "a") as f:
@@ -38,16 +38,16 @@ def fake_train(config, device="auto", progress=True):
 
 @pytest.fixture
 def fake(monkeypatch, tmp_path):
-    """Patch lmc_lib.train.train and train_group.train_group (a stub train module if train.py is
+    """Patch lmc_lib.core.train.train and train_group.train_group (a stub train module if train.py is
     not importable); point LMC_CACHE."""
     try:
-        train_mod = importlib.import_module("lmc_lib.train")
+        train_mod = importlib.import_module("lmc_lib.core.train")
     except Exception:  # noqa: BLE001 -- train.py may be missing or mid-edit
-        train_mod = types.ModuleType("lmc_lib.train")
-        monkeypatch.setitem(sys.modules, "lmc_lib.train", train_mod)
+        train_mod = types.ModuleType("lmc_lib.core.train")
+        monkeypatch.setitem(sys.modules, "lmc_lib.core.train", train_mod)
         monkeypatch.setattr(lmc_lib, "train", train_mod, raising=False)
     monkeypatch.setattr(train_mod, "train", fake_train, raising=False)
-    monkeypatch.setattr(importlib.import_module("lmc_lib.train_group"), "train_group",
+    monkeypatch.setattr(importlib.import_module("lmc_lib.core.train_group"), "train_group",
                         lambda configs, device="auto", progress=True, data=None:
                         [fake_train(c, device, progress) for c in configs])
     monkeypatch.setenv("LMC_CACHE", str(tmp_path / "models"))
@@ -104,7 +104,7 @@ def test_sidecar_contents(fake):
 
 def test_hit_does_not_train_or_load_data(fake, monkeypatch):
     first = load()
-    monkeypatch.setattr("lmc_lib.data.load", lambda *a, **k: pytest.fail("a hit loaded data"))
+    monkeypatch.setattr("lmc_lib.core.data.load", lambda *a, **k: pytest.fail("a hit loaded data"))
     second = load()
     assert len(CALLS) == 1
     assert second is not first and same_weights(first, second)

@@ -1,12 +1,19 @@
-"""Tests for lmc_lib.calibrate (SPEC Def 2: inverse temperature and calibrated loss)."""
+"""Tests for lmc_lib.lmc.calibrate (Sec 3.1: inverse temperature and calibrated loss)."""
 import numpy as np
 import pytest
 import torch
 
-from lmc_lib.calibrate import (CalibrationError, CalibrationWarning, accuracy, calibrate,
-                               calibrated_loss, cross_entropy, fit_inverse_temperature,
-                               split_indices)
-from lmc_lib.utils import LmcError
+from lmc_lib.core.utils import LmcError
+from lmc_lib.lmc.calibrate import (
+    CalibrationError,
+    CalibrationWarning,
+    accuracy,
+    calibrate,
+    calibrated_loss,
+    cross_entropy,
+    fit_inverse_temperature,
+    split_indices,
+)
 
 
 def synthetic(beta_true, n=20000, k=10, seed=0):
@@ -170,7 +177,7 @@ def test_calibrate_with_shared_split():
 def test_bound_warning_names_the_module_not_a_local_source_path():
     import warnings
 
-    import lmc_lib.calibrate as cal
+    import lmc_lib.lmc.calibrate as cal
 
     z = np.array([[2.0, 0.0], [0.0, 1.0], [3.0, -1.0]])
     with warnings.catch_warnings(record=True) as seen:
@@ -178,5 +185,5 @@ def test_bound_warning_names_the_module_not_a_local_source_path():
         fit_inverse_temperature(z, np.array([0, 1, 0]), bounds=(1e-2, 50.0))
     shown = warnings.formatwarning(seen[0].message, seen[0].category, seen[0].filename,
                                    seen[0].lineno, seen[0].line)
-    assert shown.startswith("lmc_lib.calibrate:") and "upper bound 50.0" in shown
+    assert shown.startswith("lmc_lib.lmc.calibrate:") and "upper bound 50.0" in shown
     assert cal.__file__ not in shown and ".py" not in shown and "\n " not in shown

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from lmc_lib import claims
+from lmc_lib.lmc import claims
 
 W = [0.25, 0.5, 1.0, 2.0]
 

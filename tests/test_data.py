@@ -1,4 +1,4 @@
-"""Tests of lmc_lib.data: IDX and CIFAR readers, errors, padding, normalisation, real datasets."""
+"""Tests of lmc_lib.core.data: IDX and CIFAR readers, errors, padding, normalisation, real datasets."""
 import gzip
 import os
 import pickle
@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from lmc_lib import data
-from lmc_lib.data import DataError
+from lmc_lib.core import data
+from lmc_lib.core.data import DataError
+from lmc_lib.core.utils import REPO
 
 
 def write_idx(path, arr, gz=False, magic=None):
@@ -60,7 +61,7 @@ def test_missing_files_name_folder_and_fetch_command(tmp_path):
     with pytest.raises(DataError) as e:
         data.load("mnist", root=tmp_path)
     msg = str(e.value)
-    assert str(tmp_path / "mnist") in msg and "python -m lmc_lib.data fetch mnist" in msg
+    assert str(tmp_path / "mnist") in msg and "python -m lmc_lib.core.data fetch mnist" in msg
     assert "make data" in msg
 
 
@@ -77,7 +78,7 @@ def test_data_root_env(monkeypatch, tmp_path):
     monkeypatch.setenv("LMC_DATA", str(tmp_path))
     assert data.data_root() == tmp_path
     monkeypatch.delenv("LMC_DATA")
-    assert data.data_root() == data.Path(data.__file__).resolve().parent.parent / "data"
+    assert data.data_root() == REPO / "data"
 
 
 def write_cifar(root, name, n=4):

@@ -1,4 +1,4 @@
-"""Tests of lmc_lib.executor: in-process and Ray training write the same cache entries."""
+"""Tests of lmc_lib.chapters.executor: in-process and Ray training write the same cache entries."""
 import os
 import subprocess
 import sys
@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from lmc_lib import cache, executor, plan
-from lmc_lib.experiment import Setup
-from lmc_lib.utils import LmcError
+from lmc_lib.chapters import executor, plan
+from lmc_lib.chapters.experiment import Setup
+from lmc_lib.core import cache
+from lmc_lib.core.utils import LmcError
 
 REPO = Path(__file__).resolve().parent.parent
 SMOKE = plan.configs("02", Setup.from_params(profile="smoke", dataset="mnist", device="cpu"))
@@ -57,7 +58,7 @@ def ray_cluster():
 
 
 def test_library_imports_without_ray():
-    code = "import sys, lmc_lib.executor, lmc_lib.record, lmc_lib.bookbuild; print('ray' in sys.modules)"
+    code = "import sys, lmc_lib.chapters.executor, lmc_lib.chapters.record, lmc_lib.build.bookbuild; print('ray' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
@@ -102,7 +103,7 @@ def test_a_worker_killed_mid_write_is_retried_without_partial_entries(ray_cluste
     log.mkdir()
 
     def crash_once(group, device, progress, cache_dir):
-        from lmc_lib import cache as worker_cache
+        from lmc_lib.core import cache as worker_cache
         (log / uuid.uuid4().hex).touch()
         try:  # exactly one task crashes: creating the marker is atomic (two run at once)
             os.close(os.open(log / "crashed", os.O_CREAT | os.O_EXCL))
@@ -127,7 +128,7 @@ def test_groups_failing_every_retry_are_named_and_others_kept(ray_cluster, tmp_p
     bad = plan.grouped(SMOKE)[0]
 
     def fail_first_group(group, device, progress, cache_dir):
-        from lmc_lib import cache as worker_cache
+        from lmc_lib.core import cache as worker_cache
         if group[0].width == bad[0].width:
             raise RuntimeError("out of memory")
         return worker_cache.ensure_trained(group, device, progress, cache_dir)
@@ -145,7 +146,8 @@ def test_groups_failing_every_retry_are_named_and_others_kept(ray_cluster, tmp_p
     (["--address", "auto"], "--executor ray"),
 ])
 def test_record_and_bookbuild_check_the_executor_before_any_work(argv, named, tmp_path, capsys):
-    from lmc_lib import bookbuild, record
+    from lmc_lib.build import bookbuild
+    from lmc_lib.chapters import record
 
     assert record.main(["--profile", "smoke", "--chapters", "02", "--datasets", "mnist",
                         "--root", str(tmp_path), *argv]) == 2

@@ -1,9 +1,9 @@
 """Setup: a chapter's parameters -> configs, titles and clear errors."""
 import pytest
 
-from lmc_lib.config import book_settings
-from lmc_lib.experiment import Setup, width_label
-from lmc_lib.utils import LmcError
+from lmc_lib.chapters.experiment import Setup, width_label
+from lmc_lib.core.config import book_settings
+from lmc_lib.core.utils import LmcError
 
 
 def test_profile_defaults_and_overrides():

@@ -1,4 +1,4 @@
-"""Hostile input and faults (issue I): every parameter checked up front, nothing lost, Ctrl-C stops."""
+"""Hostile input and faults: every parameter checked up front, nothing lost, Ctrl-C stops."""
 import os
 import re
 import signal
@@ -9,11 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from lmc_lib import bookbuild, budget, buildrun, cache, data, params
-from lmc_lib.config import TrainConfig, make_config
-from lmc_lib.experiment import Setup
-from lmc_lib.models import build_model
-from lmc_lib.utils import LmcError
+from lmc_lib.build import bookbuild, buildrun
+from lmc_lib.chapters import params
+from lmc_lib.chapters.experiment import Setup
+from lmc_lib.core import budget, cache, data
+from lmc_lib.core.config import TrainConfig, make_config
+from lmc_lib.core.models import build_model
+from lmc_lib.core.utils import LmcError
 
 REPO = Path(__file__).resolve().parent.parent
 CH02 = [p for p in bookbuild.chapters() if p.name.startswith("02")]
@@ -295,7 +297,7 @@ def test_ctrl_c_stops_the_build_and_leaves_no_kernel(tmp_path):
     marker = f"LMC_TEST_MARK=ctrlc{os.getpid()}"
     env = dict(os.environ, LMC_BUILD=str(tmp_path / "build"), LMC_CACHE=str(tmp_path / "cache"),
                LMC_TEST_MARK=marker.split("=")[1], OMP_NUM_THREADS="1")
-    cmd = [sys.executable, "-m", "lmc_lib.bookbuild", "execute", "--chapters", "02", "03",
+    cmd = [sys.executable, "-m", "lmc_lib.build.bookbuild", "execute", "--chapters", "02", "03",
            "--profile", "smoke", "--jobs", "2"]
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)

@@ -1,16 +1,16 @@
-"""Tests for lmc_lib.hypothesis and the merge helpers a chapter of your own uses (constructed cases)."""
+"""Tests for lmc_lib.chapters.hypothesis and the merge helpers a chapter of your own uses (constructed cases)."""
 import math
 
 import pytest
 import torch
 
-from lmc_lib import hypothesis as hyp
-from lmc_lib.data import Dataset
-from lmc_lib.experiment import Setup
-from lmc_lib.merge import MergeError, ensemble_logits, ensemble_probs, merged_model, reset_bn_on_data
-from lmc_lib.models import build_model
-from lmc_lib.perm import apply_permutation, random_permutation, spec_for
-from lmc_lib.utils import LmcError
+from lmc_lib.chapters import hypothesis as hyp
+from lmc_lib.chapters.experiment import Setup
+from lmc_lib.core.data import Dataset
+from lmc_lib.core.models import build_model
+from lmc_lib.core.utils import LmcError
+from lmc_lib.lmc.merge import MergeError, ensemble_logits, ensemble_probs, merged_model, reset_bn_on_data
+from lmc_lib.matching.perm import apply_permutation, random_permutation, spec_for
 
 SMALL = dict(arch="mlp", width=1 / 16, image_size=8)
 

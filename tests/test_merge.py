@@ -1,4 +1,4 @@
-"""Tests for lmc_lib.merge (SPEC theta(lam), BN reset, the Def 1-2 curve protocol)."""
+"""Tests for lmc_lib.lmc.merge (theta(lam), BN reset, the Def 2.1 / Sec 3.1 curve protocol)."""
 import copy
 import json
 
@@ -6,13 +6,22 @@ import numpy as np
 import pytest
 import torch
 
-from lmc_lib.calibrate import calibrate, split_indices
-from lmc_lib.data import Dataset
-from lmc_lib.merge import (Curve, MergeError, curve, ensemble_logits, interpolate, lam_grid,
-                           merge_many, merged_model, reset_bn)
-from lmc_lib.models import build_model
-from lmc_lib.perm import apply_permutation, random_permutation, spec_for, weight_matching
-from lmc_lib.utils import LmcError
+from lmc_lib.core.data import Dataset
+from lmc_lib.core.models import build_model
+from lmc_lib.core.utils import LmcError
+from lmc_lib.lmc.calibrate import calibrate, split_indices
+from lmc_lib.lmc.merge import (
+    Curve,
+    MergeError,
+    curve,
+    ensemble_logits,
+    interpolate,
+    lam_grid,
+    merge_many,
+    merged_model,
+    reset_bn,
+)
+from lmc_lib.matching.perm import apply_permutation, random_permutation, spec_for, weight_matching
 
 SMALL = dict(arch="mlp", width=1 / 16, image_size=8)  # 64 inputs, 32 hidden units
 

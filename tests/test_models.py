@@ -1,9 +1,8 @@
-"""Tests of lmc_lib.models: shapes, exact parameter counts (hidden grow as w^2), readout, errors."""
+"""Tests of lmc_lib.core.models: shapes, exact parameter counts (hidden grow as w^2), readout, errors."""
 import pytest
 import torch
 
-from lmc_lib.models import (ARCHS, MLP_VARIANTS, ModelError, build_model, clone_architecture,
-                            has_batchnorm, scaled)
+from lmc_lib.core.models import ARCHS, MLP_VARIANTS, ModelError, build_model, clone_architecture, has_batchnorm, scaled
 
 WIDTHS = (1 / 8, 1, 2)
 

@@ -1,16 +1,23 @@
-"""Tests for lmc_lib.perm (SPEC Def 3: permutation symmetry and weight matching)."""
+"""Tests for lmc_lib.matching.perm (Sec 2.3: permutation symmetry and weight matching)."""
 import numpy as np
 import pytest
 import torch
 from scipy.optimize import linear_sum_assignment
 
-from lmc_lib import perm as perm_mod
-from lmc_lib.assignment import available_methods
-from lmc_lib.models import build_model
-from lmc_lib.perm import (MergeError, apply_permutation, identity_permutation, param_distance,
-                          random_permutation, spec_for, weight_matching)
-from lmc_lib.similarity import Similarity, permute
-from lmc_lib.utils import LmcError
+from lmc_lib.core.models import build_model
+from lmc_lib.core.utils import LmcError
+from lmc_lib.matching import perm as perm_mod
+from lmc_lib.matching.assignment import available_methods
+from lmc_lib.matching.perm import (
+    MergeError,
+    apply_permutation,
+    identity_permutation,
+    param_distance,
+    random_permutation,
+    spec_for,
+    weight_matching,
+)
+from lmc_lib.matching.similarity import Similarity, permute
 
 CONV = dict(in_channels=3, image_size=32)
 ARCHS = {

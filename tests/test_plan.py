@@ -3,10 +3,11 @@ import importlib
 
 import pytest
 
-from lmc_lib import cache, plan
-from lmc_lib.config import make_config
-from lmc_lib.experiment import Setup
-from lmc_lib.utils import LmcError
+from lmc_lib.chapters import plan
+from lmc_lib.chapters.experiment import Setup
+from lmc_lib.core import cache
+from lmc_lib.core.config import make_config
+from lmc_lib.core.utils import LmcError
 
 CHAPTERS = [f"{i:02d}" for i in range(1, 12)]
 
@@ -32,7 +33,7 @@ def requested(_smoke_dirs, one_thread):
             if chapter not in done:
                 current[0] = chapter
                 setup = Setup.from_params(profile="smoke", device="cpu")
-                importlib.import_module(f"lmc_lib.studies.ch{chapter}").run(setup)
+                importlib.import_module(f"lmc_lib.chapters.studies.ch{chapter}").run(setup)
                 done[chapter] = seen.get(chapter, set())
             return done[chapter]
         yield run

@@ -6,7 +6,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from lmc_lib.plots import layers, settings, style  # noqa: E402
+from lmc_lib.chapters.plots import layers, settings, style  # noqa: E402
 
 WIDTHS = [0.25, 1.0]
 

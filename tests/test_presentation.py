@@ -1,5 +1,5 @@
 """How library objects and texts read in the rendered book: Setup, Result blocks, verdict labels."""
-from lmc_lib.experiment import Setup
+from lmc_lib.chapters.experiment import Setup
 
 
 def test_setup_repr_is_short_and_names_the_scale():
@@ -14,7 +14,7 @@ def test_setup_repr_is_short_and_names_the_scale():
 
 
 def test_result_is_a_myst_admonition_classed_by_verdict(tmp_path, monkeypatch):
-    from lmc_lib import report
+    from lmc_lib.chapters import report
 
     monkeypatch.setenv("LMC_RESULTS", str(tmp_path))
     good = report.record_verdict("C4", "04", "smoke", {"x": True}, {"acc_t1": [0.5, 0.725]})
@@ -29,7 +29,8 @@ def test_result_is_a_myst_admonition_classed_by_verdict(tmp_path, monkeypatch):
 def test_verdict_texts_use_readable_notation():
     import numpy as np
 
-    from lmc_lib import claims, report
+    from lmc_lib.chapters import report
+    from lmc_lib.lmc import claims
 
     labels = list(report.CLAIMS.values())
     labels += list(claims.c1([0.25, 0.5], [[0.5, 0.6], [0.7, 0.8]], [[0.9, 0.9]] * 2).checks)
@@ -43,7 +44,7 @@ def test_verdict_texts_use_readable_notation():
 
 
 def test_missing_record_names_the_real_chapter_and_dataset(capsys):
-    from lmc_lib import record
+    from lmc_lib.chapters import record
 
     line = record.describe(None, "05", "mnist")
     assert "--chapters 05 --datasets mnist" in line and "NN" not in line
@@ -52,7 +53,7 @@ def test_missing_record_names_the_real_chapter_and_dataset(capsys):
 
 
 def test_relative_results_folder_is_made_absolute_against_the_current_folder(tmp_path, monkeypatch):
-    from lmc_lib import report
+    from lmc_lib.chapters import report
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("LMC_RESULTS", "rel/res")
@@ -68,8 +69,8 @@ def test_hypothesis_figure_fits_the_page_like_the_other_figures():
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from lmc_lib import hypothesis
-    from lmc_lib.plots import style
+    from lmc_lib.chapters import hypothesis
+    from lmc_lib.chapters.plots import style
 
     panels = {f"q{i}": np.ones((2, 3)) * i for i in range(3)}
     fig = hypothesis.plot_widths([0.25, 0.5, 1.0], panels, "title")

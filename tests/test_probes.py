@@ -1,4 +1,4 @@
-"""Tests for lmc_lib.probes / probes_flat on hand-built weights where the answer is known exactly."""
+"""Tests for lmc_lib.lmc.probes / probes_flat on hand-built weights where the answer is known exactly."""
 import copy
 import math
 
@@ -7,10 +7,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lmc_lib import probes as P
-from lmc_lib import probes_flat as PF
-from lmc_lib.models import build_model
-from lmc_lib.utils import LmcError
+from lmc_lib.core.models import build_model
+from lmc_lib.core.utils import LmcError
+from lmc_lib.lmc import probes as P
+from lmc_lib.lmc import probes_flat as PF
 
 H = 8  # hidden units of the tiny MLP (width 8/512)
 
@@ -95,7 +95,7 @@ def test_self_pair_shows_the_two_to_the_l_scaling():
 def test_gaussian_weak_additivity():
     assert P.GAUSSIAN_WA_LIMIT == pytest.approx(0.9304, abs=1e-4)
     assert P.gaussian_wa_limit(0.5) == pytest.approx(P.GAUSSIAN_WA_LIMIT, abs=1e-12)
-    assert P.gaussian_wa_limit(0.25) == pytest.approx(0.9705, abs=2e-4)  # SPEC, MC value
+    assert P.gaussian_wa_limit(0.25) == pytest.approx(0.9705, abs=2e-4)  # Monte Carlo value at lam = 1/4
     assert P.gaussian_wa_limit(0.1) == pytest.approx(0.9952, abs=1e-4)
     assert P.gaussian_wa_limit(0.0) == pytest.approx(1.0)
     mc = P.gaussian_weak_additivity(100_000, n=4, seed=0)
@@ -113,7 +113,8 @@ def test_shapes_per_architecture(arch, width, n_layers):
         m.train()
         with torch.no_grad():
             m(torch.randn(32, 3, 32, 32))
-    a.eval(); b.eval()
+    a.eval()
+    b.eval()
     merged = interpolate(a, b, 0.5)
     x = torch.randn(12, 3, 32, 32)
     L, hidden, from2 = (n_layers,), (n_layers - 1,), (n_layers - 1,)

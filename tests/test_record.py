@@ -5,15 +5,16 @@ import re
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from lmc_lib import bookbuild, cache, data, plan, record
-from lmc_lib.experiment import Setup
-from lmc_lib.utils import LmcError
+from lmc_lib.build import bookbuild
+from lmc_lib.chapters import plan, record, studies
+from lmc_lib.chapters.experiment import Setup
+from lmc_lib.core import cache, data
+from lmc_lib.core.utils import REPO, LmcError
 
 
 def test_record_writes_result_provenance_and_verdicts(tmp_path, monkeypatch):
@@ -31,7 +32,7 @@ def test_record_writes_result_provenance_and_verdicts(tmp_path, monkeypatch):
 
 def test_unknown_chapter_is_a_clear_error():
     with pytest.raises(LmcError, match="no study module"):
-        record.study("99")
+        studies.load("99")
 
 
 def test_check_offline_flags_network_resources(tmp_path):
@@ -54,7 +55,7 @@ def fake(tmp_path, monkeypatch):
     """Studies 02/04 that only count their runs; ensure_trained that only records its configs."""
     calls = dict(run=[], ensure=[], log=[])
     for ch in CHS:
-        mod = record.study(ch)
+        mod = studies.load(ch)
 
         def run(setup, ch=ch):
             calls["run"].append((ch, setup.dataset))
@@ -115,7 +116,7 @@ def test_matchings_reach_the_study_that_takes_them(fake, monkeypatch):
     def run(setup, lams=0, matchings=("none", "wm")):
         seen.append(tuple(matchings))
         return dict(widths=list(setup.widths), matchings=list(matchings), settings=dict(title="t"))
-    monkeypatch.setattr(record.study("02"), "run", run)
+    monkeypatch.setattr(studies.load("02"), "run", run)
     assert _main(fake, "--matchings", "none") == 0
     assert seen == [("none",)] and ("04", "mnist") in fake["run"]  # ch04's run takes none
     rec = record.load("02", "mnist", "smoke", fake["root"])
@@ -183,12 +184,12 @@ def test_idx_reader_reads_gzipped_copies(tmp_path):
     gz.write_bytes(gzip.compress(raw.read_bytes()))
     assert np.array_equal(data.read_idx(gz), data.read_idx(raw))
     gz.write_bytes(gzip.compress(raw.read_bytes())[:-20])
-    with pytest.raises(Exception):
+    with pytest.raises(data.DataError, match="cannot read IDX file"):
         data.read_idx(gz)
 
 
 def test_gpu_script_carries_the_data_gzipped_and_unpacks_what_data_load_checks(tmp_path):
-    repo = Path(record.__file__).resolve().parent.parent
+    repo = REPO
     (tmp_path / "scripts").mkdir()
     shutil.copy(repo / "scripts" / "record_gpu.sh", tmp_path / "scripts")
     env = dict(os.environ, PYTHON=sys.executable, PYTHONPATH=str(repo), LMC_DATA=str(data.data_root()),

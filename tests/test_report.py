@@ -3,8 +3,8 @@ import json
 
 import pytest
 
-from lmc_lib import report
-from lmc_lib.utils import LmcError
+from lmc_lib.chapters import report
+from lmc_lib.core.utils import LmcError
 
 
 def test_judge_all_some_none():

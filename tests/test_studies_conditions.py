@@ -4,8 +4,8 @@ import math
 import numpy as np
 import pytest
 
-from lmc_lib.experiment import Setup
-from lmc_lib.studies import ch07, ch08, ch09
+from lmc_lib.chapters.experiment import Setup
+from lmc_lib.chapters.studies import ch07, ch08, ch09
 
 WIDTHS = (1 / 16, 1 / 4)
 
@@ -68,7 +68,7 @@ def test_ch09_run_in_the_smoke_profile(smoke):
 
 def test_ch09_path_ends_at_model_b(smoke):
     a, b = smoke.pairs(WIDTHS[0])[0]
-    from lmc_lib import probes_flat
+    from lmc_lib.lmc import probes_flat
 
     moved = probes_flat.along_direction(a, ch09.direction_to(a, b), probes_flat.param_distance(a, b))
     for (n, p), q in zip(moved.named_parameters(), b.parameters()):

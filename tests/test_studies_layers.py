@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from lmc_lib.experiment import Setup
-from lmc_lib.studies import ch04, ch05, ch06
+from lmc_lib.chapters.experiment import Setup
+from lmc_lib.chapters.studies import ch04, ch05, ch06
 
 WIDTHS = [0.25, 0.5, 1.0]
 

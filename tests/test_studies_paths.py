@@ -1,4 +1,4 @@
-"""Studies of chapters 1-3 (lmc_lib.studies.ch01-03) and their figures (lmc_lib.plots.paths)."""
+"""Studies of chapters 1-3 (lmc_lib.chapters.studies.ch01-03) and their figures (lmc_lib.chapters.plots.paths)."""
 import json
 
 import matplotlib
@@ -9,12 +9,14 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from lmc_lib import merge, perm, record  # noqa: E402
-from lmc_lib.experiment import Setup  # noqa: E402
-from lmc_lib.models import build_model  # noqa: E402
-from lmc_lib.plots import paths  # noqa: E402
-from lmc_lib.studies import ch01, ch02, ch03  # noqa: E402
-from lmc_lib.studies.ch02 import wkey  # noqa: E402
+from lmc_lib.chapters import record  # noqa: E402
+from lmc_lib.chapters.experiment import Setup  # noqa: E402
+from lmc_lib.chapters.plots import paths  # noqa: E402
+from lmc_lib.chapters.studies import ch01, ch02, ch03  # noqa: E402
+from lmc_lib.chapters.studies.ch02 import wkey  # noqa: E402
+from lmc_lib.core.models import build_model  # noqa: E402
+from lmc_lib.lmc import merge  # noqa: E402
+from lmc_lib.matching import perm  # noqa: E402
 
 
 @pytest.fixture(scope="module")

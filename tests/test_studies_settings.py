@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from lmc_lib.experiment import Setup
-from lmc_lib.studies import ch10, ch11
+from lmc_lib.chapters.experiment import Setup
+from lmc_lib.chapters.studies import ch10, ch11
 
 W = [0.125, 0.25, 0.5]
 

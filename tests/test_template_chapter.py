@@ -1,10 +1,10 @@
 """A chapter generated from the template passes the book's own structure checks (test_book,
 test_chapter_figures), run on it as if it were in book/."""
 import jupytext
-
 import test_book
 import test_chapter_figures
-from lmc_lib import newchapter
+
+from lmc_lib.build import newchapter
 
 
 def test_generated_chapter_passes_the_books_structure_checks(tmp_path, monkeypatch):

@@ -1,17 +1,15 @@
-"""Tests of lmc_lib.train and lmc_lib.sophia: determinism, seeds, divergence, augmentation, schedule."""
+"""Tests of lmc_lib.core.train and lmc_lib.core.sophia: determinism, seeds, divergence, augmentation, schedule."""
 import os
 
 import numpy as np
 import pytest
 import torch
 
-from lmc_lib import data, train
-from lmc_lib.config import TrainConfig, make_config
-from lmc_lib.sophia import HESSIAN_INTERVAL, SophiaG
-from lmc_lib.train import TrainingError
-from lmc_lib.utils import LmcError
-
-
+from lmc_lib.core import data, train
+from lmc_lib.core.config import TrainConfig, make_config
+from lmc_lib.core.sophia import HESSIAN_INTERVAL, SophiaG
+from lmc_lib.core.train import TrainingError
+from lmc_lib.core.utils import LmcError
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

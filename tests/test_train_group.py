@@ -1,11 +1,12 @@
-"""Tests of lmc_lib.train_group and cache.ensure_trained: a grouped member equals its solo run."""
+"""Tests of lmc_lib.core.train_group and cache.ensure_trained: a grouped member equals its solo run."""
 import numpy as np
 import pytest
 import torch
 
-from lmc_lib import cache, cudagraph, data, runlog, train, train_group as tg
-from lmc_lib.config import TrainConfig
-from lmc_lib.train import TrainingError
+from lmc_lib.core import cache, cudagraph, data, runlog, train
+from lmc_lib.core import train_group as tg
+from lmc_lib.core.config import TrainConfig
+from lmc_lib.core.train import TrainingError
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -1,11 +1,11 @@
-"""Warm-started exact assignment (lmc_lib.warmlap) against scipy's linear_sum_assignment."""
+"""Warm-started exact assignment (lmc_lib.matching.warmlap) against scipy's linear_sum_assignment."""
 import numpy as np
 import pytest
 import torch
 from scipy.optimize import linear_sum_assignment
 
-from lmc_lib import warmlap
-from lmc_lib.assignment import AssignmentError
+from lmc_lib.matching import warmlap
+from lmc_lib.matching.assignment import AssignmentError
 
 
 def optimum(cost):
@@ -91,7 +91,7 @@ def test_certificate_gap_sees_a_suboptimal_assignment():
 @pytest.mark.parametrize("method", ["scipy", "auction"])
 def test_warm_start_solver_maximises_like_scipy_over_a_sequence(method, warm_small):
     solver = warmlap.WarmStart(method)
-    for step, sim in enumerate(matrices(3, 64, 5, "lowrank")):
+    for sim in matrices(3, 64, 5, "lowrank"):
         for key in ("h1", "h2"):
             p = solver.solve(key, torch.from_numpy(sim if key == "h1" else sim.T.copy()))
             s = sim if key == "h1" else sim.T

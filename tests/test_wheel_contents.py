@@ -12,7 +12,7 @@ def test_package_discovery_finds_every_lmc_lib_package_and_the_template():
     found = set(find_packages(str(REPO), include=tool["packages"]["find"]["include"]))
     on_disk = {str(p.parent.relative_to(REPO)).replace("/", ".")
                for p in (REPO / "lmc_lib").rglob("__init__.py")}
-    assert on_disk <= found and {"lmc_lib.studies", "lmc_lib.plots"} <= found
+    assert on_disk <= found and {"lmc_lib.chapters.studies", "lmc_lib.chapters.plots"} <= found
     assert not {p for p in found if not p.startswith("lmc_lib")}
     data = [f for pattern in tool["package-data"]["lmc_lib"] for f in (REPO / "lmc_lib").glob(pattern)]
-    assert REPO / "lmc_lib" / "templates" / "chapter.py.tmpl" in data
+    assert REPO / "lmc_lib" / "build" / "templates" / "chapter.py.tmpl" in data

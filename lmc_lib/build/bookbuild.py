@@ -1,0 +1,316 @@
+"""Build the book: execute the .py chapters with papermill, then render them offline with Jupyter Book.
+
+    python -m lmc_lib.build.bookbuild execute [--profile cpu] [--chapters 01 02] [-p NAME VALUE ...]
+    python -m lmc_lib.build.bookbuild render          # stage executed notebooks + index, jupyter-book build
+    python -m lmc_lib.build.bookbuild all [--profile cpu] [--executor ray [--address HOST:PORT]]
+    python -m lmc_lib.build.bookbuild notebooks       # book/NN_topic.ipynb beside the sources (git-ignored)
+    python -m lmc_lib.build.bookbuild mathjax         # vendor MathJax 3 from npm into _static/mathjax
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+from lmc_lib.core.utils import REPO, LmcError
+
+BOOK = REPO / "book"
+BUILD = Path(os.environ.get("LMC_BUILD") or REPO / "_build").absolute()  # tests build elsewhere
+EXECUTED = BUILD / "executed"
+STAGE = BUILD / "stage"
+FAILED = BUILD / "failed"
+MATHJAX = REPO / "_static" / "mathjax"
+MATHJAX_NPM = "mathjax@3.2.2"
+MATHJAX_SHA256 = "1b9c0a1c44df864e915690558e72adb9cc5203360daefd385084ced3b6c64c09"
+
+
+def chapters(selected=None) -> list[Path]:
+    """The chapter sources book/NN_topic.py, optionally only those whose NN is in `selected`."""
+    found = sorted(BOOK.glob("[0-9][0-9]_*.py"))
+    if selected:
+        found = [p for p in found if p.name[:2] in set(selected)]
+        missing = set(selected) - {p.name[:2] for p in found}
+        if missing:
+            raise LmcError(f"no chapter numbered {sorted(missing)} in {BOOK}")
+    return found
+
+
+def to_notebook(source: Path):
+    """Read a percent-format chapter as a notebook (jupytext)."""
+    import jupytext
+
+    return jupytext.read(source)
+
+
+def execute(source: Path, out: Path, parameters: dict, cwd: Path = BOOK) -> float:
+    """Execute one chapter with papermill into `out`; returns seconds; a cell error raises."""
+    import jupytext
+    import papermill
+    from nbclient.exceptions import DeadKernelError
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
+    with tempfile.TemporaryDirectory() as tmp:
+        nb_in = Path(tmp) / (source.stem + ".ipynb")
+        jupytext.write(to_notebook(source), nb_in)
+        try:
+            papermill.execute_notebook(str(nb_in), str(out), parameters=parameters,
+                                       kernel_name="python3", cwd=str(cwd), progress_bar=False)
+        except papermill.PapermillExecutionError as err:
+            raise LmcError(f"{source.name} failed in cell {err.exec_count} "
+                           f"({err.ename}: {err.evalue}); the executed notebook with the "
+                           f"traceback is {out}") from None
+        except DeadKernelError:
+            raise LmcError(f"{source.name}: the kernel died in {_running_cell(out)} (killed: out "
+                           f"of memory? see `dmesg`); the notebook so far is {out}") from None
+    return time.time() - t0
+
+
+def _running_cell(nb_path: Path) -> str:
+    """The cell a dead kernel was running: the last code cell that got an execution count."""
+    try:
+        cells = json.loads(nb_path.read_text())["cells"]
+    except (OSError, ValueError, KeyError):
+        return "an unknown cell"
+    code = [c for c in cells if c.get("cell_type") == "code"]
+    ran = [i for i, c in enumerate(code, 1) if c.get("execution_count") is not None]
+    if not ran:
+        return "an unknown cell"
+    first = "".join(code[ran[-1] - 1].get("source", "")).strip().split("\n")[0][:60]
+    return f"code cell {ran[-1]} of {len(code)} ({first!r})"
+
+
+def check_parameters(sources: list[Path], given: dict, profile: str | None) -> list[dict]:
+    """Every -p value checked for every chapter before any kernel starts; profile resolved once."""
+    from lmc_lib.chapters import params as schema
+
+    if profile is not None and given.get("profile", profile) != profile:
+        raise schema.ParamError(f"--profile (or PROFILE) {profile!r} and -p profile "
+                                f"{given['profile']!r} differ; give the profile once")
+    merged = dict(given, profile=given.get("profile") or profile or "cpu")
+    checked = [schema.validate(merged, src.name[:2], where=src.name, source=src) for src in sources]
+    common = {k: v for k, v in merged.items() if k in schema.COMMON}
+    if set(common) - {"profile"}:
+        from lmc_lib.chapters.experiment import Setup  # sizes against the device, once, before any kernel
+
+        Setup.from_params(**common)
+    return checked
+
+
+def check_jobs(jobs) -> int:
+    """--jobs / JOBS as a whole number >= 1."""
+    try:
+        value = int(str(jobs).strip())
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise LmcError(f"--jobs (make book JOBS=...) = {jobs!r}: give a whole number >= 1, "
+                       "e.g. JOBS=2")
+    return value
+
+
+class ChaptersFailed(LmcError):
+    """Some chapters of a build failed (their notebooks are under failed/)."""
+
+
+def execute_all(profile=None, selected=None, parameters=None, jobs=1, executor="local",
+                address=None) -> list[Path]:
+    """Check every parameter, then execute the (selected) chapters `jobs` at a time (own processes)."""
+    from lmc_lib.build import buildrun
+    from lmc_lib.chapters import executor as trainer
+
+    todo = chapters(selected)
+    per_chapter = check_parameters(todo, dict(parameters or {}), profile)
+    n_jobs = check_jobs(jobs)
+    trainer.check(executor, address)
+    env = buildrun.absolute_env()
+    env["LMC_PROFILE"] = per_chapter[0]["profile"] if per_chapter else "cpu"
+    os.environ.setdefault("LMC_PROFILE", env["LMC_PROFILE"])  # render's live verdicts (`all`)
+    if n_jobs > 1:  # each kernel then gets its share of the cores (torch reads this at start-up)
+        env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 2) // n_jobs)))
+    plan = buildrun.plan(todo, per_chapter, BUILD, env)
+    total = time.time()
+    trainer.pretrain_book(todo, per_chapter, executor, address)  # EXECUTOR=ray only
+    failures = buildrun.run(plan, n_jobs, BUILD / "running")
+    print(f"executed {len(todo) - len(failures)} of {len(todo)} chapter(s) in "
+          f"{time.time() - total:.0f} s")
+    if failures:
+        raise ChaptersFailed(f"{len(failures)} chapter(s) failed:\n  " + "\n  ".join(failures))
+    return [job.dest for job in plan]
+
+
+def fetch_mathjax() -> Path:
+    """Vendor MathJax 3 (es5 bundle) from the npm registry into _static/mathjax, once."""
+    if (MATHJAX / "tex-chtml.js").exists():
+        return MATHJAX
+    if shutil.which("npm") is None:
+        raise LmcError("npm is needed to vendor MathJax for the offline book; install Node.js/npm")
+    with tempfile.TemporaryDirectory() as tmp:
+        run = subprocess.run(["npm", "pack", MATHJAX_NPM, "--silent"], cwd=tmp,
+                             capture_output=True, text=True)
+        if run.returncode != 0:
+            raise LmcError(f"'npm pack {MATHJAX_NPM}' failed: {run.stderr.strip()[-500:]}")
+        tgz = Path(tmp) / run.stdout.strip().splitlines()[-1]
+        digest = hashlib.sha256(tgz.read_bytes()).hexdigest()
+        if digest != MATHJAX_SHA256:
+            raise LmcError(f"{tgz.name}: SHA-256 {digest} != expected {MATHJAX_SHA256}")
+        with tarfile.open(tgz) as tar:
+            tar.extractall(tmp, members=[m for m in tar.getmembers()
+                                         if m.name.startswith("package/es5/")], filter="data")
+        MATHJAX.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(Path(tmp) / "package" / "es5", MATHJAX, dirs_exist_ok=True)
+    return MATHJAX
+
+
+def stage(executed: Path = EXECUTED, dest: Path = STAGE,
+          failed: Path = FAILED) -> tuple[Path, list]:
+    """Lay out config, generated toc, pages, executed notebooks (or placeholders) and MathJax."""
+    from lmc_lib.build import bookstage
+    from lmc_lib.chapters.report import verdict_table
+
+    if dest.exists():
+        shutil.rmtree(dest)
+    dest.mkdir(parents=True)
+    shutil.copy(REPO / "_config.yml", dest / "_config.yml")
+    shutil.copy(REPO / "references.bib", dest / "references.bib")
+    if (REPO / "_static").is_dir():  # never the vendored MathJax: JB would load every .js in it
+        shutil.copytree(REPO / "_static", dest / "_static", ignore=shutil.ignore_patterns("mathjax"))
+    bookstage.vendor_mathjax(MATHJAX, dest / "_vendor" / "_static" / "mathjax")
+    pages = sorted(p.stem for p in BOOK.glob("*.md"))
+    for page in pages:
+        shutil.copy(BOOK / (page + ".md"), dest / (page + ".md"))
+    index = dest / "index.md"
+    index.write_text(index.read_text().replace("<!-- VERDICTS -->", verdict_table()))
+    problems = [p for src in chapters() if (p := bookstage.stage_chapter(
+        src, executed / (src.stem + ".ipynb"), failed, dest))]
+    toc = bookstage.toc(REPO / "_toc.yml", [src.stem for src in chapters()],
+                        [p for p in pages if p != "index"])
+    (dest / "_toc.yml").write_text(yaml.safe_dump(toc, sort_keys=False))
+    return dest, problems
+
+
+def render(executed: Path = EXECUTED, out: Path = BUILD.parent, stage_dir: Path = STAGE,
+           failed: Path = FAILED) -> Path:
+    """Render executed chapters (placeholders for the rest) with jupyter-book into out/_build/html."""
+    fetch_mathjax()
+    src, problems = stage(executed, stage_dir, failed)
+    cmd = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(src),
+           "--path-output", str(out)]
+    if subprocess.run(cmd).returncode != 0:
+        raise LmcError("jupyter-book build failed (see the messages above)")
+    index = out / "_build" / "html" / "index.html"
+    check_offline(index.parent)
+    print(f"\nThe book is at {index}\n(open it in a browser: file://{index})")
+    if problems:
+        raise LmcError("rendered, but these chapters failed (their pages say so):\n  "
+                       + "\n  ".join(problems))
+    return index
+
+
+def check_offline(html_dir: Path) -> None:
+    """Fail when a rendered page loads a script, style sheet or image from the network."""
+    from lmc_lib.build.bookstage import network_loads
+
+    offenders = network_loads(html_dir)
+    if offenders:
+        raise LmcError("the book loads resources from the network at view time:\n"
+                       + "\n".join(offenders[:10]))
+
+
+def _parse(argv):
+    ap = argparse.ArgumentParser(prog="python -m lmc_lib.build.bookbuild", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("command", choices=["execute", "render", "all", "notebooks", "mathjax"])
+    ap.add_argument("--profile", default=os.environ.get("PROFILE") or None,
+                    help="cpu | paper | smoke (default $PROFILE, else -p profile, else cpu)")
+    ap.add_argument("--chapters", nargs="*", help="chapter numbers, e.g. 01 04 (default: all)")
+    ap.add_argument("--jobs", default=os.environ.get("JOBS", "1"),
+                    help="chapters executed at a time (default $JOBS, else 1)")
+    ap.add_argument("--executor", default=os.environ.get("EXECUTOR") or "local",
+                    help="local | ray: ray trains the chapters' planned models first, as Ray tasks")
+    ap.add_argument("--address", default=None, help="Ray cluster address (default: a local Ray)")
+    ap.add_argument("-p", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                    help="chapter parameter (YAML value), as with papermill -p")
+    return ap.parse_args(argv)
+
+
+def _given(pairs) -> dict:
+    """-p NAME VALUE pairs as a dict (YAML values); a name given twice is an error."""
+    names = [k for k, _ in pairs]
+    twice = sorted({k for k in names if names.count(k) > 1})
+    if twice:
+        raise LmcError(f"parameter(s) {twice} given more than once with -p; give each once")
+    out = {}
+    for k, v in pairs:
+        try:
+            out[k] = yaml.safe_load(v)
+        except yaml.YAMLError:
+            out[k] = v
+    return out
+
+
+def _run_one(argv) -> int:
+    """Internal (a chapter process of execute_all): _run SOURCE OUT PARAMS_JSON FAILED_PATH."""
+    from lmc_lib.build.buildrun import child_on_sigterm
+
+    child_on_sigterm()
+    try:
+        execute(Path(argv[0]), Path(argv[1]), json.loads(argv[2]))
+    except LmcError as err:  # the notebook is moved to the failed path when this process ends
+        print(f"error: {str(err).replace(argv[1], argv[3])}", file=sys.stderr, flush=True)
+        return 1
+    return 0
+
+
+def main(argv=None) -> int:
+    """Command-line entry point."""
+    from lmc_lib.build.buildrun import Interrupted
+
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["_run"]:
+        return _run_one(argv[1:])
+    args = _parse(argv)
+    failed = None
+    try:
+        if args.command in ("execute", "all"):
+            try:
+                execute_all(args.profile, args.chapters, _given(args.p), args.jobs,
+                            args.executor, args.address)
+            except ChaptersFailed as err:  # `all` still renders: failed chapters get a page saying so
+                if args.command == "execute":
+                    raise
+                failed = err
+        if args.command in ("render", "all"):
+            render()
+        if args.command == "notebooks":
+            import jupytext
+
+            for src in chapters(args.chapters):
+                jupytext.write(to_notebook(src), src.with_suffix(".ipynb"))
+                print(f"wrote {src.with_suffix('.ipynb')}")
+        if args.command == "mathjax":
+            print(f"MathJax in {fetch_mathjax()}")
+    except Interrupted as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 130
+    except LmcError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    if failed:
+        print(f"error: {failed}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

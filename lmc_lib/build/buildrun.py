@@ -1,0 +1,208 @@
+"""Run chapters, each in a process of its own: a failed run never overwrites a good notebook, and
+Ctrl-C (or SIGTERM) stops every chapter within seconds and leaves no kernel behind.
+
+A default run (no -p other than the profile) writes `_build/executed/NN.ipynb` (what the book
+renders); a run with other parameters writes `_build/variants/<NN_topic-name=value,...>/` with its
+notebook, its verdicts (LMC_RESULTS) and its training log. A failed or interrupted chapter's
+notebook goes to `failed/` beside it. Paths in LMC_DATA / LMC_CACHE / LMC_RESULTS are made
+absolute against the folder the build was started from before a kernel (cwd book/) sees them.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PATH_VARS = ("LMC_DATA", "LMC_CACHE", "LMC_RESULTS")
+GRACE_S = 5.0  # after SIGTERM, a chapter process gets this long before SIGKILL
+
+
+class Interrupted(Exception):
+    """The build was stopped by Ctrl-C / SIGTERM (the message lists what was not finished)."""
+
+
+def absolute_env(env: dict | None = None, cwd: Path | None = None) -> dict:
+    """A copy of `env` whose LMC_DATA / LMC_CACHE / LMC_RESULTS are absolute (against `cwd`)."""
+    env = dict(os.environ if env is None else env)
+    base = Path.cwd() if cwd is None else Path(cwd)
+    for var in PATH_VARS:
+        if env.get(var):
+            env[var] = str((base / Path(env[var]).expanduser()).absolute())
+    return env
+
+
+def variant_name(stem: str, params: dict) -> str:
+    """`02_width-width=0.5`: the folder of a run with parameters other than the defaults."""
+    def fmt(v):
+        if isinstance(v, (list, tuple)):
+            return "_".join(fmt(x) for x in v) or "empty"
+        if isinstance(v, dict):
+            return "_".join(f"{k}_{fmt(x)}" for k, x in sorted(v.items())) or "empty"
+        return f"{v:g}" if isinstance(v, float) else str(v)
+
+    name = stem + "-" + ",".join(f"{k}={fmt(v)}" for k, v in sorted(params.items()))
+    name = re.sub(r"[^A-Za-z0-9._=,+-]", "_", name)
+    if len(name) > 120:
+        name = name[:100] + "-" + hashlib.sha256(name.encode()).hexdigest()[:12]
+    return name
+
+
+@dataclass
+class Job:
+    """One chapter to run: where its good / failed notebook, its log and its verdicts go."""
+
+    source: Path
+    params: dict
+    dest: Path
+    failed: Path
+    log: Path
+    env: dict = field(default_factory=dict)
+    proc: subprocess.Popen | None = None
+    partial: Path | None = None
+    started: float = 0.0
+
+
+def plan(sources: list[Path], params: list[dict], build: Path, env: dict) -> list[Job]:
+    """The jobs of a build (one checked parameter dict per source); any parameter but a cpu
+    profile makes a run a variant, written under build/variants/."""
+    jobs = []
+    for src, par in zip(sources, params):
+        variant = {k: v for k, v in par.items() if k != "profile" or v != "cpu"}
+        if set(variant) - {"profile"}:
+            folder = build / "variants" / variant_name(src.stem, variant)
+            dest, failed = folder / (src.stem + ".ipynb"), folder / "failed"
+            log, job_env = folder / (src.stem + ".log"), dict(env, LMC_RESULTS=str(folder / "results"))
+        else:
+            dest, failed = build / "executed" / (src.stem + ".ipynb"), build / "failed"
+            log, job_env = build / "logs" / (src.stem + ".log"), dict(env)
+        job_env["LMC_TRAIN_LOG"] = str(log)
+        jobs.append(Job(src, par, dest, failed / (src.stem + ".ipynb"), log, job_env))
+    return jobs
+
+
+def _start(job: Job, running: Path) -> None:
+    """Start one chapter process (own session: the terminal's Ctrl-C reaches only the parent)."""
+    job.partial = running / f"{job.source.stem}-{os.getpid()}.ipynb"
+    job.partial.unlink(missing_ok=True)
+    job.log.parent.mkdir(parents=True, exist_ok=True)
+    job.log.write_text("")
+    cmd = [sys.executable, "-m", "lmc_lib.build.bookbuild", "_run", str(job.source), str(job.partial),
+           json.dumps(job.params), str(job.failed)]
+    job.started = time.time()
+    job.proc = subprocess.Popen(cmd, env=job.env, start_new_session=True)
+
+
+def _finish(job: Job, ok: bool) -> str:
+    """Move the notebook to its good or failed path; returns a line for the summary."""
+    target = job.dest if ok else job.failed
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if job.partial is not None and job.partial.exists():
+        os.replace(job.partial, target)
+    elif not ok:
+        target.write_text(json.dumps(_stub(job.source.name)))
+    secs = time.time() - job.started
+    if ok:
+        return f"{job.source.name} done in {secs:.0f} s -> {target}"
+    return (f"{job.source.name} FAILED after {secs:.0f} s: notebook {target}, "
+            f"training log {job.log}")
+
+
+def _stub(name: str) -> dict:
+    """A one-cell notebook saying a chapter was interrupted before it wrote anything."""
+    cell = dict(cell_type="markdown", metadata={}, source=f"{name} was interrupted before it ran.")
+    return dict(nbformat=4, nbformat_minor=5, cells=[cell],
+                metadata=dict(papermill=dict(exception=True)))
+
+
+def _stop(jobs: list[Job]) -> None:
+    """SIGTERM every running chapter process group, then SIGKILL what is left after GRACE_S."""
+    live = [j for j in jobs if j.proc is not None and j.proc.poll() is None]
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for j in live:
+            try:
+                os.killpg(j.proc.pid, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.time() + GRACE_S
+        while time.time() < deadline and any(j.proc.poll() is None for j in live):
+            time.sleep(0.1)
+        live = [j for j in live if j.proc.poll() is None]
+        if not live:
+            return
+
+
+def clean_running(running: Path) -> None:
+    """Delete partial notebooks left in `running` by builds whose process is gone (kill -9)."""
+    for nb in running.glob("*-*.ipynb"):
+        pid = nb.stem.rsplit("-", 1)[1]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            nb.unlink(missing_ok=True)
+
+
+def run(jobs: list[Job], n_parallel: int, running: Path) -> list[str]:
+    """Run the jobs, n_parallel at a time; returns the failure lines (Interrupted on Ctrl-C)."""
+    running.mkdir(parents=True, exist_ok=True)
+    clean_running(running)
+    todo, active, failures = list(jobs), [], []
+    old = {sig: signal.signal(sig, _raise_interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        while todo or active:
+            while todo and len(active) < n_parallel:
+                job = todo.pop(0)
+                _start(job, running)
+                active.append(job)
+                print(f"[{jobs.index(job) + 1}/{len(jobs)}] {job.source.name} started", flush=True)
+            for job in [j for j in active if j.proc.poll() is not None]:
+                active.remove(job)
+                line = _finish(job, job.proc.returncode == 0)
+                print(("      " if job.proc.returncode == 0 else "ERROR ") + line, flush=True)
+                if job.proc.returncode != 0:
+                    failures.append(line)
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        _stop(active)
+        lines = [_finish(j, False) for j in active]
+        raise Interrupted("\n  ".join(["interrupted; these chapters are marked failed:"] + lines
+                                      + [f"not started: {j.source.name}" for j in todo])) from None
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+    return failures
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def kill_children() -> None:
+    """Kill the process groups of this process's children (the kernel: its own session)."""
+    me = str(os.getpid())
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[1] == me:
+            pid = int(stat.parent.name)
+            for kill in (lambda pid=pid: os.killpg(pid, signal.SIGKILL), lambda pid=pid: os.kill(pid, signal.SIGKILL)):
+                try:
+                    kill()
+                except OSError:
+                    pass
+
+
+def child_on_sigterm() -> None:
+    """In a chapter process: on SIGTERM kill the kernel and exit at once (status 143)."""
+    def handler(signum, frame):
+        kill_children()
+        os._exit(143)
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)

@@ -1,0 +1,173 @@
+"""Chapter glue: turn a chapter's parameters into one Setup, and run the sweeps chapters share.
+
+A chapter does `setup = Setup.from_params(profile=..., dataset=..., model=..., ...)`; everything
+downstream (configs, model pairs, evaluation inputs, figure titles) comes from that object.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from lmc_lib.chapters import params
+from lmc_lib.core import budget, cache
+from lmc_lib.core.config import TrainConfig, book_settings, make_config, width_label
+from lmc_lib.core.data import DATASET_NAMES, DATASETS
+from lmc_lib.core.models import ARCH_NAMES
+from lmc_lib.core.runlog import log_line
+from lmc_lib.core.train import prepare_data
+from lmc_lib.core.utils import LmcError, resolve_device
+from lmc_lib.lmc import merge
+from lmc_lib.matching import perm
+
+
+def _device(name: str) -> torch.device:
+    """The torch device of a checked device name; cuda without a GPU is a clear error."""
+    dev = resolve_device(name)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise params.ParamError(f"parameter device = {name!r}: no CUDA GPU is visible here; "
+                                "use device 'auto' or 'cpu'")
+    return dev
+
+
+def _hours(h: float) -> str:
+    """2.5 h, 12 min, 40 s."""
+    return f"{h:.1f} h" if h >= 1 else f"{60 * h:.0f} min" if h >= 1 / 60 else f"{3600 * h:.0f} s"
+
+
+@dataclass(frozen=True)
+class Setup:
+    """One chapter's settings: profile, data, model, the widths swept and the training overrides."""
+
+    profile: str
+    dataset: str
+    arch: str
+    widths: tuple
+    n_pairs: int
+    device: torch.device
+    n_eval: int
+    bn_batches: int
+    variant: str = "plain"
+    overrides: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_params(cls, *, profile="cpu", dataset="fashion_mnist", model="mlp", widths=(),
+                    width=0.0, epochs=0, n_pairs=0, weight_decay=-1.0, device="auto",
+                    variant="plain", **overrides) -> "Setup":
+        """Build from a chapter's parameters cell (0 / empty list / weight_decay -1: the profile's)."""
+        p = params.validate(dict(profile=profile, dataset=dataset, model=model, widths=widths,
+                                 width=width, epochs=epochs, n_pairs=n_pairs,
+                                 weight_decay=weight_decay, device=device))
+        book = book_settings(p["profile"])
+        default = book["widths"] if p["model"] == "mlp" else book["conv_widths"]
+        chosen = (p["width"],) if p["width"] else tuple(float(w) for w in p["widths"] or default)
+        if p["epochs"]:
+            overrides["epochs"] = p["epochs"]
+        if p["weight_decay"] != -1:
+            overrides["weight_decay"] = p["weight_decay"]
+        setup = cls(profile=p["profile"], dataset=p["dataset"], arch=p["model"],
+                    widths=tuple(sorted(chosen)), n_pairs=p["n_pairs"] or book["n_pairs"],
+                    device=_device(p["device"]), n_eval=book["n_eval"],
+                    bn_batches=book["bn_batches"], variant=variant, overrides=dict(overrides))
+        setup.check_resources(max(default))
+        return setup
+
+    def check_resources(self, profile_max: float = 1.0) -> None:
+        """Refuse widths that do not fit the device; on a CPU, say how long a far wider model takes."""
+        widest = self.config(self.widths[-1])
+        budget.check(widest, self.device)
+        if self.device.type == "cpu" and widest.width > 4 * profile_max:
+            print(f"note: width {width_label(widest.width)} is far beyond the profile's widths: "
+                  f"about {_hours(budget.cpu_hours(widest))} per model on one CPU thread "
+                  f"(estimate; {2 * self.n_pairs} models per width)", flush=True)
+
+    def but(self, **changes) -> "Setup":
+        """A copy with some fields changed; training overrides merge into the existing ones."""
+        over = dict(self.overrides, **changes.pop("overrides", {}))
+        fields = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        return Setup(**{**fields, **changes, "overrides": over})
+
+    def second(self, dataset: str) -> "Setup | None":
+        """This setup on a second dataset (a chapter's `second_dataset`); None for "" or the same one."""
+        if dataset and dataset not in DATASETS:
+            raise LmcError(f"unknown second dataset {dataset!r}; choose '' or one of {DATASETS}")
+        return self.but(dataset=dataset) if dataset and dataset != self.dataset else None
+
+    def config(self, width: float, seed: int = 0, **overrides) -> TrainConfig:
+        """The TrainConfig of one model of this setup."""
+        over = dict(self.overrides, variant=self.variant, **overrides)
+        return make_config(self.profile, self.dataset, self.arch, width, seed, **over)
+
+    def pairs(self, width: float, progress: bool = True, **overrides) -> list:
+        """n_pairs (model_a, model_b) pairs at `width`, trained once and cached."""
+        return cache.model_pairs(self.config(width, **overrides), self.n_pairs, self.device,
+                                 progress=progress)
+
+    def data(self):
+        """The dataset as the models see it (padded to 32x32 for conv nets on 28x28 data)."""
+        return prepare_data(self.config(self.widths[0]), self.device)
+
+    def eval_inputs(self, n: int | None = None):
+        """The first n (default n_eval) normalised test inputs and their labels."""
+        ds = self.data()
+        n = n or self.n_eval
+        return ds.normalize(ds.x_test[:n]), ds.y_test[:n]
+
+    def data_label(self) -> str:
+        """Dataset name, saying so when 28x28 images were padded for a conv net."""
+        name = DATASET_NAMES[self.dataset]
+        if self.arch != "mlp" and self.dataset in ("mnist", "fashion_mnist"):
+            name += " padded to 32x32 (CIFAR absent)"
+        return name
+
+    def scale_line(self) -> str:
+        """The scale of this run in one line, for a chapter's "departures from the paper" note."""
+        ws = ", ".join(width_label(w) for w in self.widths)
+        epochs = self.config(self.widths[-1]).epochs
+        return (f"profile `{self.profile}`, {self.data_label()}, widths {ws}; {epochs} "
+                f"epoch{'s' * (epochs != 1)}, {self.n_pairs} pairs, {self.n_eval} test inputs.")
+
+    def __repr__(self) -> str:
+        """Setup(<scale line>, device, variant): short enough to read under a chapter's Setup cell."""
+        extra = "" if self.variant == "plain" else f", variant {self.variant}"
+        return f"Setup({self.scale_line().rstrip('.')}; device {self.device}{extra})"
+
+    def _repr_markdown_(self) -> str:
+        """The scale line as a Markdown paragraph (how a notebook shows a Setup)."""
+        extra = "" if self.variant == "plain" else f", variant `{self.variant}`"
+        return f"**Setup:** {self.scale_line().rstrip('.')}; device `{self.device}`{extra}."
+
+    def title(self, widths=None, **extra) -> str:
+        """Figure title: dataset, model, profile, widths and number of pairs."""
+        ws = ", ".join(width_label(w) for w in (widths or self.widths))
+        arch = ARCH_NAMES[self.arch] + ("" if self.variant == "plain" else f" ({self.variant})")
+        parts = [self.data_label(), arch, f"profile {self.profile}", f"w = {ws}",
+                 f"{self.n_pairs} pairs"] + [f"{k} {v}" for k, v in extra.items()]
+        return " | ".join(parts)
+
+
+def _matched(spec, a, b, pair: int, width: float) -> dict:
+    """Weight matching of pair `pair` (seeded by it); one log line with its sweeps and seconds."""
+    p, info = perm.weight_matching(spec, a, b, seed=pair)
+    log_line(f"matched w={width:g} pair={pair} on {next(a.parameters()).device.type}: "
+             f"{info['iterations']} sweeps, {info['solves']} solves, {info['seconds']:.1f}s", False)
+    return p
+
+
+def pair_curves(setup: Setup, width: float, matching: str = "none", lams=11, **overrides) -> list:
+    """One interpolation curve per pair at `width`; matching: none | random | wm (Def 2.1, Sec 2.3)."""
+    if matching not in ("none", "random", "wm"):
+        raise LmcError(f"matching must be none, random or wm; got {matching!r}")
+    ds = setup.data()
+    curves = []
+    for i, (a, b) in enumerate(setup.pairs(width, **overrides)):
+        p = None
+        if matching != "none":
+            spec = perm.spec_for(b)
+            p = (perm.random_permutation(spec, seed=i) if matching == "random"
+                 else _matched(spec, a, b, i, width))
+        curves.append(merge.curve(a, b, ds, lams=lams, n_eval=setup.n_eval, perm=p, seed=i,
+                                  bn_batches=setup.bn_batches,
+                                  meta=dict(width=width, pair=i, matching=matching)))
+    return curves
+

@@ -1,0 +1,98 @@
+"""Helpers for a chapter of your own: compare a model with the probability ensemble, sweep a
+measurement over widths and pairs, summarise it per width and draw it.
+
+Used by the chapter template (`make new-chapter NAME=...`, lmc_lib/build/templates/chapter.py.tmpl);
+see book/guide.md. Ensembles come from lmc_lib.lmc.merge (ensemble_probs: mean of softmax); trends
+and levels are judged against the spread over pairs by lmc_lib.lmc.claims (rises, falls, above).
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from lmc_lib.core.stats import mean_std
+from lmc_lib.core.train import evaluate
+from lmc_lib.core.utils import LmcError
+from lmc_lib.lmc import calibrate as cal
+from lmc_lib.lmc.merge import ensemble_probs
+
+__all__ = ["kl_divergence", "agreement", "compare_to_ensemble", "sweep", "mean_std", "per_pair",
+           "plot_widths"]
+
+
+def _as_probs(p, name: str) -> torch.Tensor:
+    """A [N, classes] float64 tensor of probabilities (rows sum to 1), or an LmcError naming `name`."""
+    p = torch.as_tensor(p).double()
+    if p.ndim != 2 or len(p) == 0:
+        raise LmcError(f"{name} must be a [N, classes] tensor of probabilities; got shape {tuple(p.shape)}")
+    if (p < 0).any() or not torch.allclose(p.sum(1), torch.ones(len(p), dtype=p.dtype), atol=1e-4):
+        raise LmcError(f"{name} rows must be probabilities (>= 0, summing to 1); pass softmax outputs, "
+                       "not logits")
+    return p
+
+
+def kl_divergence(p, q) -> float:
+    """Mean over rows of KL(p || q) = sum_c p_c log(p_c / q_c), in nats (q clamped at 1e-30)."""
+    p, q = _as_probs(p, "p"), _as_probs(q, "q")
+    if p.shape != q.shape:
+        raise LmcError(f"p and q must have the same shape; got {tuple(p.shape)} and {tuple(q.shape)}")
+    return float((torch.special.xlogy(p, p) - p * q.clamp_min(1e-30).log()).sum(1).mean())
+
+
+def agreement(p, q) -> float:
+    """Top-1 agreement: the share of rows where p and q (probabilities or logits) have the same argmax."""
+    p, q = torch.as_tensor(p), torch.as_tensor(q)
+    if p.shape != q.shape or p.ndim != 2:
+        raise LmcError(f"agreement needs two [N, classes] tensors of one shape; got {tuple(p.shape)}, "
+                       f"{tuple(q.shape)}")
+    return float((p.argmax(1) == q.argmax(1)).double().mean())
+
+
+def compare_to_ensemble(model, models, x, y=None, calib_frac: float = 0.2, seed: int = 0) -> dict:
+    """KL(ensemble || model) and top-1 agreement with the probability ensemble of `models` on x.
+
+    With labels y the model is calibrated first (Sec 3.1): beta is fitted on a seeded `calib_frac`
+    of x and both numbers are measured on the rest; without y, beta = 1 on all of x.
+    Returns {"kl": nats, "agreement": share in [0, 1], "beta": the inverse temperature used}.
+    """
+    logits, ens = evaluate(model, x).double(), ensemble_probs(models, x).double()
+    beta, rows = 1.0, torch.arange(len(x))
+    if y is not None:
+        fit, rows = (torch.as_tensor(i) for i in cal.split_indices(len(x), calib_frac, seed))
+        beta = cal.fit_inverse_temperature(logits[fit], torch.as_tensor(y).cpu()[fit])
+    log_q = torch.log_softmax(beta * logits[rows], dim=1)
+    p = ens[rows]
+    kl = float((torch.special.xlogy(p, p) - p * log_q).sum(1).mean())
+    return {"kl": kl, "agreement": agreement(p, log_q), "beta": float(beta)}
+
+
+def sweep(setup, fn, widths=None) -> dict:
+    """{width: [fn(model_a, model_b, pair_index) for each pair of setup at that width]} (cached models)."""
+    widths = setup.widths if widths is None else tuple(float(w) for w in widths)
+    return {float(w): [fn(a, b, i) for i, (a, b) in enumerate(setup.pairs(w))] for w in widths}
+
+
+def per_pair(swept: dict, key: str | None = None) -> np.ndarray:
+    """The swept values as a [pairs, widths] array (widths in the sweep's order); `key` picks a dict entry."""
+    cols = [[v[key] if key is not None else v for v in vals] for vals in swept.values()]
+    if len({len(c) for c in cols}) != 1:
+        raise LmcError(f"every width needs the same number of pairs; got {[len(c) for c in cols]}")
+    return np.asarray(cols, dtype=float).T
+
+
+def plot_widths(widths, panels: dict, title: str):
+    """Figure: one panel per quantity against width (log2 axis), mean +- std over pairs.
+
+    panels: {y-axis label: values [pairs, widths]}; title: e.g. setup.title(). Returns the figure.
+    """
+    from lmc_lib.chapters.experiment import width_label
+    from lmc_lib.chapters.plots import style
+
+    fig, axes = style.grid(len(panels))
+    for ax, (label, values) in zip(axes, panels.items()):
+        style.errorbars(ax, widths, np.atleast_2d(values), label="mean +- std over pairs")
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(list(widths), [width_label(w) for w in widths])
+        ax.set(xlabel="width multiplier w", ylabel=label)
+        ax.legend()
+    return style.finish(fig, title)

@@ -1,0 +1,82 @@
+"""One consistent figure style: sizes readable in the book's column, colours per width, helpers.
+
+The book's text column is about 780 px wide, so a figure is at most PAGE_W inches wide (at most
+two panels per row) and drawn with 11-12 pt fonts: text stays 13-15 px tall on the page.
+"""
+from __future__ import annotations
+
+import textwrap
+
+import matplotlib
+import matplotlib.pyplot as plt
+from matplotlib.ticker import FormatStrFormatter, LogLocator, NullLocator
+
+from lmc_lib.core.stats import mean_std
+
+PAGE_W = 8.4        # inches: the widest figure (two panels)
+PANEL_H = 3.4       # inches: the height of one row of panels
+matplotlib.rcParams.update({"figure.dpi": 110, "axes.grid": True, "grid.alpha": 0.3,
+                            "axes.spines.top": False, "axes.spines.right": False,
+                            "font.size": 12, "axes.titlesize": 12, "axes.labelsize": 12,
+                            "xtick.labelsize": 11, "ytick.labelsize": 11, "legend.fontsize": 10.5,
+                            "legend.framealpha": 0.85, "mathtext.fontset": "dejavusans"})
+
+
+def grid(n: int, cols: int = 2, height: float = PANEL_H, **kw):
+    """A figure with n panels, at most `cols` (default 2) per row; returns (fig, list of n axes)."""
+    cols = max(1, min(n, cols))
+    rows = -(-n // cols)
+    width = PAGE_W if cols > 1 else 6.0
+    fig, axes = plt.subplots(rows, cols, figsize=(width, height * rows), squeeze=False, **kw)
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    return fig, list(axes.flat[:n])
+
+
+def width_colors(widths) -> dict:
+    """A colour per width, light (narrow) to dark (wide)."""
+    cmap = plt.get_cmap("viridis")
+    n = max(len(widths) - 1, 1)
+    return {w: cmap(0.9 - 0.8 * i / n) for i, w in enumerate(sorted(widths))}
+
+
+def band(ax, x, values, label=None, color=None, marker="o", ls="-"):
+    """Plot mean over pairs with a +- std band; values: [pairs, len(x)]."""
+    mean, std = mean_std(values)
+    line, = ax.plot(x, mean, marker=marker, ms=4, ls=ls, label=label, color=color)
+    ax.fill_between(x, mean - std, mean + std, alpha=0.2, color=line.get_color())
+    return line
+
+
+def errorbars(ax, x, values, label=None, color=None, marker="o", **kw):
+    """Mean +- std over pairs as error bars; values: [pairs, len(x)]."""
+    mean, std = mean_std(values)
+    return ax.errorbar(x, mean, yerr=std, marker=marker, ms=5, capsize=3, label=label, color=color,
+                       **kw)
+
+
+def log_ticks(ax, axis: str = "y"):
+    """Label a log-10 axis at 1, 2, 5 x 10^k (more steps when it spans under two decades); call after plotting."""
+    target = ax.yaxis if axis == "y" else ax.xaxis
+    lo, hi = ax.get_ylim() if axis == "y" else ax.get_xlim()
+    dense = lo > 0 and hi / lo < 100
+    subs = (1.0, 1.5, 2.0, 3.0, 5.0, 7.0) if dense else (1.0, 2.0, 5.0)
+    target.set_major_locator(LogLocator(base=10, subs=subs))
+    target.set_major_formatter(FormatStrFormatter("%g"))
+    target.set_minor_locator(NullLocator())
+
+
+def finish(fig, title: str):
+    """Title the figure with its setup line (wrapped to the figure's width) and tighten it."""
+    chars = int(fig.get_figwidth() * 11)
+    fig.suptitle(textwrap.fill(title, chars) if title else "", fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def finish_with_legend(fig, ax, title: str, ncol: int, bottom: float):
+    """`finish`, with one legend for the whole figure (ax's entries) in a strip `bottom` high below."""
+    fig.legend(*ax.get_legend_handles_labels(), loc="lower center", ncol=ncol)
+    finish(fig, title)
+    fig.subplots_adjust(bottom=bottom)
+    return fig

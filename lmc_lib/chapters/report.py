@@ -1,0 +1,248 @@
+"""Claim verdicts: each chapter's "Result" cell records one per claim; the index shows them all.
+
+Live verdicts (this build) go to `$LMC_RESULTS` (default `_build/results/<profile>/`); verdicts
+recorded by a paper-profile run on a GPU are committed under `results/paper/` by the code in
+`lmc_lib.chapters.record`. Nothing in either is typed by hand.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import re
+import subprocess
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from lmc_lib.core.data import DATASET_NAMES
+from lmc_lib.core.utils import REPO, LmcError, jsonable
+from lmc_lib.lmc import claims
+
+RECORDED = REPO / "results"
+BOOK = REPO / "book"
+VERDICTS = ("reproduced", "partly", "not reproduced", "inconclusive", "not run")
+CLAIM_ID = re.compile(r"[A-Za-z][A-Za-z0-9.-]*")
+
+CLAIMS = {
+    "C1": "Merged accuracy at λ = 1/2 rises with width towards the endpoints' accuracy",
+    "C2": "Raw loss barrier stays large; calibrated loss barrier shrinks to about 0 with width",
+    "C3": "Wide nets: random permutations change nothing; weight matching helps less with width",
+    "C4": "LEWC cosine rises with width at every layer, to about 1 at the logits",
+    "C5": "Weak-additivity cosine rises with width, above the Gaussian 0.9304 for wide nets",
+    "C6": "Most units have tiny second moments; active-unit overlap falls with width (not with WM)",
+    "C7": "Reciprocal-orthogonality ratio falls with width; cos(W_a h_merged, W_a h_a) rises to 1",
+    "C8": "Weaker weight decay breaks LEWC, both conditions and LMC",
+    "C9": "Without permutations commutativity fails; with weight matching it holds",
+    "C10": "Fitted inverse temperature grows with width (logits shrink by about $2^{-(L-1)}$)",
+    "C11": "Merged MLP activation norms decay exponentially with depth; BN nets do not",
+    "C12": "Random-direction flatness improves with width but does not separate independent models",
+}
+
+
+def results_dir(profile: str) -> Path:
+    """Where live verdicts of `profile` are written ($LMC_RESULTS made absolute against the cwd)."""
+    env = os.environ.get("LMC_RESULTS")
+    root = Path(env).expanduser().absolute() if env else REPO / "_build" / "results"
+    return root / profile
+
+
+def git_commit() -> str:
+    """The current commit hash (or 'unknown' outside a git checkout)."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO,
+                             capture_output=True, text=True, timeout=10)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+class ClaimError(LmcError):
+    """A claim id the book cannot record (unknown without a statement, or not a plain id)."""
+
+
+def judge(checks: dict) -> str:
+    """Verdict from named checks (True / False / None = undecided); see claims.judge."""
+    return claims.judge(checks)
+
+
+def setting_of(setup, widths=None) -> str:
+    """A verdict's setting: the figure title plus the epochs of the widest run."""
+    ws = list(widths or setup.widths)
+    return setup.title(widths=ws, epochs=setup.config(ws[-1]).epochs)
+
+
+def _check_claim(claim: str, statement: str | None) -> str:
+    """The claim's statement; a clear error for ids that are not plain or unknown without one."""
+    if not isinstance(claim, str) or not CLAIM_ID.fullmatch(claim):
+        raise ClaimError(f"claim id {claim!r} is not a plain id; use letters, digits, '.' or '-' "
+                         "starting with a letter, e.g. 'B1' or 'H1'")
+    if claim not in CLAIMS and not statement:
+        raise ClaimError(f"unknown claim {claim!r}: the paper's are {', '.join(CLAIMS)}; for a claim "
+                         f"of your own pass statement='what {claim} says' to record_verdict")
+    return CLAIMS.get(claim) or statement
+
+
+def record_verdict(claim: str, chapter: str, profile: str, checks: dict, measured: dict,
+                   setting: str = "", verdict: str | None = None, statement: str | None = None,
+                   dataset: str = "") -> dict:
+    """Judge a claim from its checks, write it as JSON, and return the record (any id with a statement).
+
+    With a dataset, the file is `<claim>_<chapter>_<dataset>.json`, so one chapter run on two
+    datasets keeps both verdicts."""
+    statement = _check_claim(claim, statement)
+    if verdict is not None and verdict not in VERDICTS:
+        raise ClaimError(f"verdict {verdict!r} is not one of {VERDICTS}")
+    record = dict(claim=claim, chapter=chapter, profile=profile, dataset=dataset, statement=statement,
+                  verdict=verdict or judge(checks), checks=checks, measured=measured,
+                  setting=setting, date=_dt.datetime.now().isoformat(timespec="seconds"),
+                  commit=git_commit())
+    out = results_dir(profile)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = f"{claim}_{chapter}" + (f"_{dataset}" if dataset else "")
+    (out / f"{stem}.json").write_text(json.dumps(jsonable(record, digits=5), indent=1))
+    return record
+
+
+def result_markdown(records: list[dict]) -> str:
+    """A chapter's Result cell: a MyST Result admonition, one item per claim (verdict, checks, numbers)."""
+    lines = []
+    for r in records:
+        checks = "; ".join(f"{k}: {_ANSWER[v]}" for k, v in r["checks"].items())
+        nums = ", ".join(_measure(k, v) for k, v in r["measured"].items())
+        lines.append(f"- **{r['claim']}** ({_statement(r)}): **{r['verdict']}** "
+                     f"at profile `{r['profile']}` ({r['setting']}). Checks: {checks}. "
+                     f"Measured: {nums}.")
+    verdicts = {r["verdict"] for r in records}
+    kind = ("tip" if verdicts == {"reproduced"} else "warning" if "not reproduced" in verdicts
+            else "note")
+    body = "\n".join(lines) or "No claim is judged here."
+    return f"```{{admonition}} Result\n:class: {kind}\n{body}\n```"
+
+
+def show_result(verdicts, runs, **thresholds) -> list[dict]:
+    """A chapter's Result cell in one call: `verdicts(result, setup, **thresholds)` for every
+    (result, setup) run (a run whose setup is None, e.g. a skipped second dataset, is left out),
+    shown as the Result admonition; the records are returned."""
+    from IPython.display import Markdown, display
+
+    records = [r for result, setup in runs if setup for r in verdicts(result, setup, **thresholds)]
+    display(Markdown(result_markdown(records)))
+    return records
+
+
+_NAMES = [(r"acc\(1/2\)|acc_half", "accuracy at λ = 1/2"), (r"acc_end", "endpoint accuracy"), (r"beta\(1/2\)", "β at λ = 1/2"),
+          (r"2\^-\(l-1\)", "$2^{-(l-1)}$"), (r"\blam\b", "λ"), (r"_pct$", " (%)"),
+          (r"_pp(?=_|$)", " (pp)"), (r"_", " ")]
+
+
+def _measure(key: str, value) -> str:
+    """'name = value' for the Result: readable names, accuracies as percentages (pp for gaps)."""
+    if _is_accuracy_fraction(key, value):
+        unit = "pp" if re.search(r"barrier|gap|diff", key) else "%"
+        key, value = f"{key} ({unit})", np.round(100 * np.asarray(value, dtype=float), 2).tolist()
+    for pattern, name in _NAMES:
+        key = re.sub(pattern, name, key)
+    return f"{key} = {_fmt(value)}"
+
+
+def _is_accuracy_fraction(key: str, value) -> bool:
+    """An accuracy (or accuracy barrier) stored as a fraction in [-1, 1]: shown in percent."""
+    if not re.search(r"acc", key) or re.search(r"pct|pp", key):
+        return False
+    try:
+        vals = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        return False
+    return vals.size > 0 and bool(np.all(np.abs(vals[np.isfinite(vals)]) <= 1.0))
+
+
+_ANSWER = {True: "yes", False: "no", None: "undecided (too few widths or pairs)"}
+
+
+def _statement(record: dict) -> str:
+    return CLAIMS.get(record["claim"]) or record.get("statement") or ""
+
+
+def _fmt(v) -> str:
+    if isinstance(v, (list, tuple, np.ndarray)):
+        return "[" + ", ".join(_fmt(x) for x in v) + "]"
+    if isinstance(v, (float, np.floating)):
+        return f"{float(v):.3g}"
+    return str(v)
+
+
+def load_verdicts(folder: Path) -> dict[str, list[dict]]:
+    """All verdict records in a folder (every claim id), grouped by claim."""
+    found: dict[str, list[dict]] = {}
+    for path in sorted(Path(folder).glob("*_*.json")):
+        rec = json.loads(path.read_text())
+        if isinstance(rec, dict) and "claim" in rec and "verdict" in rec:
+            found.setdefault(rec["claim"], []).append(rec)
+    return found
+
+
+def verdict_table(live_profile: str | None = None) -> str:
+    """Markdown tables of every claim's verdicts (live build, recorded paper runs): the paper's
+    claims, then a section of claims beyond the paper; each verdict links to its chapter's Result."""
+    live_profile = live_profile or os.environ.get("LMC_PROFILE", "cpu")
+    cols = [load_verdicts(results_dir(live_profile)), load_verdicts(RECORDED / "paper")]
+    head = (f"| claim | what it says | verdict, `{live_profile}` profile (this build; "
+            f"{_scale(cols[0])}) | verdict, `paper` profile (recorded on a GPU; {_scale(cols[1])}) |"
+            "\n|---|---|---|---|")
+    rows = [head] + [f"| {c} | {t} | {_cell(cols[0].get(c))} | {_cell(cols[1].get(c))} |"
+                     for c, t in CLAIMS.items()]
+    extra = sorted({c for col in cols for c in col if c not in CLAIMS}, key=_natural)
+    if extra:
+        rows += ["", "### Claims beyond the paper and your own", "", head]
+        rows += [f"| {c} | {_statement((cols[0].get(c) or cols[1].get(c))[0])} | "
+                 f"{_cell(cols[0].get(c))} | {_cell(cols[1].get(c))} |" for c in extra]
+    return "\n".join(rows)
+
+
+def _natural(claim: str):
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", claim)]
+
+
+def _scale(records: dict) -> str:
+    """At what scale a column was measured: widths, pairs and epochs over its records' settings."""
+    settings = [r.get("setting", "") for recs in records.values() for r in recs]
+    if not settings:
+        return "nothing recorded"
+    widths, pairs, epochs = set(), set(), set()
+    for s in settings:
+        for group in re.findall(r"w = ([0-9/., ]+)", s):
+            widths.update(w.strip() for w in group.split(",") if w.strip())
+        pairs.update(re.findall(r"(\d+) pair", s))
+        epochs.update(re.findall(r"epochs (\d+)", s))
+    parts = [f"w = {', '.join(sorted(widths, key=_value))}" if widths else "",
+             f"{'-'.join(sorted({min(pairs, key=int), max(pairs, key=int)}, key=int))} pairs"
+             if pairs else "",
+             f"{', '.join(sorted(epochs, key=int))} epochs" if epochs else ""]
+    return "; ".join(p for p in parts if p) or "see each chapter"
+
+
+def _value(label: str) -> float:
+    try:
+        return float(Fraction(label))
+    except (ValueError, ZeroDivisionError):
+        return float("inf")
+
+
+def _cell(records) -> str:
+    if not records:
+        return "not run"
+    return "; ".join(f"{_link(r)} (ch. {r['chapter']}{_dataset_label(r)})" for r in records)
+
+
+def _dataset_label(record: dict) -> str:
+    ds = record.get("dataset") or ""
+    return f", {DATASET_NAMES.get(ds, ds)}" if ds else ""
+
+
+def _link(record: dict) -> str:
+    """The verdict as a link to its chapter's Result section (plain text if no chapter file)."""
+    number = str(record["chapter"]).split("-")[0]
+    found = sorted(BOOK.glob(f"{number}_*.py")) if number else []
+    return f"[{record['verdict']}]({found[0].stem}.ipynb#result)" if found else record["verdict"]

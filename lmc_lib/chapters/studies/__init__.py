@@ -1,0 +1,14 @@
+"""One module per chapter: `run(setup, ...) -> dict` computes the chapter's numbers (JSON-able),
+`verdicts(result, setup) -> list[dict]` judges its claims. Chapters and `lmc_lib.chapters.record` call the
+same functions, so a recorded GPU run and a live CPU run are drawn by the same plot code."""
+import importlib
+
+from lmc_lib.core.utils import LmcError
+
+
+def load(chapter: str):
+    """The study module of a chapter number ("02" -> lmc_lib.chapters.studies.ch02)."""
+    try:
+        return importlib.import_module(f"{__name__}.ch{chapter}")
+    except ModuleNotFoundError as err:
+        raise LmcError(f"chapter {chapter!r} has no study module lmc_lib/chapters/studies/ch{chapter}.py") from err

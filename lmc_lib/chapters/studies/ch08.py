@@ -1,0 +1,70 @@
+"""Chapter 8 (paper App C, Fig 11): commutativity (Def C.1, LLFC) without and with weight matching.
+
+Per width and pair, for every layer l >= 2 (Def C.1):
+    r_l = ||(W_a - W_b)(H_a - H_b)||_F / ||W_a H_a - W_b H_b||_F
+over the evaluation batch H (biases left out), once for (a, b) as trained and once for (a, pi(b))
+with pi the weight-matching permutation. r_l = 0 is exact commutativity; when the cross terms
+W_a H_b and W_b H_a vanish (reciprocal orthogonality) and W_a H_a, W_b H_b are unrelated, r_l ~ 1.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from lmc_lib.chapters import report
+from lmc_lib.chapters.experiment import Setup
+from lmc_lib.chapters.studycache import cached_study
+from lmc_lib.lmc import claims, probes
+from lmc_lib.matching import perm
+
+CHAPTER = "08"
+LARGE = 0.5      # "commutativity fails": layer-mean residual at the largest width at least this
+SMALLER = 0.8    # "clearly smaller with WM": WM residual at most this fraction of the no-WM one
+# "commutativity about holds with WM": WM residual (layer mean) at the largest width below LARGE
+
+
+def _pair(a, b, x, seed: int) -> dict:
+    """Def C.1 residual per layer l >= 2, without and with the WM permutation of b."""
+    spec = perm.spec_for(b)
+    p, info = perm.weight_matching(spec, a, b, seed=seed)
+    b_wm = perm.apply_permutation(spec, b, p)
+    return dict(none=probes.commutativity_residual(a, b, x).tolist(),
+                wm=probes.commutativity_residual(a, b_wm, x).tolist(),
+                wm_distance=[info["distance_before"], info["distance_after"]])
+
+
+@cached_study
+def run(setup: Setup) -> dict:
+    """Fig 11: {matching: {str(width): [per pair: residual per layer l = 2..L]}}."""
+    x, _ = setup.eval_inputs()
+    out = {"none": {}, "wm": {}, "wm_distance": {}}
+    layers = None
+    for w in setup.widths:
+        pairs = setup.pairs(w)
+        rows = [_pair(a, b, x, seed=i) for i, (a, b) in enumerate(pairs)]
+        layers = layers or probes.layer_ids(pairs[0][0], "from2").tolist()
+        for key in out:
+            out[key][str(w)] = [r[key] for r in rows]
+    return dict(widths=list(setup.widths), layers=layers, n_pairs=setup.n_pairs, n_eval=len(x),
+                large=LARGE, smaller=SMALLER, profile=setup.profile, arch=setup.arch,
+                dataset=setup.dataset, **out)
+
+
+def layer_means(result: dict, matching: str) -> list[float]:
+    """Per width: the residual averaged over layers l >= 2 and pairs."""
+    return [float(np.mean(result[matching][str(w)])) for w in result["widths"]]
+
+
+def verdicts(result: dict, setup: Setup) -> list[dict]:
+    """C9 (claims.c9, hidden layers l >= 2; the logit layer is shown, not judged): without WM
+    r_l >= LARGE at the largest width; WM makes it clearly smaller, below LARGE."""
+    ws, layers = result["widths"], result["layers"]
+    none, wm = ([result[m][str(w)] for w in ws] for m in ("none", "wm"))
+    j = claims.c9(ws, layers, none, wm, large=LARGE, smaller=SMALLER)
+    hidden = lambda v: [float(np.mean(np.asarray(p)[:, :-1])) for p in v]  # noqa: E731
+    measured = dict(widths=ws, residual_none_layers_2_to_L_minus_1=hidden(none),
+                    residual_wm_layers_2_to_L_minus_1=hidden(wm),
+                    residual_none_widest_per_layer=np.mean(none[-1], axis=0).tolist(),
+                    residual_wm_widest_per_layer=np.mean(wm[-1], axis=0).tolist())
+    return [report.record_verdict("C9", CHAPTER, setup.profile, j.checks, measured,
+                                  setting=report.setting_of(setup), verdict=j.verdict,
+                                  dataset=setup.dataset)]

@@ -1,0 +1,23 @@
+"""Mean and spread over pairs: the book's one summary of repeated runs (the paper: 3 pairs per point)."""
+from __future__ import annotations
+
+import numpy as np
+
+from lmc_lib.core.utils import LmcError
+
+
+def mean_std(values):
+    """Mean and sample std (ddof = 1; 0 for one pair) over the first axis: floats for a list of numbers,
+    arrays for a [pairs, ...] array."""
+    arr = np.asarray(values, dtype=float)
+    if arr.size == 0:
+        raise LmcError("mean_std needs at least one value (one pair)")
+    mean = arr.mean(axis=0)
+    std = arr.std(axis=0, ddof=1) if len(arr) > 1 else np.zeros_like(mean)
+    return (float(mean), float(std)) if arr.ndim == 1 else (mean, std)
+
+
+def pm(values, scale: float = 1.0) -> str:
+    """"mean ± std" of a list of numbers (times `scale`), 3 and 2 significant digits."""
+    mean, std = mean_std(np.asarray(values, dtype=float).ravel() * scale)
+    return f"{mean:.3g} ± {std:.2g}"
