@@ -9,16 +9,16 @@ absolute against the folder the build was started from before a kernel (cwd book
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from lmc_lib.chapters.params import variant, variant_name  # one naming rule, kernels use it too
 
 PATH_VARS = ("LMC_DATA", "LMC_CACHE", "LMC_RESULTS")
 GRACE_S = 5.0  # after SIGTERM, a chapter process gets this long before SIGKILL
@@ -36,22 +36,6 @@ def absolute_env(env: dict | None = None, cwd: Path | None = None) -> dict:
         if env.get(var):
             env[var] = str((base / Path(env[var]).expanduser()).absolute())
     return env
-
-
-def variant_name(stem: str, params: dict) -> str:
-    """`02_width-width=0.5`: the folder of a run with parameters other than the defaults."""
-    def fmt(v):
-        if isinstance(v, (list, tuple)):
-            return "_".join(fmt(x) for x in v) or "empty"
-        if isinstance(v, dict):
-            return "_".join(f"{k}_{fmt(x)}" for k, x in sorted(v.items())) or "empty"
-        return f"{v:g}" if isinstance(v, float) else str(v)
-
-    name = stem + "-" + ",".join(f"{k}={fmt(v)}" for k, v in sorted(params.items()))
-    name = re.sub(r"[^A-Za-z0-9._=,+-]", "_", name)
-    if len(name) > 120:
-        name = name[:100] + "-" + hashlib.sha256(name.encode()).hexdigest()[:12]
-    return name
 
 
 @dataclass
@@ -74,9 +58,8 @@ def plan(sources: list[Path], params: list[dict], build: Path, env: dict) -> lis
     profile makes a run a variant, written under build/variants/."""
     jobs = []
     for src, par in zip(sources, params):
-        variant = {k: v for k, v in par.items() if k != "profile" or v != "cpu"}
-        if set(variant) - {"profile"}:
-            folder = build / "variants" / variant_name(src.stem, variant)
+        if variant(par):
+            folder = build / "variants" / variant_name(src.stem, variant(par))
             dest, failed = folder / (src.stem + ".ipynb"), folder / "failed"
             log, job_env = folder / (src.stem + ".log"), dict(env, LMC_RESULTS=str(folder / "results"))
         else:

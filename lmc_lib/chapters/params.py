@@ -8,6 +8,7 @@ come as strings (YAML, `papermill -r`): lists are accepted as "0.5,1" or "[0.5, 
 from __future__ import annotations
 
 import ast
+import hashlib
 import math
 import re
 from pathlib import Path
@@ -227,3 +228,25 @@ def checked(chapter: str, **own) -> tuple:
     """A chapter's own parameters, checked, in the order given (for the chapter's first cell)."""
     values = validate(own, chapter)
     return tuple(values[k] for k in own)
+
+
+def variant(params: dict) -> dict:
+    """The parameters that make a run a variant (every one given but a cpu profile); {} for the book's own run."""
+    given = {k: v for k, v in params.items() if k != "profile" or v != "cpu"}
+    return given if set(given) - {"profile"} else {}
+
+
+def variant_name(stem: str, params: dict) -> str:
+    """`02_width-width=0.5`: the folder of a variant run (bookbuild's and a JupyterLab kernel's)."""
+    def fmt(v):
+        if isinstance(v, (list, tuple)):
+            return "_".join(fmt(x) for x in v) or "empty"
+        if isinstance(v, dict):
+            return "_".join(f"{k}_{fmt(x)}" for k, x in sorted(v.items())) or "empty"
+        return f"{v:g}" if isinstance(v, float) else str(v)
+
+    name = stem + "-" + ",".join(f"{k}={fmt(v)}" for k, v in sorted(params.items()))
+    name = re.sub(r"[^A-Za-z0-9._=,+-]", "_", name)
+    if len(name) > 120:
+        name = name[:100] + "-" + hashlib.sha256(name.encode()).hexdigest()[:12]
+    return name
