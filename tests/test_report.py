@@ -9,7 +9,8 @@ from lmc_lib.core.utils import LmcError
 
 def test_judge_all_some_none():
     assert report.judge({"a": True, "b": True}) == "reproduced"
-    assert report.judge({"a": True, "b": False}) == "partly"
+    assert report.judge({"a": True, "b": False}) == "not reproduced"  # no core: every check is core
+    assert report.judge({"a": True, "b": False}, core=["a"]) == "partly"
     assert report.judge({"a": False, "b": False}) == "not reproduced"
     assert report.judge({"a": None, "b": True}) == "inconclusive"
     assert "inconclusive" in report.VERDICTS
@@ -18,7 +19,7 @@ def test_judge_all_some_none():
 def test_record_and_table(tmp_path, monkeypatch):
     monkeypatch.setenv("LMC_RESULTS", str(tmp_path))
     rec = report.record_verdict("C1", "02", "smoke", {"rises": True, "close": False, "gap": None},
-                                {"acc_half": [0.5, 0.7]},
+                                {"acc_half": [0.5, 0.7]}, verdict="partly",
                                 setting="MLP | profile smoke | w = 1/4, 1/16 | 3 pairs | epochs 2")
     assert rec["verdict"] == "partly"
     saved = json.loads((tmp_path / "smoke" / "C1_02.json").read_text())
@@ -30,7 +31,7 @@ def test_record_and_table(tmp_path, monkeypatch):
     assert table.count("not run") >= len(report.CLAIMS) - 1
     assert "Claims beyond the paper" not in table
     md = report.result_markdown([rec])
-    assert "partly" in md and "gap: undecided" in md
+    assert "partly" in md and "| gap |  |  |  |  | cannot decide |" in md
 
 
 def test_unknown_claim_is_an_error_naming_the_id_and_the_fix(tmp_path, monkeypatch):

@@ -14,8 +14,7 @@ import subprocess
 from fractions import Fraction
 from pathlib import Path
 
-import numpy as np
-
+from lmc_lib.chapters import resultview
 from lmc_lib.core.data import DATASET_NAMES
 from lmc_lib.core.utils import REPO, LmcError, jsonable
 from lmc_lib.lmc import claims
@@ -62,9 +61,9 @@ class ClaimError(LmcError):
     """A claim id the book cannot record (unknown without a statement, or not a plain id)."""
 
 
-def judge(checks: dict) -> str:
+def judge(checks: dict, core=None) -> str:
     """Verdict from named checks (True / False / None = undecided); see claims.judge."""
-    return claims.judge(checks)
+    return claims.judge(checks, core)
 
 
 def setting_of(setup, widths=None) -> str:
@@ -86,18 +85,24 @@ def _check_claim(claim: str, statement: str | None) -> str:
 
 def record_verdict(claim: str, chapter: str, profile: str, checks: dict, measured: dict,
                    setting: str = "", verdict: str | None = None, statement: str | None = None,
-                   dataset: str = "") -> dict:
+                   dataset: str = "", judgement: claims.Judgement | None = None) -> dict:
     """Judge a claim from its checks, write it as JSON, and return the record (any id with a statement).
 
-    With a dataset, the file is `<claim>_<chapter>_<dataset>.json`, so one chapter run on two
-    datasets keeps both verdicts."""
+    With a judgement (lmc_lib.lmc.claims), its checks, core, verdict, rows and sentences are
+    recorded: what the Result table and the chapter's sentences show. With a dataset, the file is
+    `<claim>_<chapter>_<dataset>.json`, so one chapter run on two datasets keeps both verdicts."""
     statement = _check_claim(claim, statement)
+    j = judgement
+    if j is not None:
+        checks, verdict = j.checks, verdict or j.verdict
     if verdict is not None and verdict not in VERDICTS:
         raise ClaimError(f"verdict {verdict!r} is not one of {VERDICTS}")
     record = dict(claim=claim, chapter=chapter, profile=profile, dataset=dataset, statement=statement,
                   verdict=verdict or judge(checks), checks=checks, measured=measured,
                   setting=setting, date=_dt.datetime.now().isoformat(timespec="seconds"),
-                  commit=git_commit())
+                  commit=git_commit(), core=list(j.core) if j else list(checks),
+                  rows=list(j.rows.values()) if j else [],
+                  sentences=list(j.sentences) if j else [])
     out = results_dir(profile)
     out.mkdir(parents=True, exist_ok=True)
     stem = f"{claim}_{chapter}" + (f"_{dataset}" if dataset else "")
@@ -106,19 +111,13 @@ def record_verdict(claim: str, chapter: str, profile: str, checks: dict, measure
 
 
 def result_markdown(records: list[dict]) -> str:
-    """A chapter's Result cell: a MyST Result admonition, one item per claim (verdict, checks, numbers)."""
-    lines = []
-    for r in records:
-        checks = "; ".join(f"{k}: {_ANSWER[v]}" for k, v in r["checks"].items())
-        nums = ", ".join(_measure(k, v) for k, v in r["measured"].items())
-        lines.append(f"- **{r['claim']}** ({_statement(r)}): **{r['verdict']}** "
-                     f"at profile `{r['profile']}` ({r['setting']}). Checks: {checks}. "
-                     f"Measured: {nums}.")
-    verdicts = {r["verdict"] for r in records}
-    kind = ("tip" if verdicts == {"reproduced"} else "warning" if "not reproduced" in verdicts
-            else "note")
-    body = "\n".join(lines) or "No claim is judged here."
-    return f"```{{admonition}} Result\n:class: {kind}\n{body}\n```"
+    """A chapter's Result cell: a MyST Result admonition, per claim its verdict and a table of
+    its checks (quantity, mean ± std over pairs, rule, p-value, outcome); see resultview."""
+    return resultview.result_markdown(records, CLAIMS)
+
+
+def _judged(verdicts, runs, thresholds) -> list[dict]:
+    return [r for result, setup in runs if setup for r in verdicts(result, setup, **thresholds)]
 
 
 def show_result(verdicts, runs, **thresholds) -> list[dict]:
@@ -127,50 +126,39 @@ def show_result(verdicts, runs, **thresholds) -> list[dict]:
     shown as the Result admonition; the records are returned."""
     from IPython.display import Markdown, display
 
-    records = [r for result, setup in runs if setup for r in verdicts(result, setup, **thresholds)]
+    records = _judged(verdicts, runs, thresholds)
     display(Markdown(result_markdown(records)))
     return records
 
 
-_NAMES = [(r"acc\(1/2\)|acc_half", "accuracy at λ = 1/2"), (r"acc_end", "endpoint accuracy"), (r"beta\(1/2\)", "β at λ = 1/2"),
-          (r"2\^-\(l-1\)", "$2^{-(l-1)}$"), (r"\blam\b", "λ"), (r"_pct$", " (%)"),
-          (r"_pp(?=_|$)", " (pp)"), (r"_", " ")]
+def show_sentences(verdicts, run, claim_ids, **thresholds) -> list[dict]:
+    """Show what the named claims' checks found in this run (`run` = (result, setup)): the
+    sentences their claim functions wrote from the values the checks used; records returned."""
+    from IPython.display import Markdown, display
+
+    records = _judged(verdicts, [run], thresholds)
+    display(Markdown(resultview.sentences_markdown(records, set(claim_ids))))
+    return records
 
 
-def _measure(key: str, value) -> str:
-    """'name = value' for the Result: readable names, accuracies as percentages (pp for gaps)."""
-    if _is_accuracy_fraction(key, value):
-        unit = "pp" if re.search(r"barrier|gap|diff", key) else "%"
-        key, value = f"{key} ({unit})", np.round(100 * np.asarray(value, dtype=float), 2).tolist()
-    for pattern, name in _NAMES:
-        key = re.sub(pattern, name, key)
-    return f"{key} = {_fmt(value)}"
+def found(chapter: str, profile: str) -> list[dict]:
+    """This build's verdict records of one chapter (its own and its "-suffix" parts)."""
+    recs = [r for rs in load_verdicts(results_dir(profile)).values() for r in rs
+            if str(r["chapter"]).split("-")[0] == chapter]
+    return sorted(recs, key=lambda r: (_natural(r["claim"]), r.get("dataset", "")))
 
 
-def _is_accuracy_fraction(key: str, value) -> bool:
-    """An accuracy (or accuracy barrier) stored as a fraction in [-1, 1]: shown in percent."""
-    if not re.search(r"acc", key) or re.search(r"pct|pp", key):
-        return False
-    try:
-        vals = np.asarray(value, dtype=float)
-    except (TypeError, ValueError):
-        return False
-    return vals.size > 0 and bool(np.all(np.abs(vals[np.isfinite(vals)]) <= 1.0))
+def show_found(chapter: str, profile: str) -> list[dict]:
+    """The chapter's ending, "What this chapter found", computed from its verdict records."""
+    from IPython.display import Markdown, display
 
-
-_ANSWER = {True: "yes", False: "no", None: "undecided (too few widths or pairs)"}
+    recs = found(chapter, profile)
+    display(Markdown(resultview.found_markdown(recs, CLAIMS)))
+    return recs
 
 
 def _statement(record: dict) -> str:
     return CLAIMS.get(record["claim"]) or record.get("statement") or ""
-
-
-def _fmt(v) -> str:
-    if isinstance(v, (list, tuple, np.ndarray)):
-        return "[" + ", ".join(_fmt(x) for x in v) + "]"
-    if isinstance(v, (float, np.floating)):
-        return f"{float(v):.3g}"
-    return str(v)
 
 
 def load_verdicts(folder: Path) -> dict[str, list[dict]]:

@@ -1,151 +1,131 @@
-"""One claim, one check: the verdict logic of the paper's claims C1-C12, used by every chapter.
+"""One claim, one function: the checks of the paper's claims C1-C12, their verdict and sentences.
 
-A check answers True (holds), False (does not) or None (the data cannot tell: too few widths or
-pairs). Trends: a one-sided permutation test of Spearman's rank correlation over all (x, pair)
-points at level ALPHA (exact for up to 8 points), so a rising mean inside the spread over pairs is
-not a rise; when even a perfect ordering of the points could not reach ALPHA the answer is None.
-Levels (thresholds, chance, the Gaussian constant): the mean over pairs must clear the level by
-more than the spread (sample std over pairs, the figures' error bar); fewer than MIN_PAIRS: None.
+Each `cN(...)` returns a Judgement: the named checks (True / False / None), which of them are the
+claim's core, the verdict (`rules.judge`: a failed core check is "not reproduced", an undecided one
+"inconclusive"), one row per check (quantity, mean ± std over pairs per width or layer, the rule
+and p-value, the answer: what the Result table prints) and the sentences the chapters show. The
+rules themselves (rank tests, spread-aware levels) are in `lmc_lib.lmc.rules`; docs/VERDICTS.md
+explains each claim's rule against the paper's wording.
 Inputs are per width (or weight decay, layer), per pair: values[i][pair] or values[i][pair][layer].
 """
 from __future__ import annotations
 
-from itertools import permutations
-from math import factorial, log
+from math import log
 from typing import NamedTuple
 
 import numpy as np
-from scipy.stats import rankdata
 
 from lmc_lib.core.config import width_label
-
-ALPHA = 0.05       # significance level of every trend test
-MIN_PAIRS = 2      # pairs a level comparison needs (a spread needs two values)
-N_PERM = 20000     # Monte Carlo permutations above 8 points (fixed seed: deterministic)
+from lmc_lib.lmc.rules import (  # noqa: F401
+    ALPHA,
+    MIN_PAIRS,
+    N_PERM,
+    above,
+    all_of,
+    below,
+    falls,
+    judge,
+    level_row,
+    no_trend,
+    plain_row,
+    rises,
+    summary,
+    trend,
+    trend_row,
+    trend_test,
+    within,
+)
 
 
 class Judgement(NamedTuple):
-    """A claim's named checks (True / False / None), the names that carry it, and its verdict."""
+    """A claim's named checks (True / False / None), the core names, verdict, rows and sentences."""
     checks: dict
     core: tuple
     verdict: str
+    rows: dict = {}
+    sentences: tuple = ()
 
 
-def _points(xs, values):
-    """Flatten values[i][pair] to (x, y) arrays over all points, NaNs dropped."""
-    px, py = [], []
-    for x, vs in zip(xs, values):
-        for v in np.atleast_1d(np.asarray(vs, dtype=float)):
-            if np.isfinite(v):
-                px.append(float(x))
-                py.append(float(v))
-    return np.asarray(px), np.asarray(py)
+ANSWER = {True: "yes", False: "no", None: "cannot decide"}
 
 
-def trend_test(xs, values) -> tuple[float, float, float]:
-    """(p_up, p_down, p_min): one-sided permutation p-values of Spearman's rho, and the smallest
-    p-value the design (points per x) could reach at all."""
-    x, y = _points(xs, values)
-    _, counts = np.unique(x, return_counts=True)
-    if len(counts) < 2:
-        return 1.0, 1.0, 1.0
-    p_min = float(np.prod([factorial(k) for k in counts]) / factorial(len(x)))
-    rx = rankdata(x) - (len(x) + 1) / 2
-    ry = rankdata(y)
-    if len(x) <= 8:
-        idx, n_extra = np.array(list(permutations(range(len(x))))), 0
+def _num(x: float) -> str:
+    return "n/a" if not np.isfinite(x) else f"{x:.4g}"
+
+
+def value_text(v, unit: str = "") -> str:
+    """'mean ± std unit' of a row value [at, mean, std, n] (one pair: no ± part)."""
+    _, mean, std, n = v
+    spread = f" ± {_num(std)}" if n > 1 and np.isfinite(std) else " (one pair)"
+    return f"{_num(mean)}{spread}" + (f" {unit}" if unit else "")
+
+
+def row_sentence(name: str, row: dict) -> str:
+    """One sentence: the quantity where the check reads it, the rule and the answer."""
+    vals, unit = row["values"], row.get("unit", "")
+    where = lambda v: f" at {v[0]}" if v[0] else ""  # noqa: E731
+    if not vals:
+        return f"{name}: {ANSWER[row['answer']]}."
+    if row["p"] is not None:
+        seen = (f"from {value_text(vals[0], unit)}{where(vals[0])} to "
+                f"{value_text(vals[-1], unit)}{where(vals[-1])}")
+        test = f"rank test p = {row['p']:.3g}"
     else:
-        idx, n_extra = np.argsort(np.random.default_rng(0).random((N_PERM, len(x))), axis=1), 1
-    stats, obs = ry[idx] @ rx, ry @ rx
-    up = (np.sum(stats >= obs - 1e-9) + n_extra) / (len(stats) + n_extra)
-    down = (np.sum(stats <= obs + 1e-9) + n_extra) / (len(stats) + n_extra)
-    return float(up), float(down), p_min
+        seen = "; ".join(f"{value_text(v, unit)}{where(v)}" for v in vals)
+        test = f"rule {row['rule']}"
+    return f"{name} ({row['quantity']} {seen}; {test}): {ANSWER[row['answer']]}."
 
 
-def trend(xs, values, alpha: float = ALPHA):
-    """+1 rise, -1 fall, 0 neither (rank test over all (x, pair) points), None: cannot tell."""
-    up, down, p_min = trend_test(xs, values)
-    if p_min > alpha:
-        return None
-    return 1 if up <= alpha else -1 if down <= alpha else 0
+def verdict_sentence(checks: dict, core, verdict: str) -> str:
+    """Why the verdict: which core checks failed or could not decide, which others failed."""
+    core = list(core or checks)
+    failed = [k for k in core if checks[k] is False]
+    open_ = [k for k in core if checks[k] is None]
+    others = [k for k in checks if k not in core and checks[k] is not True]
+    if verdict == "not reproduced":
+        why = "the core check(s) failed: " + "; ".join(failed)
+    elif verdict == "inconclusive":
+        why = "the data cannot decide the core check(s): " + "; ".join(open_)
+    elif verdict == "partly":
+        why = "the core checks hold, these do not (or cannot be decided): " + "; ".join(others)
+    else:
+        why = "every check holds"
+    return f"Verdict: {verdict}, since {why}."
 
 
-def rises(xs, values, alpha: float = ALPHA):
-    """True: values rise with xs beyond the spread (rank test); None: the design cannot tell."""
-    up, _, p_min = trend_test(xs, values)
-    return None if p_min > alpha else bool(up <= alpha)
-
-
-def falls(xs, values, alpha: float = ALPHA):
-    """True: values fall with xs beyond the spread (see `rises`)."""
-    _, down, p_min = trend_test(xs, values)
-    return None if p_min > alpha else bool(down <= alpha)
-
-
-def no_trend(xs, values, alpha: float = ALPHA):
-    """True: neither a rise nor a fall at level alpha (two-sided); None: the design cannot tell."""
-    up, down, p_min = trend_test(xs, values)
-    return None if 2 * p_min > alpha else bool(min(up, down) > alpha / 2)
-
-
-def _differences(values, level, min_pairs: int):
-    """The finite values - level (level may be per pair), or None when fewer than min_pairs."""
-    d = np.asarray(values, dtype=float) - np.asarray(level, dtype=float)
-    d = d[np.isfinite(d)]
-    return d if len(d) >= min_pairs else None
-
-
-def above(values, level=0.0, min_pairs: int = MIN_PAIRS):
-    """True: mean(values - level) exceeds its spread (std over pairs); level may be per pair."""
-    d = _differences(values, level, min_pairs)
-    return None if d is None else bool(d.mean() > d.std(ddof=1))
-
-
-def below(values, level=0.0, min_pairs: int = MIN_PAIRS):
-    """True: the values are below level by more than their spread (see `above`)."""
-    return above(-np.asarray(values, dtype=float), -np.asarray(level, dtype=float), min_pairs)
-
-
-def within(values, target, tol: float, min_pairs: int = MIN_PAIRS):
-    """True: |mean(values - target)| plus the spread stays within tol (an equivalence check)."""
-    d = _differences(values, target, min_pairs)
-    return None if d is None else bool(abs(d.mean()) + d.std(ddof=1) <= tol)
-
-
-def all_of(answers):
-    """False if any answer is False, else None if any is None (or none given), else True."""
-    answers = list(answers)
-    if any(a is False for a in answers):
-        return False
-    return None if not answers or any(a is None for a in answers) else True
-
-
-def judge(checks: dict, core=None) -> str:
-    """Verdict: all checks True -> reproduced; core checks undecided (None) with none False ->
-    inconclusive; no core check True -> not reproduced; otherwise partly."""
-    core_vals = [checks[k] for k in (core or checks)]
-    if checks and all(v is True for v in checks.values()):
-        return "reproduced"
-    if False not in core_vals and None in core_vals:
-        return "inconclusive"
-    if True not in core_vals:
-        return "not reproduced" if False in core_vals else "inconclusive"
-    return "partly"
-
-
-def judgement(checks: dict, core=None) -> Judgement:
-    """Checks, their core and the verdict in one."""
+def judgement(checks: dict, core=None, rows: dict | None = None) -> Judgement:
+    """Checks, their core, the verdict, the rows and the sentences in one."""
     core = tuple(core or checks)
-    return Judgement(checks, core, judge(checks, core))
+    rows = {k: (rows or {}).get(k) or plain_row(k, v) for k, v in checks.items()}
+    verdict = judge(checks, core)
+    sentences = tuple(row_sentence(k, r) for k, r in rows.items())
+    return Judgement(checks, core, verdict, rows,
+                     sentences + (verdict_sentence(checks, core, verdict),))
+
+
+class _Checks:
+    """Collects (answer, row) pairs under their check names."""
+
+    def __init__(self):
+        self.checks, self.rows = {}, {}
+
+    def add(self, name: str, found: tuple) -> str:
+        self.checks[name], row = found
+        self.rows[name] = dict(row, check=name)
+        return name
+
+    def judgement(self, core=None) -> Judgement:
+        return judgement(self.checks, core, self.rows)
 
 
 def combine(parts: dict) -> Judgement:
     """One Judgement from several settings' ({name: Judgement}): names prefixed by the setting."""
-    checks, core = {}, []
+    checks, core, rows = {}, [], {}
     for name, j in parts.items():
         checks.update({f"{name}: {k}": v for k, v in j.checks.items()})
+        rows.update({f"{name}: {k}": dict(r, check=f"{name}: {k}") for k, r in (j.rows or {}).items()})
         core += [f"{name}: {k}" for k in j.core]
-    return judgement(checks, core)
+    return judgement(checks, core, rows)
 
 
 def _col(values, i: int) -> list:
@@ -159,90 +139,122 @@ def _last(values, i=None) -> np.ndarray:
     return last if i is None else last[:, i]
 
 
-def _label(w) -> str:
-    return width_label(w)
+def _w(widths) -> list[str]:
+    return [f"w = {width_label(w)}" for w in widths]
 
 
 def c1(widths, acc_half, acc_end, gap_pp: float = 2.0) -> Judgement:
     """C1: accuracy at lam = 1/2 (fractions) rises with width; endpoint gap < gap_pp at the widest."""
-    gap = 100 * (_last(acc_end) - _last(acc_half))
-    rise = "accuracy at λ = 1/2 rises with width"
-    return judgement({rise: rises(widths, acc_half),
-                      f"endpoint gap < {gap_pp} pp at w = {_label(widths[-1])}": below(gap, gap_pp)},
-                     core=[rise])
+    gap = _last(acc_end) - _last(acc_half)
+    c, ws = _Checks(), _w(widths)
+    rise = c.add("accuracy at λ = 1/2 rises with width", trend_row(
+        "", "rises", widths, acc_half, "merged accuracy at λ = 1/2", ws, 100, "%"))
+    c.add(f"endpoint gap < {gap_pp} pp at {ws[-1]}", level_row(
+        "", "below", gap, gap_pp / 100, f"endpoints' accuracy minus merged accuracy at {ws[-1]}",
+        scale=100, unit="pp"))
+    return c.judgement(core=[rise])
 
 
 def c2(widths, cal, raw, cal_max: float = 0.05) -> Judgement:
     """C2: calibrated barrier falls with width, ends below the raw one and below cal_max."""
-    last, fall = _label(widths[-1]), "calibrated barrier falls with width"
-    return judgement({fall: falls(widths, cal),
-                      f"calibrated < raw barrier at w = {last}": above(_last(raw) - _last(cal)),
-                      f"calibrated barrier < {cal_max} at w = {last}": below(_last(cal), cal_max)},
-                     core=[fall])
+    c, ws = _Checks(), _w(widths)
+    fall = c.add("calibrated barrier falls with width", trend_row(
+        "", "falls", widths, cal, "calibrated-loss barrier (nats)", ws))
+    c.add(f"calibrated < raw barrier at {ws[-1]}", level_row(
+        "", "above", _last(raw) - _last(cal), 0.0, f"raw minus calibrated barrier at {ws[-1]} (nats)"))
+    c.add(f"calibrated barrier < {cal_max} at {ws[-1]}", level_row(
+        "", "below", _last(cal), cal_max, f"calibrated-loss barrier at {ws[-1]} (nats)"))
+    return c.judgement(core=[fall])
 
 
 def c3(widths, acc_none_last, acc_random_last, wm_gain, tol_pp: float = 1.0) -> Judgement:
-    """C3: random permutations change acc(1/2) by < tol_pp at the widest; WM gain > 0, shrinking."""
-    diff = 100 * (np.asarray(acc_random_last, float) - np.asarray(acc_none_last, float))
-    return judgement({
-        f"|accuracy at λ = 1/2, random − none| + spread ≤ {tol_pp} pp at w = {_label(widths[-1])}":
-            within(diff, 0.0, tol_pp),
-        "WM lowers the calibrated barrier at every width": all_of(above(g) for g in wm_gain),
-        "WM's improvement shrinks with width": falls(widths, wm_gain)})
+    """C3 (core: random = none at the widest, WM's gain shrinks): random permutations change
+    acc(1/2) by |mean| + std <= tol_pp at the widest; WM's gain > 0 at every width and shrinking."""
+    diff = np.asarray(acc_random_last, float) - np.asarray(acc_none_last, float)
+    c, ws = _Checks(), _w(widths)
+    same = c.add(f"random permutations change accuracy at λ = 1/2 by at most {tol_pp} pp at {ws[-1]}",
+                 level_row("", "within", diff, tol_pp / 100, "accuracy at λ = 1/2, random minus "
+                           f"no permutation, at {ws[-1]}", scale=100, unit="pp"))
+    c.add("WM lowers the calibrated barrier at every width", level_row(
+        "", "above", wm_gain, 0.0, "calibrated barrier, random minus WM (nats)", ws))
+    shrink = c.add("WM's improvement shrinks with width", trend_row(
+        "", "falls", widths, wm_gain, "calibrated barrier, random minus WM (nats)", ws))
+    return c.judgement(core=[same, shrink])
 
 
 def c4(widths, layers, cos, threshold: float = 0.95) -> Judgement:
     """C4: LEWC cosine rises with width at every layer; logit cosine > threshold at the widest."""
-    trends = {f"rises with width at layer {l}": rises(widths, _col(cos, i))
-              for i, l in enumerate(layers)}
-    return judgement({**trends, f"logit cosine > {threshold} at the largest width":
-                      above(_last(cos, -1), threshold)}, core=list(trends))
+    c, ws = _Checks(), _w(widths)
+    trends = [c.add(f"rises with width at layer {l}", trend_row(
+        "", "rises", widths, _col(cos, i), f"LEWC cosine at layer {l}", ws)) for i, l in enumerate(layers)]
+    c.add(f"logit cosine > {threshold} at the largest width", level_row(
+        "", "above", _last(cos, -1), threshold, f"LEWC cosine at the logits, {ws[-1]}"))
+    return c.judgement(core=trends)
 
 
 def c5(widths, layers, wa, limit: float) -> Judgement:
     """C5: weak-additivity cosine rises with width at every layer, above the Gaussian limit."""
-    trends = {f"rises with width at layer {l}": rises(widths, _col(wa, i))
-              for i, l in enumerate(layers)}
-    levels = {f"above {limit:.4f} at layer {l} (largest width)": above(_last(wa, i), limit)
-              for i, l in enumerate(layers)}
-    return judgement({**trends, **levels}, core=list(trends))
+    c, ws = _Checks(), _w(widths)
+    trends = [c.add(f"rises with width at layer {l}", trend_row(
+        "", "rises", widths, _col(wa, i), f"weak-additivity cosine at layer {l}", ws))
+        for i, l in enumerate(layers)]
+    for i, l in enumerate(layers):
+        c.add(f"above {limit:.4f} at layer {l} (largest width)", level_row(
+            "", "above", _last(wa, i), limit, f"weak-additivity cosine at layer {l}, {ws[-1]}"))
+    return c.judgement(core=trends)
 
 
 def c6(widths, small, overlap, overlap_wm, chance, small_share: float = 0.5,
        wm_overlap: float = 0.7) -> Judgement:
-    """C6 (values: layer means per pair): tiny units; no-WM overlap falls beyond chance; WM high."""
+    """C6 (values: layer means per pair; core: tiny units, overlap falling beyond chance): tiny
+    units; no-WM overlap minus chance falls with width; with WM the overlap is high."""
     excess = [np.asarray(o, float) - np.asarray(c, float) for o, c in zip(overlap, chance)]
-    return judgement({
-        f"share of tiny units > {small_share} at the largest width": above(_last(small), small_share),
-        "no-WM overlap minus its chance level falls with width": falls(widths, excess),
-        f"overlap with WM > {wm_overlap} at the largest width": above(_last(overlap_wm), wm_overlap),
-        "overlap with WM above its chance level at the largest width":
-            above(_last(overlap_wm) - _last(chance)),
-        "overlap with WM above without WM at the largest width":
-            above(_last(overlap_wm) - _last(overlap))})
+    c, ws = _Checks(), _w(widths)
+    tiny = c.add(f"share of tiny units > {small_share} at the largest width", level_row(
+        "", "above", _last(small), small_share, f"share of units in the lowest bin, {ws[-1]}"))
+    fall = c.add("no-WM overlap minus its chance level falls with width", trend_row(
+        "", "falls", widths, excess, "active-unit overlap minus chance, no WM", ws))
+    c.add(f"overlap with WM > {wm_overlap} at the largest width", level_row(
+        "", "above", _last(overlap_wm), wm_overlap, f"active-unit overlap with WM, {ws[-1]}"))
+    c.add("overlap with WM above its chance level at the largest width", level_row(
+        "", "above", _last(overlap_wm) - _last(chance), 0.0, f"overlap with WM minus chance, {ws[-1]}"))
+    c.add("overlap with WM above without WM at the largest width", level_row(
+        "", "above", _last(overlap_wm) - _last(overlap), 0.0, f"overlap with WM minus without, {ws[-1]}"))
+    return c.judgement(core=[tiny, fall])
 
 
 def c7(widths, layers, ro, cos, threshold: float = 0.95) -> Judgement:
     """C7: RO ratio falls and cos(W_a h_merged, W_a h_a) rises with width at every layer l >= 2;
     the cosine > threshold at every layer at the largest width."""
-    trends = {f"RO ratio falls with width at layer {l}": falls(widths, _col(ro, i))
-              for i, l in enumerate(layers)}
-    trends.update({f"cosine rises with width at layer {l}": rises(widths, _col(cos, i))
-                   for i, l in enumerate(layers)})
-    level = all_of(above(_last(cos, i), threshold) for i in range(len(layers)))
-    return judgement({**trends, f"cosine > {threshold} at every layer (largest width)": level},
-                     core=list(trends))
+    c, ws = _Checks(), _w(widths)
+    trends = [c.add(f"RO ratio falls with width at layer {l}", trend_row(
+        "", "falls", widths, _col(ro, i), f"RO ratio at layer {l}", ws)) for i, l in enumerate(layers)]
+    trends += [c.add(f"cosine rises with width at layer {l}", trend_row(
+        "", "rises", widths, _col(cos, i), f"cos(W_a h_merged, W_a h_a) at layer {l}", ws))
+        for i, l in enumerate(layers)]
+    c.add(f"cosine > {threshold} at every layer (largest width)", level_row(
+        "", "above", [_last(cos, i) for i in range(len(layers))], threshold,
+        f"cos(W_a h_merged, W_a h_a) at {ws[-1]}", [f"layer {l}" for l in layers]))
+    return c.judgement(core=trends)
 
 
 def c8(wds, acc_barrier, cal_barrier, lewc, wa, ro, eff_rank) -> Judgement:
-    """C8 (per weight decay, per pair): as weight decay grows barriers, RO ratio and effective
-    rank fall, LEWC and weak-additivity cosines rise."""
-    return judgement({"accuracy barrier falls as weight decay grows": falls(wds, acc_barrier),
-                      "calibrated-loss barrier falls as weight decay grows": falls(wds, cal_barrier),
-                      "LEWC cosine rises with weight decay": rises(wds, lewc),
-                      "weak-additivity cosine rises with weight decay": rises(wds, wa),
-                      "RO ratio falls as weight decay grows": falls(wds, ro),
-                      "effective rank falls as weight decay grows": falls(wds, eff_rank)})
+    """C8 (per weight decay, per pair; core: both barriers fall and LEWC rises as weight decay
+    grows): also the weak-additivity cosine rises, RO ratio and effective rank fall."""
+    c, at = _Checks(), [f"wd = {wd:g}" for wd in wds]
+    core = [c.add("accuracy barrier falls as weight decay grows", trend_row(
+                "", "falls", wds, acc_barrier, "accuracy barrier", at, 100, "pp")),
+            c.add("calibrated-loss barrier falls as weight decay grows", trend_row(
+                "", "falls", wds, cal_barrier, "calibrated-loss barrier (nats)", at)),
+            c.add("LEWC cosine rises with weight decay", trend_row(
+                "", "rises", wds, lewc, "LEWC cosine", at))]
+    for name, kind, vals, q in (("weak-additivity cosine rises with weight decay", "rises", wa,
+                                 "weak-additivity cosine"),
+                                ("RO ratio falls as weight decay grows", "falls", ro, "RO ratio"),
+                                ("effective rank falls as weight decay grows", "falls", eff_rank,
+                                 "effective rank")):
+        c.add(name, trend_row("", kind, wds, vals, q, at))
+    return c.judgement(core=core)
 
 
 def c9(widths, layers, none, wm, large: float = 0.5, smaller: float = 0.8) -> Judgement:
@@ -251,43 +263,59 @@ def c9(widths, layers, none, wm, large: float = 0.5, smaller: float = 0.8) -> Ju
     hidden = list(range(len(layers) - 1)) or [0]
     names = ", ".join(str(layers[i]) for i in hidden)
     n_mean, w_mean = ([np.asarray(p, float)[:, hidden].mean(1) for p in v] for v in (none, wm))
-    return judgement({
-        f"no-WM residual > {large} at every layer {names} (largest width)":
-            all_of(above(_last(none, i), large) for i in hidden),
-        f"WM residual < {smaller} × no-WM at every width (layers {names})":
-            all_of(below(w - smaller * n) for w, n in zip(w_mean, n_mean)),
-        f"WM residual < {large} at the largest width (layers {names})": below(w_mean[-1], large)})
+    c, ws = _Checks(), _w(widths)
+    c.add(f"no-WM residual > {large} at every layer {names} (largest width)", level_row(
+        "", "above", [_last(none, i) for i in hidden], large,
+        f"no-WM residual $r_l$ at {ws[-1]}", [f"layer {layers[i]}" for i in hidden]))
+    c.add(f"WM residual < {smaller} × no-WM at every width (layers {names})", level_row(
+        "", "below", [w - smaller * n for w, n in zip(w_mean, n_mean)], 0.0,
+        f"WM residual minus {smaller} × no-WM residual, mean over layers {names}", ws))
+    c.add(f"WM residual < {large} at the largest width (layers {names})", level_row(
+        "", "below", w_mean[-1], large, f"WM residual, mean over layers {names}, {ws[-1]}"))
+    return c.judgement()
 
 
 def c10(widths, beta_half, beta_end) -> Judgement:
     """C10: fitted beta at lam = 1/2 rises with width and exceeds the endpoints' beta."""
-    rise = "β at λ = 1/2 rises with width"
-    return judgement({rise: rises(widths, beta_half),
-                      f"β at λ = 1/2 > endpoints' β at w = {_label(widths[-1])}":
-                          above(_last(beta_half) - _last(beta_end))}, core=[rise])
+    c, ws = _Checks(), _w(widths)
+    rise = c.add("β at λ = 1/2 rises with width", trend_row(
+        "", "rises", widths, beta_half, "fitted β of the merged model", ws))
+    c.add(f"β at λ = 1/2 > endpoints' β at {ws[-1]}", level_row(
+        "", "above", _last(beta_half) - _last(beta_end), 0.0,
+        f"merged minus endpoints' β at {ws[-1]}"))
+    return c.judgement(core=[rise])
 
 
 def c11(layers=None, ratio=None, prediction=None, bn_factors=None, decay_factor: float = 2.0,
         threshold: float = 2 ** -0.5) -> Judgement:
-    """C11: plain MLP (ratio[pair][layer] at the widest): norms fall with depth, within
-    decay_factor of 2^-(l-1) and without drift; BN nets ({name: factor per pair}) do not decay."""
-    checks = {}
+    """C11: plain MLP (ratio[pair][layer] at the widest; core: the fall and the factor): norms fall
+    with depth, within decay_factor of 2^-(l-1) at every layer and without drift; BN nets
+    ({name: factor per pair}) do not decay."""
+    c, core = _Checks(), []
     if ratio is not None:
         r, pred = np.asarray(ratio, float), np.asarray(prediction, float)
-        rel = np.log(r / pred)
-        checks["merged norm ratio falls with depth"] = falls(layers, r.T)
-        checks[f"within a factor {decay_factor} of $2^{{-(l-1)}}$ at every layer"] = all_of(
-            within(rel[:, i], 0.0, log(decay_factor)) for i in range(len(layers)))
-        checks["measured / predicted does not drift with depth"] = no_trend(layers, rel.T)
+        rel, at = np.log(r / pred), [f"layer {l}" for l in layers]
+        core.append(c.add("merged norm ratio falls with depth", trend_row(
+            "", "falls", layers, r.T, "merged / endpoint norm ratio", at)))
+        core.append(c.add(f"within a factor {decay_factor} of $2^{{-(l-1)}}$ at every layer", level_row(
+            "", "within", list(rel.T), log(decay_factor), "ln(measured / predicted ratio)", at)))
+        c.add("measured / predicted does not drift with depth", (no_trend(layers, rel.T), dict(
+            trend_row("", "rises", layers, rel.T, "ln(measured / predicted ratio)", at)[1],
+            rule=f"two-sided rank test: no trend at {ALPHA}")))
     for name, f in (bn_factors or {}).items():
-        checks[f"{name}: norms do not decay (factor > {threshold:.2f} per layer)"] = above(f, threshold)
-    return judgement(checks)
+        core.append(c.add(f"{name}: norms do not decay (factor > {threshold:.2f} per layer)",
+                          level_row("", "above", f, threshold, f"{name}: per-layer norm factor")))
+    return c.judgement(core=core)
 
 
 def c12(widths, rand_acc_t1, gap_widest, gap: float = 0.1) -> Judgement:
     """C12: random-direction accuracy at t = 1 rises with width; cos(a, a + d u) - cos(a, b)
     exceeds gap at every hidden layer at the largest width (gap_widest[pair][layer])."""
     g = np.asarray(gap_widest, float)
-    return judgement({"random-direction accuracy at t = 1 rises with width": rises(widths, rand_acc_t1),
-                      f"cos(a, a + d u) - cos(a, b) > {gap} at every hidden layer, largest width":
-                          all_of(above(g[:, i], gap) for i in range(g.shape[1]))})
+    c, ws = _Checks(), _w(widths)
+    c.add("random-direction accuracy at t = 1 rises with width", trend_row(
+        "", "rises", widths, rand_acc_t1, "accuracy at t = 1 along a random direction", ws, 100, "%"))
+    c.add(f"cos(a, a + d u) - cos(a, b) > {gap} at every hidden layer, largest width", level_row(
+        "", "above", list(g.T), gap, f"cos(a, a + d u) − cos(a, b) at {ws[-1]}",
+        [f"hidden layer {i + 1}" for i in range(g.shape[1])]))
+    return c.judgement()

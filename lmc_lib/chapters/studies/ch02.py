@@ -124,6 +124,6 @@ def verdicts(result: dict, setup: Setup, c1_gap_pp: float = 2.0, c2_cal_max: flo
                        "raw_barrier": means(result, "none", "loss_barrier_max")},
                 "C10": {"widths": ws, "beta_half": beta, "beta_ratio_to_endpoints": beta[-1] / beta_end[-1]}}
     return [report.record_verdict(c, "02", setup.profile, j.checks, measured[c],
-                                  setting=report.setting_of(setup), verdict=j.verdict,
+                                  setting=report.setting_of(setup), verdict=j.verdict, judgement=j,
                                   dataset=setup.dataset)
             for c, j in found.items()]

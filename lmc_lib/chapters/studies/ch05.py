@@ -97,7 +97,7 @@ def _c5(result, setup):
                 "WA cosine per layer at largest width": wa[-1].tolist(),
                 "Gaussian d=1e5 (MC)": result["gaussian"]["mc"]["0.5"][-1]}
     return report.record_verdict("C5", "05", setup.profile, j.checks, measured,
-                                 setting=report.setting_of(setup), verdict=j.verdict,
+                                 setting=report.setting_of(setup), verdict=j.verdict, judgement=j,
                                  dataset=setup.dataset)
 
 
@@ -112,6 +112,6 @@ def verdicts(result: dict, setup, small_share: float = 0.5, wm_overlap: float = 
     measured = {"lowest-bin share per width": mean(small), "overlap per width": mean(ov),
                 "overlap with WM per width": mean(ov_wm), "chance level per width": mean(act)}
     c6 = report.record_verdict("C6", "05", setup.profile, j.checks, measured,
-                               setting=report.setting_of(setup), verdict=j.verdict,
+                               setting=report.setting_of(setup), verdict=j.verdict, judgement=j,
                                dataset=setup.dataset)
     return [_c5(result, setup), c6]

@@ -90,7 +90,7 @@ def verdicts(result: dict, setup: Setup) -> list[dict]:
     measured = dict(width=result["width"], weight_decays=wds, **{k: s[k] for k in keys})
     return [report.record_verdict("C8", CHAPTER, setup.profile, j.checks, measured,
                                   setting=report.setting_of(setup, [result["width"]]),
-                                  verdict=j.verdict, dataset=setup.dataset)]
+                                  verdict=j.verdict, judgement=j, dataset=setup.dataset)]
 
 
 def plan(setup: Setup) -> list:

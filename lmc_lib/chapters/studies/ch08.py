@@ -66,5 +66,5 @@ def verdicts(result: dict, setup: Setup) -> list[dict]:
                     residual_none_widest_per_layer=np.mean(none[-1], axis=0).tolist(),
                     residual_wm_widest_per_layer=np.mean(wm[-1], axis=0).tolist())
     return [report.record_verdict("C9", CHAPTER, setup.profile, j.checks, measured,
-                                  setting=report.setting_of(setup), verdict=j.verdict,
+                                  setting=report.setting_of(setup), verdict=j.verdict, judgement=j,
                                   dataset=setup.dataset)]
