@@ -4,7 +4,7 @@
 #   (here)  scripts/record_gpu.sh pack; git commit ...            # data/gpu: data + lapx wheel
 #   (there) LMC_COMMIT=<hash> SESSION_BUDGET_S=570 scripts/gpu_session.sh [record args...]
 #           device call: carry ["data/gpu"], timeout_s 600
-#   What fits one call (measured on an H100, README): PHASES="graphs record"
+#   What fits one call (measured on an H100, docs/BENCHMARKS.md): PHASES="graphs record"
 #   RECORD_WIDTHS="0.25 0.5 1 2 4 8" with the record argument --matchings none (weight matching of
 #   trained pairs took 56 s per pair at w = 4 and more at w = 8: it does not fit).
 #
@@ -55,7 +55,7 @@ echo "== device: $(nvidia-smi --query-gpu=name,memory.total --format=csv,noheade
      "commit ${LMC_COMMIT:-unknown}, budget $BUDGET s"
 scripts/record_gpu.sh unpack > "$OUT/unpack.log" 2>&1 || { cat "$OUT/unpack.log"; exit 2; }
 "$PY" -c "import torch, numpy, scipy; print('torch', torch.__version__, 'numpy', numpy.__version__,
-'scipy', scipy.__version__); from lmc_lib import assignment; print('solvers', assignment.available_methods())"
+'scipy', scipy.__version__); from lmc_lib.matching import assignment; print('solvers', assignment.available_methods())"
 
 if want graphs; then
   run graphs 90 "$PY" -m pytest -q -p no:cacheprovider tests/test_train_group.py -k cuda_graph \

@@ -125,15 +125,14 @@ def recorded_title(rec: dict) -> str:
 
 def show(chapter: str, dataset: str, draws, table=None, profile: str = "paper") -> dict | None:
     """A chapter's paper-profile section in one call: the record (read once) drawn with the chapter's
-    own plot functions `draw(result, title)` and `table(result) -> Markdown`, or a line saying none exists."""
+    own plot functions `draw(result, title)` and `table(result) -> Markdown`, or the command that records it."""
     import matplotlib.pyplot as plt
     from IPython.display import Markdown, display
 
     rec = load(chapter, dataset, profile)
-    if rec is None:
-        display(Markdown("*No paper-profile run of this chapter has been recorded yet.*"))
-        return None
     print(describe(rec, chapter, dataset))
+    if rec is None:
+        return None
     for draw in draws:
         draw(rec["result"], recorded_title(rec))
         plt.show()
