@@ -217,3 +217,20 @@ def test_entries_marks_partial(fake):
     (row,) = cache.entries()
     assert row["status"] == "partial" and row["size_mb"] > 0
     assert "partial" in cache.format_table([row])
+
+
+def test_ls_tells_two_recipes_apart_and_reads_sidecars_from_before_momentum(fake, capsys):
+    adam, sgd = CFG, CFG.replace(optimizer="sgd", lr=0.05, momentum=0.5, nesterov=False)
+    load(adam)
+    load(sgd)
+    assert cache.main(["ls"]) == 0
+    rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[1:-1]}
+    assert "adam lr=0.001" in rows[adam.key()] and "momentum" not in rows[adam.key()]
+    assert "sgd lr=0.05 momentum=0.5 wd=" in rows[sgd.key()] and "nesterov" not in rows[sgd.key()]
+    side = fake / f"{sgd.key()}.json"  # a sidecar written before momentum was a field
+    old = json.loads(side.read_text())
+    for k in ("momentum", "nesterov"):
+        del old["config"][k]
+    side.write_text(json.dumps(old))
+    (row,) = [e for e in cache.entries() if e["key"] == sgd.key()]
+    assert "sgd lr=0.05 momentum=0.9 nesterov wd=" in cache.format_table([row])

@@ -1,5 +1,7 @@
 """Tests of lmc_lib.core.train and lmc_lib.core.sophia: determinism, seeds, divergence, augmentation, schedule."""
 import os
+import re
+import time
 
 import numpy as np
 import pytest
@@ -199,3 +201,65 @@ def test_batch_source_matches_per_batch_normalisation(monkeypatch):
     aug = train.batch_source(MLP.replace(augment=True), TOY, "cpu")
     out = aug(idx[0], torch.Generator().manual_seed(0))
     assert out.shape == (3, 1, 8, 8) and not torch.equal(out, norm(TOY.x_train[idx[0]]))
+
+
+# ---------------------------------------------------------------- the recipe's SGD settings
+
+def test_sgd_momentum_and_nesterov_reach_the_optimizer():
+    params = [torch.nn.Parameter(torch.zeros(3))]
+    sgd = MLP.replace(optimizer="sgd", lr=0.05)
+    default = train.make_optimizer(sgd, params, 64).defaults
+    plain = train.make_optimizer(sgd.replace(momentum=0.0, nesterov=False), params, 64).defaults
+    heavy = train.make_optimizer(sgd.replace(momentum=0.5, nesterov=False), params, 64).defaults
+    assert (default["momentum"], default["nesterov"]) == (TrainConfig.momentum, TrainConfig.nesterov)
+    assert (plain["momentum"], plain["nesterov"]) == (0.0, False)
+    assert (heavy["momentum"], heavy["nesterov"]) == (0.5, False)
+
+
+def test_other_momentum_trains_other_weights_and_has_its_own_key():
+    sgd = MLP.replace(optimizer="sgd", lr=0.05)
+    (a, _), (b, _) = fit(sgd), fit(sgd.replace(momentum=0.5, nesterov=False))
+    assert not same_weights(a, b)
+    assert len({sgd.key(), sgd.replace(momentum=0.5).key(), sgd.replace(nesterov=False).key()}) == 3
+
+
+def test_key_of_a_config_at_the_new_fields_defaults_is_the_key_it_had_before_them():
+    import hashlib
+    import json
+
+    from lmc_lib.core import config as cfg
+
+    for c in (MLP, CONV, make_config("cpu", "fashion_mnist", "mlp", 0.5, seed=3)):
+        before = {k: v for k, v in c.to_dict().items() if k not in cfg.KEYED_UNLESS_DEFAULT}
+        blob = json.dumps({"recipe": cfg.RECIPE_VERSION, **before}, sort_keys=True)
+        assert c.key() == hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+@pytest.mark.parametrize("changes,match", [
+    (dict(momentum=0.5), "apply to optimizer 'sgd' only"),
+    (dict(optimizer="sgd", momentum=0.0), "nesterov=True needs momentum > 0"),
+    (dict(optimizer="sgd", momentum=1.0), "momentum must be in"),
+    (dict(optimizer="sgd", momentum=-0.1, nesterov=False), "momentum must be in"),
+])
+def test_impossible_momentum_settings_are_refused_before_training(changes, match):
+    with pytest.raises(TrainingError, match=match):
+        train.check_config(MLP.replace(**changes))
+
+
+def test_the_log_line_names_the_recipe_and_a_groups_wall_time(monkeypatch, tmp_path):
+    from lmc_lib.core import runlog, train_group
+
+    log = tmp_path / "train.log"
+    monkeypatch.setenv(runlog.LOG_ENV, str(log))
+    sgd = MLP.replace(optimizer="sgd", lr=0.05, momentum=0.5, nesterov=False)
+    start = time.perf_counter()
+    train_group.train_group([sgd.replace(seed=s) for s in (1, 2, 3)], "cpu", data=TOY)
+    took = time.perf_counter() - start
+    lines = log.read_text().splitlines()
+    assert len(lines) == 3 and all("sgd lr=0.05 momentum=0.5 wd=0.003" in line for line in lines)
+    assert "momentum" not in runlog.recipe(MLP) and "nesterov" in runlog.recipe(CONV)
+    group_s, share_s = (float(x) for x in re.search(
+        r" ([\d.]+)s for its group of 3 trained together \(([\d.]+)s per model\)", lines[0]).groups())
+    assert share_s == pytest.approx(group_s / 3, abs=0.06) and group_s <= took + 0.05
+    fit(MLP.replace(seed=7))  # alone: its own time, no group
+    assert "group" not in log.read_text().splitlines()[-1]

@@ -1,5 +1,6 @@
-"""Helpers for a chapter of your own: compare a model with the probability ensemble, sweep a
-measurement over widths and pairs, summarise it per width and draw it.
+"""Helpers for a chapter of your own: models trained with another recipe, the Def 2.1 barriers at
+lam = 1/2 on a three-point grid (cached), a measurement swept over widths and pairs, compared with
+the probability ensemble, summarised per width and drawn (one quantity, or two series in one panel).
 
 Used by the chapter template (`make new-chapter NAME=...`, lmc_lib/build/templates/chapter.py.tmpl);
 see book/guide.md. Ensembles come from lmc_lib.lmc.merge (ensemble_probs: mean of softmax); trends
@@ -10,14 +11,61 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from lmc_lib.chapters.experiment import pair_curves
+from lmc_lib.chapters.studycache import cached_study
+from lmc_lib.core.config import TrainConfig
 from lmc_lib.core.stats import mean_std
-from lmc_lib.core.train import evaluate
+from lmc_lib.core.train import check_config, evaluate
 from lmc_lib.core.utils import LmcError
+from lmc_lib.lmc import barriers as bar
 from lmc_lib.lmc import calibrate as cal
 from lmc_lib.lmc.merge import ensemble_probs
 
-__all__ = ["kl_divergence", "agreement", "compare_to_ensemble", "sweep", "mean_std", "per_pair",
-           "plot_widths"]
+__all__ = ["trained_with", "barriers", "kl_divergence", "agreement", "compare_to_ensemble", "sweep",
+           "mean_std", "per_pair", "plot_widths", "plot_compare"]
+FIXED = ("dataset", "arch", "variant", "width", "seed")  # the Setup's, not a training recipe's
+
+
+def trained_with(setup, **recipe):
+    """`setup` whose models are trained with other TrainConfig values (optimizer, lr, momentum,
+    nesterov, weight_decay, epochs, batch_size, n_train, schedule ...), checked before any training;
+    its models sit in the model cache beside the book's, under keys of their own."""
+    fields = [f for f in TrainConfig.__dataclass_fields__ if f not in FIXED]
+    bad = sorted(set(recipe) - set(fields))
+    if bad:
+        raise LmcError(f"trained_with: {bad} is not a training setting; choose from {fields} "
+                       "(dataset, model and widths are the Setup's: setup.but(dataset=...))")
+    other = setup.but(overrides=recipe)
+    check_config(other.config(other.widths[-1]))
+    return other
+
+
+@cached_study
+def _half_barriers(setup, lams: list, matching: str) -> dict:
+    """[width][pair] Def 2.1 barriers and beta at lam = 1/2 (JSON-exact, so the study cache keeps it)."""
+    out: dict = {"acc": [], "loss": [], "cal_loss": [], "beta": []}
+    for w in setup.widths:
+        curves = pair_curves(setup, w, matching, lams)
+        half = int(np.argmin(np.abs(np.asarray(lams) - 0.5)))
+        out["acc"].append([float(bar.accuracy_barrier(c)["half"]) for c in curves])
+        out["loss"].append([float(bar.loss_barrier(c, which="loss")["half"]) for c in curves])
+        out["cal_loss"].append([float(bar.loss_barrier(c)["half"]) for c in curves])
+        out["beta"].append([float(c.column("beta")[half]) for c in curves])
+    return out
+
+
+def barriers(setup, lams=(0.0, 0.5, 1.0), matching: str = "none") -> dict:
+    """Def 2.1 barriers at lam = 1/2 of every pair at every width, cached like the book's studies.
+
+    Returns {"widths": [...], "acc": accuracy barrier (fraction), "loss": raw loss barrier,
+    "cal_loss": calibrated loss barrier (Sec 3.1), "beta": fitted inverse temperature}, each a
+    [pairs, widths] array. Only 0, 1/2 and 1 are evaluated unless `lams` asks for more points.
+    """
+    grid = sorted(float(x) for x in lams)
+    if not {0.0, 0.5, 1.0} <= set(grid):
+        raise LmcError(f"barriers needs lams holding 0, 0.5 and 1; got {list(lams)}")
+    found = _half_barriers(setup, grid, matching)
+    return {"widths": list(setup.widths), **{k: np.asarray(v, dtype=float).T for k, v in found.items()}}
 
 
 def _as_probs(p, name: str) -> torch.Tensor:
@@ -95,4 +143,27 @@ def plot_widths(widths, panels: dict, title: str):
         ax.set_xticks(list(widths), [width_label(w) for w in widths])
         ax.set(xlabel="width multiplier w", ylabel=label)
         ax.legend()
+    return style.finish(fig, title)
+
+
+def plot_compare(series: dict, widths, ylabel: str, title: str, ax=None):
+    """Figure: one quantity against width for several series in one panel (e.g. two training
+    recipes), mean +- std over pairs. series: {legend label: values [pairs, widths]}."""
+    from lmc_lib.chapters.experiment import width_label
+    from lmc_lib.chapters.plots import style
+
+    if ax is None:
+        fig, (ax,) = style.grid(1)
+    else:
+        fig = ax.figure
+    for (label, values), marker in zip(series.items(), "osD^v<>"):
+        values = np.atleast_2d(np.asarray(values, dtype=float))
+        if values.shape[1] != len(widths):
+            raise LmcError(f"plot_compare: series {label!r} has {values.shape[1]} widths, "
+                           f"expected {len(widths)} ([pairs, widths] values)")
+        style.errorbars(ax, widths, values, label=label, marker=marker)
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(list(widths), [width_label(w) for w in widths])
+    ax.set(xlabel="width multiplier w", ylabel=ylabel)
+    ax.legend(title="mean +- std over pairs")
     return style.finish(fig, title)

@@ -5,13 +5,15 @@ the Setup, the other arguments, the source of the lmc_lib modules the study depe
 everything that module imports, directly or not, read from the source: editing a plot or the build
 tooling keeps the result, editing a probe the study uses recomputes it),
 the training recipe version and the names of the data folders present (CIFAR appearing changes
-chapter 10). A result is stored as JSON in `<model cache>/studies/<key>.json` only when it
+chapter 10). A study defined in a chapter of your own is keyed by its own source, the sources of the
+chapter's functions it calls and the parameter values it reads (`own_source`; `depends=` adds more). A result is stored as JSON in `<model cache>/studies/<key>.json` only when it
 round-trips through JSON exactly, so a loaded result equals a computed one; anything else is just
 recomputed. `LMC_STUDY_CACHE=0` turns the cache off (every study recomputes).
 """
 from __future__ import annotations
 
 import dataclasses
+import dis
 import functools
 import hashlib
 import inspect
@@ -34,12 +36,13 @@ def enabled() -> bool:
     return os.environ.get(ENV, "1").strip().lower() not in ("0", "false", "off", "no")
 
 
-def source_hash(module: str, fn=None, package: Path = imports.PACKAGE) -> str:
-    """SHA-256 of the source a study depends on (computed once per module and process).
+def source_hash(module: str, fn=None, package: Path = imports.PACKAGE, depends=()) -> str:
+    """SHA-256 of the source a study depends on (the library part computed once per module and process).
 
     A study in lmc_lib: its module's import closure. A study defined elsewhere (a chapter of your
-    own): the function's own source plus every lmc_lib module loaded in this process except the
-    plots and the build tooling.
+    own): every lmc_lib module loaded in this process except the plots and the build tooling, plus
+    the study's own source, the chapter functions it calls and the values it reads (own_source).
+    `depends`: more functions whose sources join the key (e.g. one reached through a dict).
     """
     if (module, package) not in _SOURCE:
         edges = imports.graph(package)
@@ -47,17 +50,61 @@ def source_hash(module: str, fn=None, package: Path = imports.PACKAGE) -> str:
             digest = imports.source_hash(imports.closure(module, edges), package)
         else:
             loaded = {m for m in sys.modules if m in edges and not m.startswith(NOT_RESULTS)}
-            digest = imports.source_hash(loaded, package) + _own_source(fn)
-        _SOURCE[module, package] = digest
-    return _SOURCE[module, package]
+            digest = imports.source_hash(loaded, package)
+        _SOURCE[module, package] = (digest, module in edges)
+    digest, in_library = _SOURCE[module, package]
+    own = [] if in_library or fn is None else [fn]
+    return digest + (own_source(*own, *depends) if own or depends else "")
 
 
-def _own_source(fn) -> str:
-    """SHA-256 of a function's source ("" when it has none, e.g. typed at a prompt)."""
-    try:
-        return hashlib.sha256(inspect.getsource(fn).encode()).hexdigest()
-    except (OSError, TypeError):
-        return ""
+MUTATORS = {"append", "extend", "insert", "pop", "remove", "clear", "update", "add", "setdefault"}
+
+
+def _code_names(code) -> set:
+    """The global names a code object (and the functions nested in it) reads, less those it only
+    mutates in place (`calls.append(x)`: a log kept by the study, not one of its inputs)."""
+    ins = list(dis.get_instructions(code))
+    names = {i.argval for i in ins if i.opname == "LOAD_GLOBAL"}
+    names -= {a.argval for a, b in zip(ins, ins[1:]) if a.opname == "LOAD_GLOBAL"
+              and b.opname in ("LOAD_METHOD", "LOAD_ATTR") and b.argval in MUTATORS}
+    for const in code.co_consts:
+        if inspect.iscode(const):
+            names |= _code_names(const)
+    return names
+
+
+def _plain(value, depth: int = 0) -> bool:
+    """A number, string, bool or None, or a short list / tuple of them: a parameter's value."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return True
+    return (isinstance(value, (list, tuple)) and depth < 2 and len(value) <= 1000
+            and all(_plain(v, depth + 1) for v in value))
+
+
+def own_source(*fns) -> str:
+    """SHA-256 of functions defined outside lmc_lib: their sources, the sources of the functions of
+    their own module that they call by name (recursively), and the plain values (parameters such
+    as `lam = 0.5`) they read from it. Tensors, models and other objects are not keyed."""
+    parts, seen, todo = [], set(), [inspect.unwrap(f) for f in fns]
+    while todo:
+        f = todo.pop(0)
+        if id(f) in seen:
+            continue
+        seen.add(id(f))
+        try:
+            parts.append(inspect.getsource(f))
+        except (OSError, TypeError):  # typed at a prompt, or not a function: its name only
+            parts.append(getattr(f, "__qualname__", repr(f)))
+        if not hasattr(f, "__code__"):
+            continue
+        glob = f.__globals__
+        for name in sorted(_code_names(f.__code__) & set(glob)):
+            value = glob[name]
+            if inspect.isfunction(inspect.unwrap(value)) and value.__module__ == f.__module__:
+                todo.append(inspect.unwrap(value))
+            elif _plain(value):
+                parts.append(f"{name} = {value!r}")
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
 def study_key(name: str, setup, args: tuple, kwargs: dict, source: str = "") -> str:
@@ -99,15 +146,20 @@ def _store(path: Path, result) -> None:
         warnings.warn(f"could not store the study result {path} ({err})", stacklevel=3)
 
 
-def cached_study(fn):
-    """Decorator for a study's run(setup, ...): load the result when the same call was made before."""
+def cached_study(fn=None, *, depends=()):
+    """Decorator for a study's run(setup, ...): load the result when the same call was made before.
+
+    `@cached_study` or `@cached_study(depends=(helper, ...))` (see source_hash)."""
+    if fn is None:
+        return functools.partial(cached_study, depends=tuple(depends))
     name = f"{fn.__module__}.{fn.__qualname__}"
 
     @functools.wraps(fn)
     def run(setup, *args, **kwargs):
         if not enabled():
             return fn(setup, *args, **kwargs)
-        path = folder() / f"{study_key(name, setup, args, kwargs, source_hash(fn.__module__, fn))}.json"
+        source = source_hash(fn.__module__, fn, depends=depends)
+        path = folder() / f"{study_key(name, setup, args, kwargs, source)}.json"
         found = _load(path)
         if found is not None:
             return found

@@ -29,6 +29,7 @@ from lmc_lib.core import train_group
 from lmc_lib.core.atomic import atomic_write
 from lmc_lib.core.config import RECIPE_VERSION, TrainConfig
 from lmc_lib.core.models import build_model
+from lmc_lib.core.runlog import recipe
 from lmc_lib.core.utils import REPO, LmcError, jsonable, resolve_device
 
 MAX_CURVE_POINTS = 500  # metrics lists longer than this are subsampled in the sidecar
@@ -283,22 +284,21 @@ def entries(cache_dir: str | Path | None = None) -> list[dict]:
 
 
 def _fmt_row(e: dict) -> list[str]:
-    """The table cells of one entry."""
+    """The table cells of one entry (recipe: runlog.recipe of its config)."""
     c, m = e.get("config") or {}, e.get("metrics") or {}
     acc, wall = m.get("test_acc"), e.get("wall_time_s")
     return [e["key"], str(c.get("dataset", "?")), str(c.get("arch", "?")),
             str(c.get("variant", "?")), f"{c['width']:g}" if "width" in c else "?",
-            str(c.get("seed", "?")), str(c.get("epochs", "?")),
-            f"{c['weight_decay']:g}" if "weight_decay" in c else "?",
-            f"{acc:.4f}" if isinstance(acc, (int, float)) else "?", f"{e['size_mb']:.2f}",
-            f"{wall:.1f}" if isinstance(wall, (int, float)) else "?",
-            "" if e["status"] == "ok" else e["status"]]
+            str(c.get("seed", "?")), f"{acc:.4f}" if isinstance(acc, (int, float)) else "?",
+            f"{e['size_mb']:.2f}", f"{wall:.1f}" if isinstance(wall, (int, float)) else "?",
+            "" if e["status"] == "ok" else e["status"], recipe(c) if c else "?"]
 
 
 def format_table(rows: list[dict]) -> str:
-    """The `ls` table: one line per entry and the total size."""
-    head = ["key", "dataset", "arch", "variant", "width", "seed", "epochs", "wd", "test_acc",
-            "MB", "wall_s", ""]
+    """The `ls` table: one line per entry (its training recipe last) and the total size; s/model is
+    a model's wall time, its share of the group's for seeds trained together."""
+    head = ["key", "dataset", "arch", "variant", "width", "seed", "test_acc", "MB", "s/model",
+            "", "recipe"]
     cells = [head] + [_fmt_row(e) for e in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(head))]
     lines = ["  ".join(s.ljust(w) for s, w in zip(r, widths)).rstrip() for r in cells]

@@ -19,6 +19,9 @@ from lmc_lib.core.utils import LmcError
 RECIPE_VERSION = 2  # bump when the training code changes what a config produces
 # 2: MLPs (plain/skip) train through the stacked group trainer, alone or in a group
 PROFILE_NAMES = ("smoke", "cpu", "paper")
+# Fields added after models were cached, with the default that reproduces the recipe as it was
+# (SGD had momentum 0.9, Nesterov, built in): at that default a field is left out of the key.
+KEYED_UNLESS_DEFAULT = {"momentum": 0.9, "nesterov": True}
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,8 @@ class TrainConfig:
     batch_size: int = 512
     optimizer: str = "adam"     # adam | adamw | sgd | sophia
     lr: float = 1e-3
+    momentum: float = 0.9       # sgd only: heavy-ball momentum
+    nesterov: bool = True       # sgd only: Nesterov momentum (needs momentum > 0)
     schedule: str = "none"      # none | linear (warm-up then linear decay to 0)
     warmup_epochs: float = 0.0
     weight_decay: float = 3e-3
@@ -56,8 +61,11 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
     def key(self) -> str:
-        """Cache key: hash of every field plus the recipe version."""
-        blob = json.dumps({"recipe": RECIPE_VERSION, **self.to_dict()}, sort_keys=True)
+        """Cache key: hash of every field plus the recipe version (fields added later leave the
+        key out at their default, so every model trained before they existed keeps its key)."""
+        fields = {k: v for k, v in self.to_dict().items()
+                  if k not in KEYED_UNLESS_DEFAULT or v != KEYED_UNLESS_DEFAULT[k]}
+        blob = json.dumps({"recipe": RECIPE_VERSION, **fields}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
     @property

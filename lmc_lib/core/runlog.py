@@ -3,14 +3,16 @@
 On a terminal, training shows tqdm bars and nothing else. Elsewhere (a notebook kernel, a lent
 GPU machine whose tool returns only the tail of the output) each trained model and each weight
 matching of a recorded study gets one line: appended to the file $LMC_TRAIN_LOG when that is set
-(lmc_lib.chapters.record sets it), else printed on stderr.
+(lmc_lib.chapters.record sets it), else printed on stderr. A trained model's line names its whole
+training recipe (two recipes never look alike) and the wall time as it was spent: a model trained
+alone, or the time of the group of seeds it was trained with (and that time per model).
 """
 from __future__ import annotations
 
 import os
 import sys
 
-from lmc_lib.core.config import TrainConfig
+from lmc_lib.core.config import KEYED_UNLESS_DEFAULT, TrainConfig
 
 LOG_ENV = "LMC_TRAIN_LOG"  # a file path: one appended line per trained model, no progress bars
 
@@ -20,11 +22,38 @@ def bars_on(progress: bool) -> bool:
     return bool(progress) and not os.environ.get(LOG_ENV) and sys.stderr.isatty()
 
 
+def _g(value) -> str:
+    """A number as %g, anything else (a missing field: '?') as it is."""
+    return f"{value:g}" if isinstance(value, (int, float)) and not isinstance(value, bool) else str(value)
+
+
+def recipe(config: TrainConfig | dict) -> str:
+    """The training recipe in one line ("sgd lr=0.05 momentum=0.9 nesterov wd=0.003 batch=512
+    epochs=3"): every TrainConfig field but dataset, arch, variant, width and seed, shown when it
+    matters (momentum for SGD only; n_train, schedule, init_seed ... when set)."""
+    c = dict(KEYED_UNLESS_DEFAULT, **(config if isinstance(config, dict) else config.to_dict()))
+    opt = c.get("optimizer", "?")
+    parts = [f"{opt} lr={_g(c.get('lr', '?'))}"]
+    if opt == "sgd":
+        parts.append(f"momentum={_g(c['momentum'])}" + " nesterov" * bool(c["nesterov"]))
+    parts += [f"wd={_g(c.get('weight_decay', '?'))}", f"batch={c.get('batch_size', '?')}",
+              f"epochs={c.get('epochs', '?')}"]
+    if c.get("schedule", "none") != "none":
+        parts.append(f"schedule={c['schedule']} warmup={_g(c.get('warmup_epochs', 0))}")
+    parts += [f"{k}={c[k]}" for k in ("n_train", "init_seed") if c.get(k) is not None]
+    parts += [f"precision={c['precision']}"] * (c.get("precision", "auto") != "auto")
+    parts += ["augment"] * bool(c.get("augment")) + ["no-bias"] * (c.get("bias") is False)
+    return " ".join(parts + ["compile"] * bool(c.get("compile")))
+
+
 def log_trained(config: TrainConfig, seconds: float, test_acc: float, progress: bool = True,
-                note: str = "") -> None:
-    """One line per trained model (see log_line)."""
+                group: int = 1) -> None:
+    """One line per trained model (see log_line); `seconds` is the wall time of the model, or of
+    the whole group of `group` models trained together."""
+    took = (f"{seconds:.1f}s" if group <= 1 else
+            f"{seconds:.1f}s for its group of {group} trained together ({seconds / group:.1f}s per model)")
     log_line(f"trained {config.dataset} {config.arch}/{config.variant} w={config.width:g} "
-             f"seed={config.seed} {seconds:.1f}s test_acc={test_acc:.4f}{note}", progress)
+             f"seed={config.seed} test_acc={test_acc:.4f} [{recipe(config)}] {took}", progress)
 
 
 def log_line(line: str, progress: bool = True) -> None:

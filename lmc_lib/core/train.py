@@ -137,6 +137,22 @@ def check_config(config: TrainConfig) -> None:
     if not (config.lr >= 0 and config.weight_decay >= 0 and config.warmup_epochs >= 0):
         raise TrainingError(f"lr, weight_decay and warmup_epochs must be >= 0; got {config.lr}, "
                             f"{config.weight_decay}, {config.warmup_epochs}")
+    check_momentum(config)
+
+
+def check_momentum(config: TrainConfig) -> None:
+    """momentum / nesterov: SGD's only (others keep the defaults), momentum in [0, 1), Nesterov
+    only with momentum > 0."""
+    default = (TrainConfig.momentum, TrainConfig.nesterov)
+    if config.optimizer != "sgd" and (config.momentum, config.nesterov) != default:
+        raise TrainingError(f"momentum={config.momentum}, nesterov={config.nesterov} apply to "
+                            f"optimizer 'sgd' only; {config.optimizer!r} keeps the defaults "
+                            f"{default} (drop them, or use optimizer='sgd')")
+    if not 0 <= config.momentum < 1:
+        raise TrainingError(f"momentum must be in [0, 1); got {config.momentum}")
+    if config.nesterov and config.momentum == 0:
+        raise TrainingError("nesterov=True needs momentum > 0; for plain SGD pass momentum=0, "
+                            "nesterov=False")
 
 
 def lr_factor(step: int, total_steps: int, warmup_steps: int, schedule: str = "linear") -> float:
@@ -152,7 +168,7 @@ def lr_factor(step: int, total_steps: int, warmup_steps: int, schedule: str = "l
 
 def make_optimizer(config: TrainConfig, params, batch_size: int, fused: bool = False,
                    capturable: bool = False) -> torch.optim.Optimizer:
-    """Adam (coupled L2), AdamW, SGD (momentum 0.9, Nesterov) or SophiaG; `fused` kernels (CUDA);
+    """Adam (coupled L2), AdamW, SGD (config.momentum, config.nesterov) or SophiaG; `fused` (CUDA);
     `capturable` Adam/AdamW can be captured in a CUDA graph (lmc_lib.core.cudagraph)."""
     lr, wd = config.lr, config.weight_decay
     kw = dict(fused=True) if fused else {}
@@ -162,7 +178,8 @@ def make_optimizer(config: TrainConfig, params, batch_size: int, fused: bool = F
     if config.optimizer == "adamw":
         return torch.optim.AdamW(params, lr=lr, weight_decay=wd, **adam_kw)
     if config.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=0.9, nesterov=True, weight_decay=wd, **kw)
+        return torch.optim.SGD(params, lr=lr, momentum=config.momentum, nesterov=config.nesterov,
+                               weight_decay=wd, **kw)
     if config.optimizer == "sophia":
         return SophiaG(params, lr=lr, weight_decay=wd, bs=batch_size)
     raise TrainingError(f"unknown optimizer {config.optimizer!r}; choose one of {OPTIMIZERS}")

@@ -200,7 +200,7 @@ def train_group(configs: list[TrainConfig], device="auto", progress: bool = True
     _unstack(params, models)
     out = [(model, _metrics(model, ds, hist, j, share, dev)) for j, model in enumerate(models)]
     for c, (_, m) in zip(configs, out):
-        runlog.log_trained(c, share, m["test_acc"], progress, note=f" (group of {len(configs)})")
+        runlog.log_trained(c, share * len(configs), m["test_acc"], progress, group=len(configs))
     return out
 
 
