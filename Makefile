@@ -9,8 +9,9 @@ JOBS ?= 2
 EXECUTOR ?= local
 RAY_ADDRESS ?=
 STAMP := $(VENV)/.lmc-installed
+LAB_STAMP := $(VENV)/.lmc-lab-installed
 
-.PHONY: setup data book render notebooks chapter new-chapter test bench clean browser
+.PHONY: setup data book render notebooks chapter new-chapter test bench clean browser lab lab-install
 
 setup: $(STAMP) data
 
@@ -46,6 +47,20 @@ render: setup
 new-chapter: $(STAMP)
 	$(PY) -m lmc_lib.build.newchapter "$(NAME)"
 
+# make lab: JupyterLab on the repository, the lab extra installed on first use (make setup never
+# installs it). book/NN_topic.py opens as a notebook through Jupytext and saves back to the .py
+# alone (no outputs, no .ipynb beside it): jupytext.toml, jupyter_config/. LAB_ARGS="--port 9000"
+lab: setup lab-install
+	@echo "JupyterLab on $(CURDIR): open the http://127.0.0.1:...?token=... URL printed below; Ctrl-C stops it"
+	JUPYTER_CONFIG_PATH="$(CURDIR)/jupyter_config$${JUPYTER_CONFIG_PATH:+:$$JUPYTER_CONFIG_PATH}" \
+	  $(VENV)/bin/jupyter lab --ServerApp.root_dir="$(CURDIR)" $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
+
+lab-install: $(LAB_STAMP)
+
+$(LAB_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -c requirements.lock -e '.[dev,ray,lab]'
+	@touch $@
+
 # tests/test_browser.py opens the smoke book in headless Chromium: install it when missing
 browser:
 	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
@@ -55,8 +70,8 @@ browser:
 	    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 	  else echo "Chromium missing: install it (apt-get install chromium) or test_browser fails"; fi; }
 
-# the linter first (rules in pyproject.toml), then the tests
-test: setup browser
+# the linter first (rules in pyproject.toml), then the tests (tests/test_lab.py needs the lab extra)
+test: setup browser lab-install
 	$(PY) -m ruff check .
 	@$(PY) -m pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc

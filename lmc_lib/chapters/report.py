@@ -1,20 +1,23 @@
 """Claim verdicts: each chapter's "Result" cell records one per claim; the index shows them all.
 
-Live verdicts (this build) go to `$LMC_RESULTS` (default `_build/results/<profile>/`); verdicts
+Live verdicts (this build) go to `$LMC_RESULTS` (default `_build/results/<profile>/`; a kernel run
+with other parameters than its chapter's, e.g. in `make lab`, writes to its variant folder); verdicts
 recorded by a paper-profile run on a GPU are committed under `results/paper/` by the code in
 `lmc_lib.chapters.record`. Nothing in either is typed by hand.
 """
 from __future__ import annotations
 
+import ast
 import datetime as _dt
 import json
 import os
 import re
 import subprocess
+import sys
 from fractions import Fraction
 from pathlib import Path
 
-from lmc_lib.chapters import resultview
+from lmc_lib.chapters import params, resultview
 from lmc_lib.core.data import DATASET_NAMES
 from lmc_lib.core.utils import REPO, LmcError, jsonable
 from lmc_lib.lmc import claims
@@ -40,11 +43,69 @@ CLAIMS = {
 }
 
 
-def results_dir(profile: str) -> Path:
-    """Where live verdicts of `profile` are written ($LMC_RESULTS made absolute against the cwd)."""
+def results_dir(profile: str, chapter: str | None = None) -> Path:
+    """Where live verdicts of `profile` are written: $LMC_RESULTS (made absolute against the cwd);
+    without it, a kernel running `chapter` with parameters other than its parameters cell's (an
+    edited cell in JupyterLab, papermill -p) writes to the variant folder bookbuild would use."""
     env = os.environ.get("LMC_RESULTS")
-    root = Path(env).expanduser().absolute() if env else REPO / "_build" / "results"
-    return root / profile
+    if env:
+        return Path(env).expanduser().absolute() / profile
+    found = kernel_variant(chapter) if chapter else None
+    if found:
+        build = Path(os.environ.get("LMC_BUILD") or REPO / "_build").absolute()  # as bookbuild's
+        return build / "variants" / params.variant_name(*found) / "results" / profile
+    return REPO / "_build" / "results" / profile
+
+
+def chapter_source(chapter: str) -> Path | None:
+    """The kernel's chapter file NN_topic.py: the notebook JupyterLab opened, else in the cwd or book/."""
+    number = str(chapter).split("-")[0]
+    opened = Path(os.environ.get("JPY_SESSION_NAME") or "")
+    if opened.name.startswith(f"{number}_") and opened.suffix == ".py" and opened.is_file():
+        return opened
+    found = sorted(Path.cwd().glob(f"{number}_*.py")) or sorted(BOOK.glob(f"{number}_*.py"))
+    return found[0] if found else None
+
+
+def kernel_variant(chapter: str) -> tuple[str, dict] | None:
+    """(chapter stem, variant parameters) when this kernel's parameters differ from its chapter's
+    parameters cell (a profile equal to the build's $LMC_PROFILE is the book's); None otherwise."""
+    ipython = sys.modules.get("IPython")
+    shell, source = ipython.get_ipython() if ipython else None, chapter_source(chapter)
+    if shell is None or source is None:
+        return None
+    known, given = params.schema(source.name[:2], source), {}
+    for name, default in _cell_literals(source).items():
+        now, then = _parsed(name, shell.user_ns.get(name, default), known), _parsed(name, default, known)
+        if name in known and now is not None and now != then:
+            given[name] = now
+    if given.get("profile") == os.environ.get("LMC_PROFILE"):
+        given.pop("profile", None)
+    if not given:
+        return None
+    profile = _parsed("profile", shell.user_ns.get("profile", "cpu"), known) or "cpu"
+    picked = params.variant(dict(given, profile=profile))
+    return (source.stem, picked) if picked else None
+
+
+def _cell_literals(source: Path) -> dict:
+    """name -> value of the literal assignments of a chapter's parameters cell."""
+    body, out = params.parameters_cell(source)[0], {}
+    for node in body:
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value:
+            try:
+                out[node.target.id] = ast.literal_eval(node.value)
+            except ValueError:
+                pass
+    return out
+
+
+def _parsed(name: str, value, known: dict):
+    """The parameter's value as bookbuild checks it; None when it is no longer one (rebound)."""
+    try:
+        return params.parse(name, value, known[name]) if name in known else None
+    except params.ParamError:
+        return None
 
 
 def git_commit() -> str:
@@ -103,7 +164,7 @@ def record_verdict(claim: str, chapter: str, profile: str, checks: dict, measure
                   commit=git_commit(), core=list(j.core) if j else list(checks),
                   rows=list(j.rows.values()) if j else [],
                   sentences=list(j.sentences) if j else [])
-    out = results_dir(profile)
+    out = results_dir(profile, chapter)
     out.mkdir(parents=True, exist_ok=True)
     stem = f"{claim}_{chapter}" + (f"_{dataset}" if dataset else "")
     (out / f"{stem}.json").write_text(json.dumps(jsonable(record, digits=5), indent=1))
@@ -143,7 +204,7 @@ def show_sentences(verdicts, run, claim_ids, **thresholds) -> list[dict]:
 
 def found(chapter: str, profile: str) -> list[dict]:
     """This build's verdict records of one chapter (its own and its "-suffix" parts)."""
-    recs = [r for rs in load_verdicts(results_dir(profile)).values() for r in rs
+    recs = [r for rs in load_verdicts(results_dir(profile, chapter)).values() for r in rs
             if str(r["chapter"]).split("-")[0] == chapter]
     return sorted(recs, key=lambda r: (_natural(r["claim"]), r.get("dataset", "")))
 
