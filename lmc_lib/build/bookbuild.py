@@ -65,7 +65,8 @@ def execute(source: Path, out: Path, parameters: dict, cwd: Path = BOOK) -> floa
         jupytext.write(to_notebook(source), nb_in)
         try:
             papermill.execute_notebook(str(nb_in), str(out), parameters=parameters,
-                                       kernel_name="python3", cwd=str(cwd), progress_bar=False)
+                                       kernel_name="python3", cwd=str(cwd), progress_bar=False,
+                                       config=kernel_config())
         except papermill.PapermillExecutionError as err:
             raise LmcError(f"{source.name} failed in cell {err.exec_count} "
                            f"({err.ename}: {err.evalue}); the executed notebook with the "
@@ -74,6 +75,17 @@ def execute(source: Path, out: Path, parameters: dict, cwd: Path = BOOK) -> floa
             raise LmcError(f"{source.name}: the kernel died in {_running_cell(out)} (killed: out "
                            f"of memory? see `dmesg`); the notebook so far is {out}") from None
     return time.time() - t0
+
+
+def kernel_config():
+    """The kernel's channels encrypted (CurveZMQ keys from jupyter_client >= 8.10) where pyzmq has
+    Curve: ipykernel warns about every unencrypted TCP kernel, and there is then nothing to warn about."""
+    import zmq
+    from jupyter_client.manager import KernelManager
+    from traitlets.config import Config
+
+    able = zmq.has("curve") and KernelManager.class_traits().get("transport_encryption")
+    return Config({"KernelManager": {"transport_encryption": "auto"}} if able else {})
 
 
 def _running_cell(nb_path: Path) -> str:

@@ -74,8 +74,9 @@ def main(argv=None) -> int:
     except LmcError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    print(f"wrote {path}\nrun it:  make chapter CH={path.name[:2]} PROFILE=smoke   (seconds), "
-          f"then make chapter CH={path.name[:2]}\nguide:   book/guide.md")
+    print(f"wrote {path}\nrun it:  make chapter CH={path.name[:2]} ARGS=\"-p profile smoke\"   (seconds, "
+          f"a variant: the book's outputs stay), then make chapter CH={path.name[:2]}\n"
+          "guide:   book/guide.md")
     return 0
 
 
