@@ -4,7 +4,7 @@ import pytest
 import torch
 from scipy.optimize import linear_sum_assignment
 
-from lmc_lib.matching import warmlap
+from lmc_lib.matching import sparselap, warmlap
 from lmc_lib.matching.assignment import AssignmentError
 
 
@@ -101,15 +101,17 @@ def test_warm_start_solver_maximises_like_scipy_over_a_sequence(method, warm_sma
     assert solver.stats["cold"] + solver.stats["priced"] == 2 and solver.stats["redone"] == 0
 
 
-@pytest.mark.parametrize("method", ["scipy", "auction"])
-def test_a_start_without_certificate_is_redone_cold(monkeypatch, warm_small, method):
+@pytest.mark.parametrize("method,sparse", [("scipy", False), ("auction", False), ("scipy", True)])
+def test_a_start_without_certificate_is_redone_cold(monkeypatch, warm_small, method, sparse):
     monkeypatch.setattr(warmlap, "GAP_TOLERANCE", -1.0)  # no started solve can pass the check
-    solver = warmlap.WarmStart(method)
+    monkeypatch.setattr(sparselap, "GAP_TOLERANCE", -1.0)  # nor a certified sparse one
+    solver = warmlap.WarmStart(method, sparse=sparse)
     for sim in matrices(4, 30, 3):
         p = solver.solve("g", torch.from_numpy(sim))
         assert total(sim, p.numpy()) == pytest.approx(-optimum(-sim), abs=1e-9)
     redone = 4 if method == "auction" else 3  # the auction's priced first solve is redone too
-    assert solver.stats == dict(cold=4, priced=0, warm=0, redone=redone, free=0, scans=0)
+    assert solver.stats == dict(cold=4, priced=0, warm=0, redone=redone, free=0, scans=0, sparse=0,
+                                dense=3 if sparse else 0, rounds=0)
 
 
 @pytest.mark.parametrize("kind", ["normal", "ties", "lowrank"])

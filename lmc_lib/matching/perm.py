@@ -206,18 +206,20 @@ def _match_group(spec, group, sims, sa, sb, perm, solve) -> bool:
 
 def weight_matching(spec: PermSpec, model_a, model_b, seed: int = 0, max_iter: int = 100,
                     include_buffers: bool = False, method: str = "auto",
-                    warm_start: bool = True) -> tuple[dict, dict]:
+                    warm_start: bool = True, sparse: bool | None = None) -> tuple[dict, dict]:
     """Sec 2.3 WM (Git Re-Basin): perm of model_b minimising ||theta_a - pi(theta_b)||^2, coordinate descent.
 
     `method` picks the linear-assignment solver (lmc_lib.matching.assignment); every solver gives the same
     optimum. With `warm_start` a group's second and later solves start from its last assignment and
-    duals (lmc_lib.matching.warmlap, also exact) and `method` does only the first. info: distances
+    duals (lmc_lib.matching.warmlap, also exact) and `method` does only the first; `sparse` (None:
+    when numba is installed) makes those later solves certified sparse ones
+    (lmc_lib.matching.sparselap: a candidate set proven optimal on the whole matrix). info: distances
     before/after, sweeps (`iterations`), `converged`, `solves`, `method` (the solver used),
     `warm` (the warm-start counts, or None), `seconds`.
     """
     check_same_architecture(model_a, model_b)
     method = assignment.resolve_method(method)
-    warm = warmlap.WarmStart(method) if warm_start else None
+    warm = warmlap.WarmStart(method, sparse) if warm_start else None
     solve = warm.solve if warm else (lambda group, sim: assignment.solve(sim, maximize=True, method=method))
     device = next(model_a.parameters()).device
     names = _names(spec, include_buffers)

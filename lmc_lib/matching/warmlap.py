@@ -26,13 +26,14 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from lmc_lib.matching import assignment
+from lmc_lib.matching import assignment, sparselap
 from lmc_lib.matching.auction import priced
 
 WARM_MIN_N = 512  # smaller matrices are solved cold every time: there the compiled cold solver wins
 COLD_AUCTION_EPS = 1.0  # method "auction": the cold auction stops at eps = this x span / n
 GAP_TOLERANCE = 1e-9  # accept a warm solve when its optimality bound is below this x (1 + |cost|)
 DUAL_CHUNK = 1 << 22  # entries per block in column_duals (bounds its temporary memory)
+KEEP_CANDIDATES = 2  # a sparse solve's candidate set is reused while below this x n (K_ROW + K_COL)
 ROUNDING = 1e-13  # column_duals: a pass that lowers no dual by more than this x max|c| ends it
 
 
@@ -190,23 +191,29 @@ class WarmStart:
     `stats` counts those solves, the rows re-augmented and the columns scanned.
     """
 
-    def __init__(self, method: str = "auto"):
+    def __init__(self, method: str = "auto", sparse: bool | None = None):
         self.method = assignment.resolve_method(method)
         self.exact = self.method if self.method != "auction" else "scipy"  # the cold fallback
+        self.sparse = sparselap.available() if sparse is None else bool(sparse)
         self.state = {}
-        self.stats = dict(cold=0, priced=0, warm=0, redone=0, free=0, scans=0)
+        self.stats = dict(cold=0, priced=0, warm=0, redone=0, free=0, scans=0, sparse=0, dense=0,
+                          rounds=0)
 
     def solve(self, key, sim) -> torch.Tensor:
         """The permutation p maximising sum_i sim[i, p[i]] (exact; warm from this key's last solve)."""
         if len(sim) < WARM_MIN_N:
             self.stats["cold"] += 1
             return assignment.solve(sim, maximize=True, method=self.method)
-        cost = assignment.as_matrix(sim, negate=True)
         start, kind = self.state.get(key), "warm"
         if start is None and self.method == "auction":
             start, kind = auction_start(sim), "priced"
+        if start is not None and self.sparse and kind == "warm":
+            x = self._sparse(key, sim, start)
+            if x is not None:
+                return x
+        cost = assignment.as_matrix(sim, negate=True)
         if start is not None:
-            x, v, info = sap(cost, *start)
+            x, v, info = sap(cost, *start[:2])
             if certificate_gap(cost, x, v) <= GAP_TOLERANCE * (1 + abs(cost[np.arange(len(x)), x].sum())):
                 for k, add in ((kind, 1), ("free", info["free"]), ("scans", info["scans"])):
                     self.stats[k] += add
@@ -216,6 +223,22 @@ class WarmStart:
         x = assignment.solve(torch.from_numpy(cost), maximize=False, method=self.exact).numpy()
         self.stats["cold"] += 1
         self.state[key] = (column_duals(cost, x), x)
+        return torch.from_numpy(x)
+
+    def _sparse(self, key, sim, start):
+        """The certified sparse solve from `start` (lmc_lib.matching.sparselap); None if it gave up."""
+        sim = assignment.as_tensor(sim).to(device="cpu", dtype=torch.float64)  # sparselap checks it
+        found = sparselap.solve(sim.contiguous().numpy(), *start)
+        if found is None:
+            self.stats["dense"] += 1  # the candidate set grew too far: the dense warm solve follows
+            return None
+        x, v, keys, info = found
+        if len(keys) > KEEP_CANDIDATES * len(x) * (sparselap.K_ROW + sparselap.K_COL):
+            keys = None  # grown over the solves: the next solve picks a fresh set
+        for k, add in (("warm", 1), ("sparse", 1), ("free", info["free"]), ("scans", info["scans"]),
+                       ("rounds", info["rounds"])):
+            self.stats[k] += add
+        self.state[key] = (v, x, keys)
         return torch.from_numpy(x)
 
 

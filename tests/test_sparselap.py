@@ -1,0 +1,136 @@
+"""Certified sparse exact assignment (lmc_lib.matching.sparselap) against scipy's linear_sum_assignment."""
+import numpy as np
+import pytest
+import torch
+from scipy.optimize import linear_sum_assignment
+
+from lmc_lib.core.config import make_config
+from lmc_lib.core.train import train
+from lmc_lib.matching import perm, sparselap, warmlap
+from lmc_lib.matching.matrix import AssignmentError
+from lmc_lib.matching.similarity import Similarity
+
+pytestmark = pytest.mark.skipif(not sparselap.available(), reason="numba is a dependency of lmc_lib")
+KINDS = ("normal", "ties", "lowrank", "congested")
+
+
+def matrix(kind, n, seed):
+    """A similarity to maximise: i.i.d., tie-heavy, low-rank, or a few dominant columns."""
+    rng = np.random.default_rng(seed)
+    if kind == "ties":
+        return rng.integers(0, 4, (n, n)).astype(float)
+    if kind == "lowrank":
+        return rng.normal(size=(n, 2)) @ rng.normal(size=(2, n)) + 0.01 * rng.normal(size=(n, n))
+    S = rng.normal(size=(n, n))
+    if kind == "congested":  # every row prefers the same few columns
+        S[:, : max(1, n // 16)] += 4.0 + rng.random(max(1, n // 16))
+    return S
+
+
+def best(S):
+    rows, cols = linear_sum_assignment(S, maximize=True)
+    return S[rows, cols].sum()
+
+
+def total(S, x):
+    return S[np.arange(len(x)), x].sum()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("n", [1, 2, 7, 60, 200])
+def test_cold_solve_is_optimal_and_certified(kind, n):
+    for seed in range(2):
+        S = matrix(kind, n, seed)
+        x, v, keys, stats = sparselap.solve(S, k=4, kc=2, max_fraction=1.0)  # the certificate adds
+        assert sorted(x) == list(range(n))
+        assert total(S, x) == pytest.approx(best(S), abs=1e-9)
+        assert sparselap.certify(S, v, x, 1e-12)[0] <= 1e-9
+        assert stats["entries"] == len(keys) <= n * n
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_warm_solves_of_a_changing_matrix_are_optimal(kind):
+    S = matrix(kind, 150, 3)
+    x, v, keys, _ = sparselap.solve(S, max_fraction=1.0)
+    rng = np.random.default_rng(4)
+    for _ in range(5):  # small changes, like one group's matrix across weight-matching sweeps
+        S = S + 0.1 * rng.normal(size=S.shape) * (rng.random(S.shape) < 0.2)
+        x, v, keys, stats = sparselap.solve(S, v, x, keys, k=8, max_fraction=1.0)
+        assert total(S, x) == pytest.approx(best(S), abs=1e-9)
+    x2, _, _, stats = sparselap.solve(S, v, x, keys)  # the same matrix again: nothing to do
+    assert np.array_equal(x, x2) and stats["free"] == 0 and stats["rounds"] == 1
+
+
+def test_few_candidates_need_certificate_rounds_and_reach_the_optimum():
+    S = matrix("congested", 120, 5)
+    x, _, keys, stats = sparselap.solve(S, k=1, kc=0, max_fraction=1.0)
+    assert stats["rounds"] > 1 and len(keys) > 120 + 1  # violated rows added entries
+    assert total(S, x) == pytest.approx(best(S), abs=1e-9)
+
+
+def test_the_certificate_rejects_a_wrong_assignment():
+    S = matrix("normal", 40, 6)
+    x, v, _, _ = sparselap.solve(S)
+    wrong = x.copy()
+    wrong[[0, 1]] = wrong[[1, 0]]
+    assert total(S, wrong) < total(S, x)
+    gap, bad = sparselap.certify(S, v, wrong, 1e-12)
+    assert gap >= total(S, x) - total(S, wrong) - 1e-9  # the bound covers the true loss
+    assert set(bad) <= {0, 1} and len(bad) > 0
+    assert sparselap.certify(S, v, x, 1e-12) == (pytest.approx(0.0, abs=1e-9), pytest.approx([]))
+
+
+def test_the_solve_gives_up_when_the_candidate_set_may_not_grow():
+    S = matrix("congested", 120, 5)
+    assert sparselap.solve(S, k=1, kc=0, max_fraction=0.0) is None  # needs > 1 round (above)
+
+
+def test_a_bad_matrix_is_refused():
+    S = matrix("normal", 5, 0)
+    S[2, 3] = np.nan
+    with pytest.raises(AssignmentError, match="NaN"):
+        sparselap.solve(S)
+
+
+def test_warm_start_falls_back_to_the_dense_solve_when_forced(monkeypatch, warm_small):
+    monkeypatch.setattr(sparselap, "MAX_FRACTION", 0.0)
+    monkeypatch.setattr(sparselap, "K_ROW", 1)
+    monkeypatch.setattr(sparselap, "K_COL", 0)
+    solver, rng = warmlap.WarmStart("scipy", sparse=True), np.random.default_rng(7)
+    S = matrix("congested", 100, 8)
+    for _ in range(3):
+        S = S + rng.normal(size=S.shape)
+        p = solver.solve("g", torch.from_numpy(S))
+        assert total(S, p.numpy()) == pytest.approx(best(S), abs=1e-9)
+    assert solver.stats["dense"] > 0 and solver.stats["sparse"] < 2
+    assert solver.stats["warm"] == 2 and solver.stats["redone"] == 0
+
+
+@pytest.fixture(scope="module")
+def trained_pair(one_thread):
+    """Two tiny MLPs trained on Fashion-MNIST in the smoke profile (different seeds)."""
+    return [train(make_config("smoke", "fashion_mnist", "mlp", 1 / 4, seed=s, n_train=1024),
+                  device="cpu", progress=False)[0] for s in (0, 1)]
+
+
+def test_similarities_of_a_trained_pair(trained_pair):
+    a, b = trained_pair
+    spec = perm.spec_for(a)
+    names = sorted(spec.param_names)
+    sims = Similarity(spec, *(perm._state64(m, names, "cpu") for m in (a, b)))
+    for group in sorted(spec.groups):
+        S = sims.get(group, perm.identity_permutation(spec))[0].numpy()
+        x, v, _, _ = sparselap.solve(S, k=4, kc=2, max_fraction=1.0)
+        assert total(S, x) == pytest.approx(best(S), rel=1e-12, abs=1e-12)
+
+
+def test_weight_matching_of_a_trained_pair_is_the_same_with_sparse_solves(trained_pair, warm_small):
+    a, b = trained_pair
+    spec = perm.spec_for(a)
+    dense, info_d = perm.weight_matching(spec, a, b, seed=1, sparse=False)
+    sparse, info_s = perm.weight_matching(spec, a, b, seed=1, sparse=True)
+    assert all(torch.equal(dense[g], sparse[g]) for g in spec.groups)
+    assert info_s["distance_after"] == pytest.approx(info_d["distance_after"], rel=1e-12)
+    warm = info_s["warm"]  # at 128 units some sparse solves give up (MAX_FRACTION): dense ones
+    assert warm["sparse"] > 0 and warm["sparse"] + warm["dense"] == warm["warm"]
+    assert info_d["warm"]["sparse"] == 0
