@@ -41,7 +41,7 @@ count_widths: list = [0.0625, 0.25, 1.0, 4.0, 16.0]  # widths whose parameter co
 barrier_width: float = 0.0      # width of the pair whose path is drawn; 0: the narrowest width
 perm_seed: int = 0              # seed of the random permutation in the symmetry check
 
-# %% tags=["hide-input"]
+# %% tags=["remove-input"]
 import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
@@ -66,17 +66,17 @@ setup
 # MNIST (handwritten digits) and Fashion-MNIST (clothing) both hold 60,000 training and 10,000
 # test images of 28x28 grey pixels in 10 classes.
 
-# %%
+# %% tags=["remove-input"]
 sets = {name: lmc_data.load(name) for name in ("mnist", "fashion_mnist")}
 for name, ds in sets.items():
     print(f"{name}: {tuple(ds.x_train.shape)} train, {tuple(ds.x_test.shape)} test, "
           f"pixel mean {ds.mean[0]:.3f}, std {ds.std[0]:.3f}")
 
-# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-ch01-mnist", "caption": "MNIST: the first six training images of each class."}, "image": {"alt": "Grid of handwritten digits, six per class 0 to 9"}}
+# %% tags=["remove-input"] mystnb={"figure": {"name": "fig-ch01-mnist", "caption": "MNIST: the first six training images of each class."}, "image": {"alt": "Grid of handwritten digits, six per class 0 to 9"}}
 sample_grid(sets["mnist"])
 plt.show()
 
-# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-ch01-fashion", "caption": "Fashion-MNIST: the first six training images of each class; the book's default data set."}, "image": {"alt": "Grid of clothing images, six per class"}}
+# %% tags=["remove-input"] mystnb={"figure": {"name": "fig-ch01-fashion", "caption": "Fashion-MNIST: the first six training images of each class; the book's default data set."}, "image": {"alt": "Grid of clothing images, six per class"}}
 sample_grid(sets["fashion_mnist"])
 plt.show()
 
@@ -85,7 +85,7 @@ plt.show()
 # We train one network of the chosen width with the profile's recipe; the model cache keeps it for
 # the other chapters.
 
-# %%
+# %% tags=["remove-input"]
 w = setup.widths[-1]
 config = setup.config(w, seed=seed)
 net = load_or_train(config, setup.device)
@@ -96,7 +96,7 @@ print(f"{config.arch}, w = {width_label(w)}, seed {config.seed}, {epochs_txt}, "
 print(f"train accuracy {100 * m['train_acc']:.1f}%, test accuracy {100 * m['test_acc']:.1f}%, "
       f"test loss {m['test_loss']:.3f} nats, trained in {m['wall_time_s']:.1f} s")
 
-# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-ch01-loss", "caption": "Training loss of the model above, per optimisation step and per epoch."}, "image": {"alt": "Training cross-entropy falling over the optimisation steps"}}
+# %% tags=["remove-input"] mystnb={"figure": {"name": "fig-ch01-loss", "caption": "Training loss of the model above, per optimisation step and per epoch."}, "image": {"alt": "Training cross-entropy falling over the optimisation steps"}}
 loss_curve(net.train_metrics, title=setup.title(widths=[w]))
 plt.show()
 
@@ -106,10 +106,10 @@ plt.show()
 # weight layers in all), VGG-11 and ResNet-20 (channel counts of every convolution times $w$).
 # The width multiplier $w$ is the single knob of the paper. The table counts the parameters of
 # each model per width, for this data set's image shape (convolutional nets see 28x28 images
-# zero-padded to 32x32). The paper's widths run from 1/4 to 16; the `cpu` profile stays at or
-# below 1, and the counts show why: VGG-11 at $w = 16$ has billions of parameters.
+# zero-padded to 32x32). The paper's widths run from 1/4 to 16; the `cpu` profile stays far
+# below that, and the counts show why: VGG-11 at $w = 16$ has billions of parameters.
 
-# %%
+# %% tags=["remove-input"]
 result = ch01.run(setup, count_widths=count_widths, barrier_width=barrier_width,
                   perm_seed=perm_seed)
 display(Markdown(ch01.param_table(result)))
@@ -125,7 +125,7 @@ display(Markdown(ch01.param_table(result)))
 # moves far away; for scale, the printout also gives the distance to a second, independently
 # trained model of the same width (model b of the same pair).
 
-# %%
+# %% tags=["remove-input"]
 s = result["symmetry"]
 print(f"width {width_label(s['width'])}: {s['units_moved']} of {s['units']} hidden units moved "
       f"by the random permutation (seed {s['seed']})")
@@ -163,7 +163,7 @@ print(f"||theta_a - theta_b|| (other seed) = {s['dist_independent']:.2f}")
 # barrier is expected to be most visible; {doc}`chapter 2 <02_width>` repeats this for every width
 # and pair.
 
-# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-ch01-barrier", "caption": "The barrier of one pair along the path {eq}`eq-path`: accuracy (left) and loss (right) of the merged model against the chord between the endpoints; the arrow marks the barrier {eq}`eq-barrier`."}, "image": {"alt": "Accuracy and loss along lambda for one pair with the chord and the barrier marked"}}
+# %% tags=["remove-input"] mystnb={"figure": {"name": "fig-ch01-barrier", "caption": "The barrier of one pair along the path {eq}`eq-path`: accuracy (left) and loss (right) of the merged model against the chord between the endpoints; the arrow marks the barrier {eq}`eq-barrier`."}, "image": {"alt": "Accuracy and loss along lambda for one pair with the chord and the barrier marked"}}
 ex = result["example"]
 barrier_example(ex, setup.title(widths=[ex["width"]]))
 plt.show()
@@ -181,11 +181,12 @@ display(Markdown(
 # ## Departures from the paper
 # ```{admonition} Where this run departs from the paper
 # :class: warning
-# * The `cpu` profile trains for a few epochs at widths up to 1 with 2 pairs per width; the paper
-#   trains for up to 100 epochs at widths up to 16 with 3 pairs (see `lmc_lib/core/config.py`).
+# * The `cpu` profile trains for a few epochs at small widths (the line printed under the
+#   parameters gives this run's scale); the paper trains for up to 100 epochs at widths up to 16 with 3 pairs (see `lmc_lib/core/config.py`).
 # * The paper's learning rate and weight decay for the MLP were lost in the text we work from; the
-#   book uses Adam with lr 1e-3 and weight decay 3e-3 (documented defaults).
-# * Barriers are measured on a held-out 80% of the first `n_eval` test images (the other 20% fit
+#   book uses Adam with the profile's learning rate and weight decay (documented defaults in
+#   `lmc_lib/core/config.py`).
+# * Barriers are measured on a held-out $80\%$ of the first `n_eval` test images (the other $20\%$ fit
 #   the temperature of the calibrated loss, {doc}`chapter 2 <02_width>`), not on the whole test set.
 # ```
 #
@@ -193,6 +194,12 @@ display(Markdown(
 # This chapter sets up the definitions and judges none of the paper's claims (C1-C12); its
 # permutation check is printed above and kept in the chapter's result.
 
-# %%
+# %% tags=["remove-input"]
 display(Markdown(report.result_markdown(ch01.verdicts(result, setup))
                  or "No claim is judged in this chapter."))
+
+# %% [markdown]
+# ## What this chapter found
+
+# %% tags=["remove-input"]
+_ = report.show_found("01", setup.profile)

@@ -63,13 +63,11 @@ lams: list = [0.25, 0.5, 0.75]  # lam values of the general-lam check (extension
 cos_threshold: float = 0.95     # C4: logit cosine at the largest width must exceed this
 decay_factor: float = 2.0       # C11: measured norm ratio within this factor of 2^-(l-1) at every layer
 
-# %% tags=["hide-input"]
+# %% tags=["remove-input"]
 import matplotlib.pyplot as plt
-import numpy as np
-from IPython.display import Markdown, display
 
 from lmc_lib.chapters import record, report
-from lmc_lib.chapters.experiment import Setup, width_label
+from lmc_lib.chapters.experiment import Setup
 from lmc_lib.chapters.params import checked
 from lmc_lib.chapters.plots import layers as lplots
 from lmc_lib.chapters.studies import ch04
@@ -81,30 +79,20 @@ setup = Setup.from_params(profile=profile, dataset=dataset, model=model, widths=
                           weight_decay=weight_decay, device=device)
 setup
 
-# %%
+# %% tags=["remove-input"]
 result = ch04.run(setup, lams=tuple(lams))
-labels = [width_label(w) for w in result["widths"]]
-cos = ch04.layer_means(result, "cos")
-print("LEWC cosine, mean over pairs (rows: widths, columns: layers 1..L)")
-for lab, row in zip(labels, cos):
-    print(f"w = {lab:>5}: " + "  ".join(f"{c:.4f}" for c in row))
+thresholds = dict(cos_threshold=cos_threshold, decay_factor=decay_factor)
 
 # %% [markdown]
 # ## LEWC cosine per layer (paper's Fig 3)
 # Mean over pairs with a band of $\pm$ one standard deviation; the last layer is the logits.
 
-# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-ch04-lewc", "caption": "LEWC cosine per layer (the paper's Fig 3): cosine between the merged model's layer output at $\\lambda = 1/2$ and the endpoints' mean, one curve per width; the last layer is the logits."}, "image": {"alt": "LEWC cosine against layer, one curve per width"}}
+# %% tags=["remove-input"] mystnb={"figure": {"name": "fig-ch04-lewc", "caption": "LEWC cosine per layer (the paper's Fig 3): cosine between the merged model's layer output at $\\lambda = 1/2$ and the endpoints' mean, one curve per width; the last layer is the logits."}, "image": {"alt": "LEWC cosine against layer, one curve per width"}}
 lplots.lewc_cosine(result, setup.title())
 plt.show()
 
 # %% tags=["remove-input"]
-display(Markdown(
-    f"At the logits the cosine is {cos[0, -1]:.3f} at w = {labels[0]} and {cos[-1, -1]:.3f} at "
-    f"w = {labels[-1]}; at the first layer {cos[0, 0]:.3f} and {cos[-1, 0]:.3f}. "
-    f"The cosine is higher at the widest than at the narrowest width at "
-    f"{int(np.sum(cos[-1] > cos[0]))} of {cos.shape[1]} layers. At the widest width it is lowest "
-    f"at layer {int(np.argmin(cos[-1])) + 1} ({cos[-1].min():.3f}); LEWC at layer l rests on all "
-    f"the layers below it, so deviations can compound with depth."))
+_ = report.show_sentences(ch04.verdicts, (result, setup), ["C4"], **thresholds)
 
 # %% [markdown]
 # ## Activation norms of the merged model (paper's Fig 20)
@@ -112,16 +100,12 @@ display(Markdown(
 # Right: the same for the LEWC target $2^{-l}(f_a + f_b)$, which is at most $2^{-(l-1)}$ (equal when
 # $f_a$ and $f_b$ point the same way). The dashed line is $2^{-(l-1)}$; the y axis is logarithmic.
 
-# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-ch04-norms", "caption": "Activation norms of the merged model relative to the endpoints (the paper's Fig 20), measured (left) and for the LEWC target of {eq}`eq-lewc` (right), against the prediction $2^{-(l-1)}$ (dashed); log scale."}, "image": {"alt": "Norm ratio against layer on a log scale, measured and predicted"}}
+# %% tags=["remove-input"] mystnb={"figure": {"name": "fig-ch04-norms", "caption": "Activation norms of the merged model relative to the endpoints (the paper's Fig 20), measured (left) and for the LEWC target of {eq}`eq-lewc` (right), against the prediction $2^{-(l-1)}$ (dashed); log scale."}, "image": {"alt": "Norm ratio against layer on a log scale, measured and predicted"}}
 lplots.norm_decay(result, setup.title())
 plt.show()
 
 # %% tags=["remove-input"]
-ratio, pred = ch04.layer_means(result, "norm_merged")[-1], np.asarray(result["prediction"])
-display(Markdown(
-    f"At w = {labels[-1]} the measured norm ratio per layer is "
-    f"{', '.join(f'{r:.3f}' for r in ratio)} against $2^{{-(l-1)}}$ = {', '.join(f'{p:.3f}' for p in pred)} "
-    f"(measured / predicted: {', '.join(f'{r / p:.2f}' for r, p in zip(ratio, pred))})."))
+_ = report.show_sentences(ch04.verdicts, (result, setup), ["C11"], **thresholds)
 
 # %% [markdown]
 # ## Extension: the $\lambda^l$ law away from $\lambda = 1/2$
@@ -130,15 +114,9 @@ display(Markdown(
 # widest. At $\lambda \ne 1/2$ the two weights $\lambda^l$ and $(1-\lambda)^l$ differ, so the cosine
 # now also tests the *relative* weights of the two models, not only the scale.
 
-# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-ch04-general", "caption": "Extension: the law {eq}`eq-lewc` away from $\\lambda = 1/2$, at the narrowest (dashed) and widest (solid) width: cosine with the LEWC target (left) and norm ratio to it (right, 1 = exact)."}, "image": {"alt": "Cosine and norm ratio to the LEWC target against layer for three lambdas"}}
+# %% tags=["remove-input"] mystnb={"figure": {"name": "fig-ch04-general", "caption": "Extension: the law {eq}`eq-lewc` away from $\\lambda = 1/2$, at the narrowest (dashed) and widest (solid) width: cosine with the LEWC target (left) and norm ratio to it (right, 1 = exact)."}, "image": {"alt": "Cosine and norm ratio to the LEWC target against layer for three lambdas"}}
 lplots.lewc_general(result, setup.title(widths=result["general_widths"]))
 plt.show()
-
-# %% tags=["remove-input"]
-wide = result["per_width"][str(result["general_widths"][-1])]["general"]
-display(Markdown("At the widest width, logits: " + "; ".join(
-    f"λ = {lam:g}: cosine {np.mean(wide[str(lam)]['cos'], 0)[-1]:.3f}, norm ratio "
-    f"{np.mean(wide[str(lam)]['scale'], 0)[-1]:.2f}" for lam in result["lams"]) + "."))
 
 # %% [markdown]
 # ## The same measurement on a second dataset
@@ -146,12 +124,12 @@ display(Markdown("At the widest width, logits: " + "; ".join(
 # with the same recipe, widths and number of pairs. The figure shows the LEWC cosine per layer;
 # the second dataset's verdicts join the Result below. Set `second_dataset = ""` to skip it.
 
-# %% tags=["hide-input"]
+# %% tags=["remove-input"]
 second_dataset, = checked("04", second_dataset=second_dataset)
 second = setup.second(second_dataset)
 result2 = ch04.run(second, lams=tuple(lams)) if second else None
 
-# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-ch04-lewc-second", "caption": "LEWC cosine per layer on the second dataset, one curve per width; the last layer is the logits."}, "image": {"alt": "LEWC cosine against layer on the second dataset, one curve per width"}}
+# %% tags=["remove-input"] mystnb={"figure": {"name": "fig-ch04-lewc-second", "caption": "LEWC cosine per layer on the second dataset, one curve per width; the last layer is the logits."}, "image": {"alt": "LEWC cosine against layer on the second dataset, one curve per width"}}
 if second:
     lplots.lewc_cosine(result2, second.title())
     plt.show()
@@ -179,7 +157,7 @@ record.show("04", setup.dataset,
 #   term that does not scale like $\lambda^l$, one reason the law can only hold approximately.
 # * The C4 threshold (`cos_threshold`) and the C11 tolerance (`decay_factor`) are our choices; the
 #   paper states neither. "Rises with width" means a one-sided permutation test of Spearman's rank
-#   correlation over all (width, pair) points at level 0.05 (`lmc_lib.lmc.claims`); with too few
+#   correlation over all (width, pair) points at level $\alpha = 0.05$ (`lmc_lib.lmc.rules`); with too few
 #   points for that test the verdict is "inconclusive".
 # * The general-$\lambda$ check is our extension of the paper's Fig 3.
 # * For conv nets (`model = "vgg11"` or `"resnet20"`) on (Fashion-)MNIST, images are zero-padded to
@@ -190,10 +168,16 @@ record.show("04", setup.dataset,
 #
 # ## Result
 # ```{margin} Thresholds
-# C4: the logit cosine at the largest width must exceed `cos_threshold` (default 0.95). C11: the
-# measured norm ratio must lie within a factor `decay_factor` (default 2) of $2^{-(l-1)}$ at every
-# layer.
+# C4: the logit cosine at the largest width, mean − std over pairs, must exceed `cos_threshold`.
+# C11: the measured norm ratio must lie within a factor `decay_factor` of $2^{-(l-1)}$ at every
+# layer (|mean| + std of the log ratio ≤ ln `decay_factor`). The table prints both values.
 # ```
 
-# %%
-report.show_result(ch04.verdicts, [(result, setup), (result2, second)], cos_threshold=cos_threshold, decay_factor=decay_factor)
+# %% tags=["remove-input"]
+_ = report.show_result(ch04.verdicts, [(result, setup), (result2, second)], **thresholds)
+
+# %% [markdown]
+# ## What this chapter found
+
+# %% tags=["remove-input"]
+_ = report.show_found("04", setup.profile)

@@ -34,7 +34,7 @@
 #
 # **A baseline: random vectors** (the paper's Theorem 5.4). For independent $x, y \sim N(0, I_d)$
 # the same cosine converges, as $d$ grows, to $(3/4 + 1/\pi)/\sqrt{1 + 1/\pi} \approx 0.9304$ at
-# $\lambda = 1/2$. So even unrelated pre-activations give a cosine of 0.93; a trained pair has to
+# $\lambda = 1/2$. So even unrelated pre-activations give a cosine of $0.93$; a trained pair has to
 # beat that to show weak additivity beyond chance.
 #
 # **Why wide nets beat it** (the paper's explanation, Fig 5, 6). In a wide net most units have tiny
@@ -45,7 +45,7 @@
 #
 # Claims tested here:
 #
-# * **C5** The weak-additivity cosine rises with width and exceeds 0.9304 in wide nets.
+# * **C5** The weak-additivity cosine rises with width and exceeds $0.9304$ in wide nets.
 # * **C6** Most units have tiny second moments; the overlap of the two models' active units falls
 #   with width without permutation, and is high after weight matching.
 #
@@ -70,13 +70,12 @@ bins: int = 20                  # histogram bins of s_i; C6's "tiny": the lowest
 small_share: float = 0.5        # C6: share of units in the lowest bin must exceed this (widest)
 wm_overlap: float = 0.7         # C6: active-unit overlap with WM must exceed this (widest)
 
-# %% tags=["hide-input"]
+# %% tags=["remove-input"]
 import matplotlib.pyplot as plt
-import numpy as np
 from IPython.display import Markdown, display
 
 from lmc_lib.chapters import record, report
-from lmc_lib.chapters.experiment import Setup, width_label
+from lmc_lib.chapters.experiment import Setup
 from lmc_lib.chapters.params import checked
 from lmc_lib.chapters.plots import layers as lplots
 from lmc_lib.chapters.studies import ch05
@@ -89,13 +88,9 @@ setup = Setup.from_params(profile=profile, dataset=dataset, model=model, widths=
                           weight_decay=weight_decay, device=device)
 setup
 
-# %%
+# %% tags=["remove-input"]
 result = ch05.run(setup, dims=tuple(dims), mass=mass, bins=bins, mc_elements=mc_elements)
-labels = [width_label(w) for w in result["widths"]]
-wa = ch05.means(result, "wa")
-print("weak-additivity cosine, mean over pairs (rows: widths, columns: hidden layers)")
-for lab, row in zip(labels, wa):
-    print(f"w = {lab:>5}: " + "  ".join(f"{c:.4f}" for c in row))
+thresholds = dict(small_share=small_share, wm_overlap=wm_overlap)
 
 # %% [markdown]
 # ## Theorem 5.4 by Monte Carlo
@@ -103,7 +98,7 @@ for lab, row in zip(labels, wa):
 # $\lambda$, with the limits (dashed) from the closed form at $\lambda = 1/2$ and its
 # arc-cosine-kernel generalisation at other $\lambda$ (`probes.gaussian_wa_limit`).
 
-# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-ch05-gaussian", "caption": "Theorem 5.4 by Monte Carlo: the weak-additivity cosine of two independent Gaussian vectors against the dimension $d$, at three values of $\\lambda$, with the d-to-infinity limits (dashed)."}, "image": {"alt": "Cosine against dimension on a log axis, approaching dashed limits"}}
+# %% tags=["remove-input"] mystnb={"figure": {"name": "fig-ch05-gaussian", "caption": "Theorem 5.4 by Monte Carlo: the weak-additivity cosine of two independent Gaussian vectors against the dimension $d$, at three values of $\\lambda$, with the d-to-infinity limits (dashed)."}, "image": {"alt": "Cosine against dimension on a log axis, approaching dashed limits"}}
 g = result["gaussian"]
 lplots.gaussian_wa(g)
 plt.show()
@@ -116,19 +111,14 @@ display(Markdown(
 
 # %% [markdown]
 # ## Weak-additivity cosine per hidden layer (paper's Fig 4)
-# Mean over pairs $\pm$ one standard deviation; the dashed line is the Gaussian value 0.9304.
+# Mean over pairs $\pm$ one standard deviation; the dashed line is the Gaussian value $0.9304$.
 
-# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-ch05-wa", "caption": "Weak-additivity cosine {eq}`eq-weak-additivity` per hidden layer at $\\lambda = 1/2$ (the paper's Fig 4), one curve per width, with the Gaussian value 0.9304 (dashed)."}, "image": {"alt": "Weak-additivity cosine against hidden layer, one curve per width"}}
+# %% tags=["remove-input"] mystnb={"figure": {"name": "fig-ch05-wa", "caption": "Weak-additivity cosine {eq}`eq-weak-additivity` per hidden layer at $\\lambda = 1/2$ (the paper's Fig 4), one curve per width, with the Gaussian value 0.9304 (dashed)."}, "image": {"alt": "Weak-additivity cosine against hidden layer, one curve per width"}}
 lplots.weak_additivity(result, setup.title())
 plt.show()
 
 # %% tags=["remove-input"]
-lim = probes.GAUSSIAN_WA_LIMIT
-display(Markdown(
-    f"Averaged over hidden layers the cosine is {wa[0].mean():.4f} at w = {labels[0]} and "
-    f"{wa[-1].mean():.4f} at w = {labels[-1]}. At the widest width "
-    f"{int(np.sum(wa[-1] > lim))} of {wa.shape[1]} hidden layers are above {lim:.4f}; at the "
-    f"narrowest, {int(np.sum(wa[0] > lim))}."))
+_ = report.show_sentences(ch05.verdicts, (result, setup), ["C5"], **thresholds)
 
 # %% [markdown]
 # ## Second moments of the units (paper's Fig 5 and Fig 21)
@@ -137,21 +127,15 @@ display(Markdown(
 # Fig 5) is the second hidden layer at the narrowest and widest width,
 # {numref}`fig-ch05-moments-all` (Fig 21) all hidden layers and widths.
 
-# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-ch05-moments", "caption": "Second moments of the units of the second hidden layer, narrowest and widest width (the paper's Fig 5); log count axis."}, "image": {"alt": "Histogram of unit second moments for two widths"}}
+# %% tags=["remove-input"] mystnb={"figure": {"name": "fig-ch05-moments", "caption": "Second moments of the units of the second hidden layer, narrowest and widest width (the paper's Fig 5); log count axis."}, "image": {"alt": "Histogram of unit second moments for two widths"}}
 l5 = min(2, len(result["hidden"]))
 lplots.second_moments(result, setup.title(), layers=[l5],
                       widths=sorted({result["widths"][0], result["widths"][-1]}))
 plt.show()
 
-# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-ch05-moments-all", "caption": "Second moments of the units of every hidden layer and width (the paper's Fig 21)."}, "image": {"alt": "Histograms of unit second moments, one panel per hidden layer"}}
+# %% tags=["remove-input"] mystnb={"figure": {"name": "fig-ch05-moments-all", "caption": "Second moments of the units of every hidden layer and width (the paper's Fig 21)."}, "image": {"alt": "Histograms of unit second moments, one panel per hidden layer"}}
 lplots.second_moments(result, setup.title())
 plt.show()
-
-# %% tags=["remove-input"]
-small = ch05.means(result, "small")
-display(Markdown(
-    f"Share of units in the lowest of {bins} bins (mean over layers and both models): " + ", ".join(
-        f"w = {lab}: {s:.2f}" for lab, s in zip(labels, small.mean(1))) + "."))
 
 # %% [markdown]
 # ## Do the two models use the same units? (paper's Fig 6 and Fig 22)
@@ -163,17 +147,12 @@ display(Markdown(
 # unrelated units; the paper's explanation needs the overlap near or below it without permutation
 # and well above it after weight matching.
 
-# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-ch05-overlap", "caption": "Share of model a's active units that are also active in model b, without permutation and after weight matching (the paper's Fig 6 and 22), with the chance level (dashed): the share of b's units that are active."}, "image": {"alt": "Active-unit overlap against width per hidden layer, with a dashed chance line"}}
+# %% tags=["remove-input"] mystnb={"figure": {"name": "fig-ch05-overlap", "caption": "Share of model a's active units that are also active in model b, without permutation and after weight matching (the paper's Fig 6 and 22), with the chance level (dashed): the share of b's units that are active."}, "image": {"alt": "Active-unit overlap against width per hidden layer, with a dashed chance line"}}
 lplots.active_overlap(result, setup.title())
 plt.show()
 
 # %% tags=["remove-input"]
-ov, ov_wm, act = (ch05.means(result, k).mean(1) for k in ("overlap", "overlap_wm", "active"))
-display(Markdown(
-    "Overlap without / with weight matching, and the share of b's units that are active (chance "
-    "level of the overlap if b's active units were a random subset), mean over hidden layers: "
-    + "; ".join(f"w = {lab}: {a:.2f} / {b:.2f} (chance {c:.2f})"
-                for lab, a, b, c in zip(labels, ov, ov_wm, act)) + "."))
+_ = report.show_sentences(ch05.verdicts, (result, setup), ["C6"], **thresholds)
 
 # %% [markdown]
 # ## Effective rank of the weights
@@ -181,16 +160,9 @@ display(Markdown(
 # divided by its largest possible rank, $\min(\text{out}, \text{in})$, for model a of the first
 # pair. The first layer reads the 784 pixels, the last writes 10 logits.
 
-# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-ch05-rank", "caption": "Effective rank of each weight matrix divided by its largest possible rank, model a of the first pair, against width."}, "image": {"alt": "Relative effective rank against width, one curve per layer"}}
+# %% tags=["remove-input"] mystnb={"figure": {"name": "fig-ch05-rank", "caption": "Effective rank of each weight matrix divided by its largest possible rank, model a of the first pair, against width."}, "image": {"alt": "Relative effective rank against width, one curve per layer"}}
 lplots.effective_rank(result, setup.title())
 plt.show()
-
-# %% tags=["remove-input"]
-rank = [result["per_width"][str(w)]["rank"][0][1] / min(result["per_width"][str(w)]["dims"][1])
-        for w in result["widths"]]
-display(Markdown(
-    f"Relative effective rank of the second weight matrix: {rank[0]:.2f} at w = {labels[0]} and "
-    f"{rank[-1]:.2f} at w = {labels[-1]} (1 = all singular values equal)."))
 
 # %% [markdown]
 # ## The same measurement on a second dataset
@@ -198,12 +170,12 @@ display(Markdown(
 # with the same recipe, widths and number of pairs. The figure shows the weak-additivity cosine per hidden layer;
 # the second dataset's verdicts join the Result below. Set `second_dataset = ""` to skip it.
 
-# %% tags=["hide-input"]
+# %% tags=["remove-input"]
 second_dataset, = checked("05", second_dataset=second_dataset)
 second = setup.second(second_dataset)
 result2 = ch05.run(second, dims=tuple(dims), mass=mass, bins=bins, mc_elements=mc_elements) if second else None
 
-# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-ch05-wa-second", "caption": "Weak-additivity cosine {eq}`eq-weak-additivity` per hidden layer on the second dataset, one curve per width, with the Gaussian value 0.9304 (dashed)."}, "image": {"alt": "Weak-additivity cosine against hidden layer on the second dataset"}}
+# %% tags=["remove-input"] mystnb={"figure": {"name": "fig-ch05-wa-second", "caption": "Weak-additivity cosine {eq}`eq-weak-additivity` per hidden layer on the second dataset, one curve per width, with the Gaussian value 0.9304 (dashed)."}, "image": {"alt": "Weak-additivity cosine against hidden layer on the second dataset"}}
 if second:
     lplots.weak_additivity(result2, second.title())
     plt.show()
@@ -227,23 +199,29 @@ record.show("05", setup.dataset, [lplots.weak_additivity, lplots.second_moments,
 #   images).
 #   Histograms are from model a of the first pair, and so are the effective ranks (no error
 #   bars there).
-# * The paper's threshold for an "active" unit was lost; ours (`mass`, 90% of $\sum s_i^2$) is a
+# * The paper's threshold for an "active" unit was lost; ours (`mass`, a share of $\sum s_i^2$) is a
 #   parameter. So are the thresholds of C6 (`small_share`, `wm_overlap`) and the histogram bins.
 # * Weak additivity and second moments are measured on the input of the ReLU: $z_l$ for the plain
 #   MLP, the BatchNorm output for BN nets (and for ResNets the sum with the shortcut). Conv layers
 #   are flattened over channels and positions for the cosine; a channel's $s_i$ averages over
 #   positions.
 # * The Monte Carlo uses about `mc_elements` random numbers per dimension (at least 10 draws); the
-#   paper quotes 0.9303 at $d = 2 \cdot 10^6$.
+#   paper quotes $0.9303$ at $d = 2 \cdot 10^6$.
 # * For conv nets on (Fashion-)MNIST, images are zero-padded to 32x32 because CIFAR is absent.
 # ```
 #
 # ## Result
 # ```{margin} Thresholds
-# C5: the cosine must beat the Gaussian 0.9304. C6: more than `small_share` (default 0.5) of the
-# units in the lowest bin, and an overlap with weight matching above `wm_overlap` (default 0.7), at
-# the widest width.
+# C5: the cosine, mean − std over pairs, must beat the Gaussian limit $0.9304$. C6: more than
+# `small_share` of the units in the lowest bin, and an overlap with weight matching above
+# `wm_overlap`, at the widest width (mean − std over pairs; the table prints the values).
 # ```
 
-# %%
-report.show_result(ch05.verdicts, [(result, setup), (result2, second)], small_share=small_share, wm_overlap=wm_overlap)
+# %% tags=["remove-input"]
+_ = report.show_result(ch05.verdicts, [(result, setup), (result2, second)], **thresholds)
+
+# %% [markdown]
+# ## What this chapter found
+
+# %% tags=["remove-input"]
+_ = report.show_found("05", setup.profile)

@@ -52,7 +52,7 @@ profile: str = "cpu"            # cpu | paper | smoke
 wd_width: float = 0.0           # width of the weight-decay sweep; 0: widest setup width at most 1/2
 wd_values: list = []            # weight decays to sweep; empty: the profile wd_sweep
 
-# %%
+# %% tags=["remove-input"]
 import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
@@ -68,28 +68,26 @@ setup = Setup.from_params(profile=profile, dataset=dataset, model=model, widths=
                           weight_decay=weight_decay, device=device)
 result = ch07.run(setup, wd_width=wd_width, wd_values=wd_values)
 title = setup.title(widths=[result["width"]])
-print(f"width {width_label(result['width'])}, weight decays {result['weight_decays']}, "
-      f"{result['n_pairs']} pairs, {result['n_eval']} test inputs")
 
 # %% [markdown]
 # ## Barriers at $\lambda = 1/2$ against weight decay (paper's Fig 9)
 
-# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-ch07-barriers", "caption": "Accuracy barrier (percentage points) and calibrated-loss barrier (nats) {eq}`eq-barrier` at $\\lambda = 1/2$ against weight decay (the paper's Fig 9); mean and standard deviation over pairs."}, "image": {"alt": "Barriers against weight decay"}}
+# %% tags=["remove-input"] mystnb={"figure": {"name": "fig-ch07-barriers", "caption": "Accuracy barrier (percentage points) and calibrated-loss barrier (nats) {eq}`eq-barrier` at $\\lambda = 1/2$ against weight decay (the paper's Fig 9); mean and standard deviation over pairs."}, "image": {"alt": "Barriers against weight decay"}}
 figs.fig9_barriers_vs_wd(result, title)
 plt.show()
 
 # %% [markdown]
 # ## The merged path for each weight decay (paper's Fig 23)
 
-# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-ch07-paths", "caption": "Test accuracy and calibrated loss along the path, one curve per weight decay (the paper's Fig 23)."}, "image": {"alt": "Accuracy and calibrated loss against lambda, one curve per weight decay"}}
+# %% tags=["remove-input"] mystnb={"figure": {"name": "fig-ch07-paths", "caption": "Test accuracy and calibrated loss along the path, one curve per weight decay (the paper's Fig 23)."}, "image": {"alt": "Accuracy and calibrated loss against lambda, one curve per weight decay"}}
 figs.fig23_curves_per_wd(result, title)
 plt.show()
 
 # %% [markdown]
 # ## LEWC and its two sufficient conditions, per layer and weight decay (paper's Fig 10)
-# In (b) the dotted line is the Gaussian limit 0.9304 of Theorem 5.4 (independent pre-activations).
+# In (b) the dotted line is the Gaussian limit $0.9304$ of Theorem 5.4 (independent pre-activations).
 
-# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-ch07-conditions", "caption": "Per layer and weight decay (the paper's Fig 10): (a) the LEWC cosine {eq}`eq-lewc`, (b) weak additivity {eq}`eq-weak-additivity` with the Gaussian limit 0.9304 (dotted), (c) the reciprocal-orthogonality ratio {eq}`eq-ro`."}, "image": {"alt": "Three panels of per-layer probes, one curve per weight decay"}}
+# %% tags=["remove-input"] mystnb={"figure": {"name": "fig-ch07-conditions", "caption": "Per layer and weight decay (the paper's Fig 10): (a) the LEWC cosine {eq}`eq-lewc`, (b) weak additivity {eq}`eq-weak-additivity` with the Gaussian limit 0.9304 (dotted), (c) the reciprocal-orthogonality ratio {eq}`eq-ro`."}, "image": {"alt": "Three panels of per-layer probes, one curve per weight decay"}}
 figs.fig10_conditions_vs_wd(result, title)
 plt.show()
 
@@ -98,52 +96,34 @@ plt.show()
 # Left: the effective rank of each layer's weight matrix; right: the same divided by the largest
 # rank the matrix could have, min(fan-out, fan-in).
 
-# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-ch07-rank", "caption": "Effective rank of each layer's weight matrix against weight decay: absolute (left) and divided by the largest possible rank (right)."}, "image": {"alt": "Effective rank against weight decay, one curve per layer"}}
+# %% tags=["remove-input"] mystnb={"figure": {"name": "fig-ch07-rank", "caption": "Effective rank of each layer's weight matrix against weight decay: absolute (left) and divided by the largest possible rank (right)."}, "image": {"alt": "Effective rank against weight decay, one curve per layer"}}
 figs.effective_rank_vs_wd(result, title)
 plt.show()
 
 # %% [markdown]
 # ## What the figures show
-# The sentences below are computed from the numbers (means over pairs, and over layers for the
-# per-layer probes), weakest weight decay first.
+# What the checks of C8 found, each trend tested over all (weight decay, pair) points, weakest
+# weight decay first (means over layers for the per-layer probes):
 
 # %% tags=["remove-input"]
-s = ch07.summary(result)
-wds = [figs.wd_label(w) for w in result["weight_decays"]]
-
-
-def _row(key, fmt=".3f", scale=1.0):
-    return ", ".join(f"{w}: {scale * v:{fmt}}" for w, v in zip(wds, s[key]))
-
-
-display(Markdown(
-    f"- Accuracy barrier at 1/2 (pp): {_row('acc_barrier', '.2f', 100)}; calibrated-loss barrier "
-    f"(nats): {_row('cal_barrier')}.\n"
-    f"- Endpoint accuracy (%, mean of the two models): {_row('end_acc', '.1f', 100)}.\n"
-    f"- LEWC cosine: {_row('lewc')}; weak additivity: {_row('weak_additivity')}; "
-    f"RO ratio: {_row('ro_ratio')}.\n"
-    f"- Effective rank (layer mean): {_row('eff_rank', '.1f')}; relative to full rank: "
-    f"{_row('eff_rank_rel')}.\n\n"
-    f"From the weakest to the strongest weight decay the calibrated-loss barrier "
-    f"{'falls' if s['cal_barrier'][-1] < s['cal_barrier'][0] else 'does not fall'} and the "
-    f"effective rank {'falls' if s['eff_rank'][-1] < s['eff_rank'][0] else 'does not fall'}; "
-    f"the Result cell below says which of the paper's trends hold at every step of the sweep."))
+_ = report.show_sentences(ch07.verdicts, (result, setup), ["C8"])
 
 # %% [markdown]
 # ## Departures from the paper
 # ```{admonition} Where this run departs from the paper
 # :class: warning
-# - **Values lost in the paper.** The learning rate (1e-3) and the main weight decay (3e-3) are
-#   documented defaults (see `lmc_lib.core.config`), not the paper's lost numbers; the default sweep
-#   0, 1e-4, 1e-3, 3e-3 spans the paper's range "0 to 0.003".
+# - **Values lost in the paper.** The learning rate and the main weight decay are documented
+#   defaults (see `lmc_lib.core.config`), not the paper's lost numbers; the profile's sweep
+#   (`wd_sweep`, on the figure's axis) spans the paper's range "$0$ to $0.003$".
 # - **Reciprocal orthogonality** is shown as the mean of the two directions
 #   ($W_a h_b$ and $W_b h_a$), layers $l \ge 2$.
-# - **One width.** The paper shows the sweep at several widths; here it runs at one (below), which
-#   in the `cpu` profile is $w = 1/2$ rather than 1 so that the extra training of this chapter
-#   (three new coefficients x pairs x 2 models) stays within a few minutes on two CPU cores.
+# - **One width.** The paper shows the sweep at several widths; here it runs at one (below: by
+#   default the widest width of the sweep up to 1/2, parameter `wd_width`) so that the extra
+#   training of this chapter (new coefficients x pairs x 2 models) stays within a few minutes on
+#   two CPU cores.
 # ```
 
-# %%
+# %% tags=["remove-input"]
 cfg = setup.config(result["width"])
 display(Markdown(
     f"This run: profile `{setup.profile}`, {setup.data_label()}, width {width_label(result['width'])}, "
@@ -155,5 +135,11 @@ display(Markdown(
 # %% [markdown]
 # ## Result
 
-# %%
-report.show_result(ch07.verdicts, [(result, setup)])
+# %% tags=["remove-input"]
+_ = report.show_result(ch07.verdicts, [(result, setup)])
+
+# %% [markdown]
+# ## What this chapter found
+
+# %% tags=["remove-input"]
+_ = report.show_found("07", setup.profile)

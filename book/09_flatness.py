@@ -47,7 +47,7 @@ device: str = "auto"            # auto | cpu | cuda
 profile: str = "cpu"            # cpu | paper | smoke
 ts: int = 11                    # number of points t in [0, 1] along each direction
 
-# %%
+# %% tags=["remove-input"]
 import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
@@ -68,14 +68,14 @@ result = ch09.run(setup, ts=ts)
 # ## A random step of length $d$ versus the step to $\theta_b$ (paper's Fig 12)
 # Top: random direction; bottom: towards $\theta_b$ (its value at $t = 1$ is model $b$ itself).
 
-# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-ch09-flatness", "caption": "Test accuracy and loss along a random step of length $d$ from model a (top) and along the step to model b (bottom; $t = 1$ is model b itself), the paper's Fig 12; one curve per width."}, "image": {"alt": "Accuracy and loss against t for a random direction and for the direction to model b"}}
+# %% tags=["remove-input"] mystnb={"figure": {"name": "fig-ch09-flatness", "caption": "Test accuracy and loss along a random step of length $d$ from model a (top) and along the step to model b (bottom; $t = 1$ is model b itself), the paper's Fig 12; one curve per width."}, "image": {"alt": "Accuracy and loss against t for a random direction and for the direction to model b"}}
 figs.fig12_flatness(result, setup.title())
 plt.show()
 
 # %% [markdown]
 # ## How similar are the hidden features? (paper's Fig 13 and 14)
 
-# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-ch09-features", "caption": "Mean cosine between the hidden activations of model a and those of its random neighbour (left, the paper's Fig 13) or of model b (right, Fig 14), per hidden layer, against width."}, "image": {"alt": "Activation cosine against width, one curve per hidden layer, two panels"}}
+# %% tags=["remove-input"] mystnb={"figure": {"name": "fig-ch09-features", "caption": "Mean cosine between the hidden activations of model a and those of its random neighbour (left, the paper's Fig 13) or of model b (right, the paper's Fig 14), per hidden layer, against width."}, "image": {"alt": "Activation cosine against width, one curve per hidden layer, two panels"}}
 figs.fig13_14_activation_cosine(result, setup.title())
 plt.show()
 
@@ -91,11 +91,10 @@ rows = "\n".join(f"| {width_label(w)} | {dd:.2f} | {100 * a:.1f} | {100 * p:.1f}
 display(Markdown(
     "| width | d | acc (%) at $\\theta_a + d u$ | lowest acc (%) on the path to $\\theta_b$ "
     "| cos($a$, $a + d u$) | cos($a$, $b$) |\n|---|---|---|---|---|---|\n" + rows + "\n\n"
-    f"(cosines: mean over hidden layers and pairs). From the narrowest to the widest model the "
-    f"accuracy after the random step goes from {100 * s['rand_acc_t1'][0]:.1f}% to "
-    f"{100 * s['rand_acc_t1'][-1]:.1f}%; at the widest, the features of $\\theta_b$ have cosine "
-    f"{s['cos_b'][-1]:.2f} with those of $\\theta_a$, against {s['cos_random'][-1]:.2f} for the "
-    f"random neighbour."))
+    "(means over pairs; cosines also over hidden layers)."))
+
+# %% tags=["remove-input"]
+_ = report.show_sentences(ch09.verdicts, (result, setup), ["C12"])
 
 # %% [markdown]
 # ## Departures from the paper
@@ -103,15 +102,22 @@ display(Markdown(
 # :class: warning
 # - One random direction per pair (seeded by the pair index), not an average over many.
 # - The threshold for "$\theta_b$ is not a random neighbour" is ours: at the largest width,
-#   cos($a$, $a + d u$) exceeds cos($a$, $b$) by at least 0.1 at every hidden layer.
+#   cos($a$, $a + d u$) exceeds cos($a$, $b$) by at least `ch09.GAP` (printed in the Result table)
+#   at every hidden layer.
 # - Scale: the paper trains widths up to 16 for up to 100 epochs, 3 pairs; this run:
 # ```
 
-# %%
+# %% tags=["remove-input"]
 display(Markdown(setup.scale_line()))
 
 # %% [markdown]
 # ## Result
 
-# %%
-report.show_result(ch09.verdicts, [(result, setup)])
+# %% tags=["remove-input"]
+_ = report.show_result(ch09.verdicts, [(result, setup)])
+
+# %% [markdown]
+# ## What this chapter found
+
+# %% tags=["remove-input"]
+_ = report.show_found("09", setup.profile)

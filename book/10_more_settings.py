@@ -50,9 +50,8 @@ conv_lams: int = 5              # lam grid of the conv nets (odd; every inner po
 lams: int = 11                  # lam grid of the MLPs (odd, so that lam 1/2 is on it)
 sophia_lr: float = 0.001        # learning rate of Sophia (F.10: the settings of the first-order runs)
 conv_dataset: str = "auto"      # auto: cifar10 when present, else the dataset padded to 32x32
-# %%
+# %% tags=["remove-input"]
 import matplotlib.pyplot as plt
-import numpy as np
 from IPython.display import Markdown, display
 
 from lmc_lib.chapters import record, report
@@ -78,7 +77,7 @@ print(f"{S['title']}; conv nets: {S['conv_label']}, widths {S['conv_plan']}, {S[
 # CIFAR cannot be downloaded on the machines that build this book. The loader looks for the
 # standard python-pickle folders; the cell below says which were found.
 
-# %%
+# %% tags=["remove-input"]
 for name, missing in result["cifar"].items():
     print(f"{name}: " + ("found" if not missing else "absent (its python-pickle folder is not in the data folder)"))
 if result["cifar100"]:
@@ -94,7 +93,7 @@ else:
 # Accuracy and calibrated loss of $\theta(\lambda)$ along the straight path between two
 # independently trained conv nets (BatchNorm statistics reset after merging), one line per width.
 
-# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-ch10-conv", "caption": "Conv nets merged without permutations: test accuracy and calibrated loss along the path {eq}`eq-path` (BatchNorm statistics reset after merging), one curve per width."}, "image": {"alt": "Accuracy and calibrated loss against lambda for VGG-11 and ResNet-20"}}
+# %% tags=["remove-input"] mystnb={"figure": {"name": "fig-ch10-conv", "caption": "Conv nets merged without permutations: test accuracy and calibrated loss along the path {eq}`eq-path` (BatchNorm statistics reset after merging), one curve per width."}, "image": {"alt": "Accuracy and calibrated loss against lambda for VGG-11 and ResNet-20"}}
 fig.lam_paths(result["conv"], ch10.conv_title(result))
 plt.show()
 
@@ -108,7 +107,11 @@ for arch, st in result["conv"].items():
                     f"| {ch10.series(st, 'cal_barrier', 'half')[i]:.3f} "
                     f"| {ch10.series(st, 'raw_barrier', 'half')[i]:.3f} |")
 display(Markdown("| net | w | endpoint acc (%) | acc at $\\lambda = 1/2$ (%) | acc barrier (pp) | calibrated "
-                 "barrier (nats) | raw barrier (nats) |\n|---|---|---|---|---|---|---|\n" + "\n".join(rows)))
+                 "barrier (nats) | raw barrier (nats) |\n|---|---|---|---|---|---|---|\n" + "\n".join(rows)
+                 + "\n\nMeans over pairs; barriers at $\\lambda = 1/2$."))
+
+# %% tags=["remove-input"]
+_ = report.show_sentences(ch10.verdicts, (result, setup), ["C1", "C2"])
 
 # %% [markdown]
 # ## BatchNorm and the norm of the merged activations (C11)
@@ -117,7 +120,7 @@ display(Markdown("| net | w | endpoint acc (%) | acc at $\\lambda = 1/2$ (%) | a
 # what LEWC {eq}`eq-lewc` predicts, $\lVert (f_a + f_b) / 2^l \rVert$; dotted: $2^{-(l-1)}$. The
 # plain MLP is shown for contrast.
 
-# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-ch10-norms", "caption": "Norm of the merged model's layer outputs divided by the endpoints' mean norm, at $\\lambda = 1/2$ and each net's largest width (the paper's Fig 20 for conv nets, with the plain and BatchNorm MLPs); log scale."}, "image": {"alt": "Norm ratio against layer for VGG-11, ResNet-20 and two MLPs"}}
+# %% tags=["remove-input"] mystnb={"figure": {"name": "fig-ch10-norms", "caption": "Norm of the merged model's layer outputs divided by the endpoints' mean norm, at $\\lambda = 1/2$ and each net's largest width (the paper's Fig 20 for conv nets, with the plain and BatchNorm MLPs); log scale."}, "image": {"alt": "Norm ratio against layer for VGG-11, ResNet-20 and two MLPs"}}
 norm_nets = {k: v for k, v in {**result["conv"], **result["mlp"]}.items() if k in
              ("adam", "bn", "vgg11", "resnet20")}
 fig.norm_decay(norm_nets, ch10.conv_title(result) + f" | MLPs: {S['dataset']}, "
@@ -125,11 +128,7 @@ fig.norm_decay(norm_nets, ch10.conv_title(result) + f" | MLPs: {S['dataset']}, "
 plt.show()
 
 # %% tags=["remove-input"]
-factors = {ch10.SETTING_NAMES[k]: ch10.decay_factor(st["by_width"][str(st["widths"][-1])]["norm_ratio"])
-           for k, st in norm_nets.items()}
-display(Markdown("Per-layer factor of the merged/endpoint norm ratio over the hidden layers "
-                 f"(1 = no decay, 1/2 = LEWC's halving; threshold {ch10.DECAY_THRESHOLD:.2f}): "
-                 + ", ".join(f"{k} **{v:.2f}**" for k, v in factors.items()) + "."))
+_ = report.show_sentences(ch10.verdicts, (result, setup), ["C11"])
 
 # %% [markdown]
 # ## Sophia instead of Adam (Fig 24, 25)
@@ -137,26 +136,15 @@ display(Markdown("Per-layer factor of the merged/endpoint norm ratio over the hi
 # method) at the learning rate set above. Left figure: barriers at $\lambda = 1/2$; right figure:
 # the trained models themselves.
 
-# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-ch10-sophia", "caption": "Adam against Sophia (the paper's Fig 24): accuracy barrier (pp), calibrated-loss and raw loss barriers (nats) at $\\lambda = 1/2$ against width."}, "image": {"alt": "Barriers against width for Adam and Sophia"}}
+# %% tags=["remove-input"] mystnb={"figure": {"name": "fig-ch10-sophia", "caption": "Adam against Sophia (the paper's Fig 24): accuracy barrier (pp), calibrated-loss and raw loss barriers (nats) at $\\lambda = 1/2$ against width."}, "image": {"alt": "Barriers against width for Adam and Sophia"}}
 opt = {k: result["mlp"][k] for k in ("adam", "sophia")}
 fig.barriers_vs_width(opt, result["mlp"]["sophia"]["title"] + f" | Sophia lr {S['sophia_lr']:g}",
                       keys=("acc_barrier", "cal_barrier", "raw_barrier"))
 plt.show()
 
-# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-ch10-sophia-ends", "caption": "The trained models themselves (the paper's Fig 25): endpoint test accuracy and calibrated loss against width, Adam and Sophia."}, "image": {"alt": "Endpoint accuracy and calibrated loss against width for Adam and Sophia"}}
+# %% tags=["remove-input"] mystnb={"figure": {"name": "fig-ch10-sophia-ends", "caption": "The trained models themselves (the paper's Fig 25): endpoint test accuracy and calibrated loss against width, Adam and Sophia."}, "image": {"alt": "Endpoint accuracy and calibrated loss against width for Adam and Sophia"}}
 fig.endpoints_vs_width(opt, result["mlp"]["sophia"]["title"] + f" | Sophia lr {S['sophia_lr']:g}")
 plt.show()
-
-# %% tags=["remove-input"]
-ad, so = (ch10.series(opt[k], "cal_barrier", "half") for k in ("adam", "sophia"))
-ea, es = (100 * np.asarray(ch10.series(opt[k], "end_acc")) for k in ("adam", "sophia"))
-ws = ", ".join(width_label(w) for w in S["mlp_widths"])
-display(Markdown(
-    f"At w = {ws}: calibrated barrier with Adam {np.round(ad, 3).tolist()}, with Sophia "
-    f"{np.round(so, 3).tolist()}; endpoint accuracy (%) with Adam {np.round(ea, 1).tolist()}, "
-    f"with Sophia {np.round(es, 1).tolist()}. Sophia's barrier "
-    f"{'is larger than' if so[-1] > ad[-1] else 'is not larger than'} Adam's at the largest width, "
-    f"and it {'shrinks' if so[-1] < so[0] else 'does not shrink'} from the smaller to the larger width."))
 
 # %% [markdown]
 # ## Skip connections and BatchNorm in the MLP (Fig 26, 27)
@@ -165,22 +153,17 @@ display(Markdown(
 # reciprocal-orthogonality ratio $\lVert W_a h_b\rVert / \lVert W_a h_a\rVert$ of {eq}`eq-ro` (mean
 # of both directions) per layer.
 
-# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-ch10-variants", "caption": "Plain, skip-connection and BatchNorm MLPs (the paper's Fig 26): accuracy barrier (pp) and calibrated-loss barrier (nats) at $\\lambda = 1/2$ against width."}, "image": {"alt": "Barriers against width for three MLP variants"}}
+# %% tags=["remove-input"] mystnb={"figure": {"name": "fig-ch10-variants", "caption": "Plain, skip-connection and BatchNorm MLPs (the paper's Fig 26): accuracy barrier (pp) and calibrated-loss barrier (nats) at $\\lambda = 1/2$ against width."}, "image": {"alt": "Barriers against width for three MLP variants"}}
 var = {k: result["mlp"][k] for k in ("adam", "skip", "bn")}
 fig.barriers_vs_width(var, result["mlp"]["skip"]["title"].replace(" (skip)", " (plain, skip, BN)"))
 plt.show()
 
-# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-ch10-variants-ro", "caption": "Reciprocal-orthogonality ratio {eq}`eq-ro` per layer for the three MLP variants (the paper's Fig 27), one curve per width."}, "image": {"alt": "Reciprocal-orthogonality ratio against layer, one panel per MLP variant"}}
+# %% tags=["remove-input"] mystnb={"figure": {"name": "fig-ch10-variants-ro", "caption": "Reciprocal-orthogonality ratio {eq}`eq-ro` per layer for the three MLP variants (the paper's Fig 27), one curve per width."}, "image": {"alt": "Reciprocal-orthogonality ratio against layer, one panel per MLP variant"}}
 fig.ro_per_layer(var, result["mlp"]["skip"]["title"].replace(" (skip)", " (plain, skip, BN)"))
 plt.show()
 
 # %% tags=["remove-input"]
-lines = []
-for k, st in var.items():
-    ro, cb = ch10.layer_mean(st, "ro_ratio"), ch10.series(st, "cal_barrier", "half")
-    lines.append(f"- {ch10.SETTING_NAMES[k]}: RO ratio {np.round(ro, 3).tolist()}, calibrated "
-                 f"barrier {np.round(cb, 3).tolist()} at w = {ws}.")
-display(Markdown("\n".join(lines)))
+_ = report.show_sentences(ch10.verdicts, (result, setup), ["C7"])
 
 # %% [markdown]
 # ## The paper profile
@@ -203,33 +186,43 @@ record.show("10", setup.dataset, [
 #   judged between two or so widths only, and a trend that needs more width may not show yet.
 # - **Data.** Without the CIFAR folders the conv nets run on Fashion-MNIST zero-padded to 32x32
 #   (the figure titles say so); CIFAR-100 (Fig 15) is not run.
-# - **Conv budget.** The `cpu` conv recipe is SGD (lr 0.1, short warm-up, linear decay), 3 epochs
-#   on the first 10,000 training images, with crop and flip. To fit the chapter's time budget the
-#   conv nets use **one pair** per width (`ch10.CONV_CUTS`), so their curves have no error band,
-#   and five lam values (each inner point needs a BatchNorm reset). At w = 1/8 ResNet-20 has only
-#   2/4/8 channels per stage and VGG-11 8 to 64: far narrower than anything in the paper.
-# - **Sophia.** The paper keeps "the first-order settings"; we use Adam's learning rate (1e-3)
-#   and the weight decay 3e-3, but SophiaG applies weight decay decoupled (`theta *= 1 - lr wd`),
-#   much weaker than Adam's coupled L2 at the same number; its other settings are the official
-#   defaults (betas 0.965/0.99, rho 0.04, hessian refreshed every 10 steps).
-# - **BN reset.** 4 batches of 500 training images (`bn_batches` of the profile) instead of the
-#   full training set.
+# - **Conv budget.** The `cpu` conv recipe is SGD with a short warm-up and a linear decay, the
+#   profile's epochs on a subset of the training images, with crop and flip (values in
+#   `lmc_lib/core/config.py`; the line below gives this run's scale). To fit the chapter's time
+#   budget the conv nets use fewer pairs per width (`ch10.CONV_CUTS`; with one pair their curves
+#   have no error band) and a short $\lambda$ grid (each inner point needs a BatchNorm reset). At
+#   the smallest conv widths the nets have a handful of channels per stage: far narrower than
+#   anything in the paper.
+# - **Sophia.** The paper keeps "the first-order settings"; we use Adam's learning rate and weight
+#   decay, but SophiaG applies weight decay decoupled (`theta *= 1 - lr wd`), much weaker than
+#   Adam's coupled L2 at the same number; its other settings are the official SophiaG defaults
+#   (`lmc_lib/core/sophia.py`).
+# - **BN reset.** `bn_batches` batches of training images (a profile setting) instead of the full
+#   training set.
 # - **Thresholds.** "Decays" means a geometric-mean per-layer norm factor below $2^{-1/2}$ (halfway,
 #   on a log scale, between LEWC's 1/2 and no decay); a trend over widths is a one-sided
-#   permutation test of Spearman's rank correlation over all (width, pair) points at level 0.05
-#   (`lmc_lib.lmc.claims.rises` / `falls`), undecided when too few widths or pairs could reach it.
+#   permutation test of Spearman's rank correlation over all (width, pair) points at level
+#   $\alpha = 0.05$ (`lmc_lib.lmc.rules.rises` / `falls`), undecided when too few widths or pairs
+#   could reach it.
 # ```
 
-# %%
+# %% tags=["remove-input"]
 display(Markdown(f"This run: MLP parts {setup.but(widths=tuple(S['mlp_widths'])).scale_line()} "
                  f"Conv nets: {ch10.conv_title(result)}, {S['conv_n_eval']} test inputs."))
 
 # %% [markdown]
 # ## Result
 # ```{margin} Thresholds
-# A net's activations decay when the geometric-mean per-layer norm factor is below $2^{-1/2}$; a
-# trend over widths means the last width beats the first.
+# A net's activations decay when the geometric-mean per-layer norm factor is below $2^{-1/2}$
+# (mean − std over pairs must stay above it for "no decay"); a trend over widths is the one-sided
+# rank test over all (width, pair) points, not a comparison of the last width with the first.
 # ```
 
-# %%
-report.show_result(ch10.verdicts, [(result, setup)])
+# %% tags=["remove-input"]
+_ = report.show_result(ch10.verdicts, [(result, setup)])
+
+# %% [markdown]
+# ## What this chapter found
+
+# %% tags=["remove-input"]
+_ = report.show_found("10", setup.profile)

@@ -26,8 +26,8 @@
 #    ensemble, so it should predict the same classes: its accuracy should approach the ensemble's
 #    as the width grows, at the cost of one model instead of two.
 # 3. **Merging more than two models.** The same argument for N models averaged with equal weights
-#    predicts logits shrunk by $N^{-(L-1)}$. We merge every subset of N = 2, 3, 4 of the four models
-#    of each width (two pairs) without permutations.
+#    predicts logits shrunk by $N^{-(L-1)}$. We merge every subset of N = 2, 3, 4 of the
+#    2 × `n_pairs` models of each width without permutations.
 # 4. **Spawning.** Models that start from the same initialisation and see the data in a different
 #    order are known to be linearly connected early on (Frankle et al. 2020). How much of the
 #    width effect is left once the initialisation is shared?
@@ -44,13 +44,12 @@ device: str = "auto"            # auto | cpu | cuda
 profile: str = "cpu"            # cpu | paper | smoke
 spawn_widths: list = []         # widths of the spawning study; empty: ch11.SPAWN_WIDTHS of the profile
 lams: int = 11                  # lam grid of the spawning curves (odd, so that lam 1/2 is on it)
-# %%
+# %% tags=["remove-input"]
 import matplotlib.pyplot as plt
-import numpy as np
 from IPython.display import Markdown, display
 
 from lmc_lib.chapters import record, report
-from lmc_lib.chapters.experiment import Setup, width_label
+from lmc_lib.chapters.experiment import Setup
 from lmc_lib.chapters.params import checked
 from lmc_lib.chapters.plots import settings as fig
 from lmc_lib.chapters.studies import ch11
@@ -62,8 +61,6 @@ setup = Setup.from_params(profile=profile, dataset=dataset, model=model, widths=
 spawn = [width] if width > 0 else spawn_widths
 result = ch11.run(setup, spawn_widths=spawn, lams=lams)
 calib, title = result["calib"], setup.title()
-spawn_ws = ", ".join(width_label(w) for w in result["settings"]["spawn_widths"])
-print(f"{result['settings']['title']}; spawning at w = {spawn_ws}")
 
 # %% [markdown]
 # ## 1. Data-free calibration
@@ -73,37 +70,32 @@ print(f"{result['settings']['title']}; spawning at w = {spawn_ws}")
 # itself is calibrated: it should be $2^{L-1}$ exactly when the merged logits are the ensemble's,
 # shrunk.
 
-# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-ch11-beta", "caption": "Fitted inverse temperature of the merged model, of the output ensemble and of the endpoints against width, with their ratio and LEWC's data-free prediction (dotted); log scale."}, "image": {"alt": "Fitted inverse temperature against width on a log scale"}}
+# %% tags=["remove-input"] mystnb={"figure": {"name": "fig-ch11-beta", "caption": "Fitted inverse temperature of the merged model, of the output ensemble and of the endpoints against width, with their ratio and LEWC's data-free prediction (dotted); log scale."}, "image": {"alt": "Fitted inverse temperature against width on a log scale"}}
 fig.beta_vs_width(calib, title)
 plt.show()
 
-# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-ch11-barriers", "caption": "Loss barrier at $\\lambda = 1/2$ against width: raw, with the fitted temperature of {eq}`eq-calibrated-loss`, and with the predicted one (no data)."}, "image": {"alt": "Loss barrier against width for three calibrations"}}
+# %% tags=["remove-input"] mystnb={"figure": {"name": "fig-ch11-barriers", "caption": "Loss barrier at $\\lambda = 1/2$ against width: raw, with the fitted temperature of {eq}`eq-calibrated-loss`, and with the predicted one (no data)."}, "image": {"alt": "Loss barrier against width for three calibrations"}}
 fig.calib_barriers(calib, title)
 plt.show()
 
 # %% tags=["remove-input"]
-beta = ch11.calib_stat(calib, "merged", "beta").mean(0)
-ratio = beta / calib["beta_pred"]
-display(Markdown(
-    f"Fitted $\\beta$ of $\\theta(1/2)$ divided by the predicted {calib['beta_pred']:g}, per width "
-    f"({', '.join(width_label(w) for w in calib['widths'])}): {np.round(ratio, 2).tolist()}. "
-    "The barrier with the predicted beta uses no held-out data at all: it compares the "
-    "rescaled merged model with the endpoints' plain losses."))
+# %% [markdown]
+# The barrier with the predicted beta uses no held-out data at all: it compares the rescaled
+# merged model with the endpoints' plain losses.
+
+_ = report.show_sentences(ch11.verdicts, (result, setup), ["B1", "B2"])
 
 # %% [markdown]
 # ## 2. Merged model vs output ensemble
 # The merged model costs one forward pass, the ensemble two. Accuracy and calibrated loss
-# (each model with its own fitted beta) on the same 80% of the evaluation inputs.
+# (each model with its own fitted beta) on the same $80\%$ of the evaluation inputs.
 
-# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-ch11-ensemble", "caption": "Test accuracy and calibrated loss against width: the endpoints (open squares, dashed), the merged model (circles) and the output ensemble (triangles, dotted); curves are shifted slightly along the width axis so none hides another."}, "image": {"alt": "Accuracy and calibrated loss against width for endpoints, merged model and ensemble"}}
+# %% tags=["remove-input"] mystnb={"figure": {"name": "fig-ch11-ensemble", "caption": "Test accuracy and calibrated loss against width: the endpoints (open squares, dashed), the merged model (circles) and the output ensemble (triangles, dotted); curves are shifted slightly along the width axis so none hides another."}, "image": {"alt": "Accuracy and calibrated loss against width for endpoints, merged model and ensemble"}}
 fig.merged_vs_ensemble(calib, title)
 plt.show()
 
 # %% tags=["remove-input"]
-gap = (ch11.calib_stat(calib, "ensemble", "acc") - ch11.calib_stat(calib, "merged", "acc")).mean(0)
-display(Markdown(f"Ensemble minus merged accuracy per width (pp): {np.round(100 * gap, 2).tolist()}; the gap "
-                 f"{'shrinks' if abs(gap[-1]) < abs(gap[0]) else 'does not shrink'} from the "
-                 "narrowest to the widest model."))
+_ = report.show_sentences(ch11.verdicts, (result, setup), ["B3"])
 
 # %% [markdown]
 # ## 3. Merging N models without permutations
@@ -111,7 +103,7 @@ display(Markdown(f"Ensemble minus merged accuracy per width (pp): {np.round(100 
 # accuracy (dashed: the output ensemble of the same subset). Right: fitted beta, dotted lines at
 # LEWC's $N^{L-1}$.
 
-# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-ch11-many", "caption": "Uniform merge of N models: test accuracy against width per N (dashed: the output ensemble of the same models) and the fitted inverse temperature against LEWC's prediction (dotted)."}, "image": {"alt": "Accuracy and fitted inverse temperature against width for several N"}}
+# %% tags=["remove-input"] mystnb={"figure": {"name": "fig-ch11-many", "caption": "Uniform merge of N models: test accuracy against width per N (dashed: the output ensemble of the same models) and the fitted inverse temperature against LEWC's prediction (dotted)."}, "image": {"alt": "Accuracy and fitted inverse temperature against width for several N"}}
 fig.many_models(result["many"], title)
 plt.show()
 
@@ -120,7 +112,7 @@ plt.show()
 # Pairs that share the initialisation (`init_seed = 0`) but not the data order, against the
 # independent pairs of the main sweep, at a few widths.
 
-# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-ch11-spawn", "caption": "Spawned pairs (shared initialisation) against independent pairs: accuracy barrier (pp), calibrated-loss and raw loss barriers (nats) at $\\lambda = 1/2$ against width."}, "image": {"alt": "Barriers against width for spawned and independent pairs"}}
+# %% tags=["remove-input"] mystnb={"figure": {"name": "fig-ch11-spawn", "caption": "Spawned pairs (shared initialisation) against independent pairs: accuracy barrier (pp), calibrated-loss and raw loss barriers (nats) at $\\lambda = 1/2$ against width."}, "image": {"alt": "Barriers against width for spawned and independent pairs"}}
 sp_title = setup.title(widths=result["spawn"]["independent"]["widths"])
 fig.barriers_vs_width(result["spawn"], sp_title, keys=("acc_barrier", "cal_barrier", "raw_barrier"))
 plt.show()
@@ -142,25 +134,31 @@ record.show("11", setup.dataset, [lambda r, t: fig.beta_vs_width(r["calib"], t),
 # :class: warning
 # - These studies are ours, not the paper's; there is no paper figure to compare with, and none
 #   of the claims C1-C12 is judged here.
-# - `cpu` profile: widths up to 2, 3 epochs (the line below gives this run's scale); the LEWC
+# - `cpu` profile: a few epochs at small widths (the line below gives this run's scale); the LEWC
 #   prediction is meant for wide models, so a mismatch at small width is expected rather than a
 #   refutation.
 # - The data-free prediction assumes the trained models themselves are calibrated at beta = 1
 #   (their fitted beta is drawn in the first figure); the ratio to the ensemble's beta does not.
-# - N-model merging uses the 2 x n_pairs models of the main sweep (4 in the `cpu` profile), so
-#   N = 4 is a single merge per width and its error bar is zero.
-# - Spawning trains extra pairs only at `spawn_widths` (cpu: 1/8, 1/2, 1) to stay within the
+# - N-model merging uses the 2 x n_pairs models of the main sweep, so the largest N is a single
+#   merge per width and its error bar is zero.
+# - Spawning trains extra pairs only at `spawn_widths` (a parameter) to stay within the
 #   budget. The spawned models share the initialisation itself (spawn time 0) and train for only a
 #   few epochs in the `cpu` profile: they may simply not move far from each other, so a near-zero
 #   barrier here says little about longer training.
 # ```
 
-# %%
+# %% tags=["remove-input"]
 display(Markdown("This run: " + setup.scale_line()))
 
 # %% [markdown]
 # ## Result
 # The findings B1-B5 (ours, not the paper's), judged from this run like the paper's claims:
 
-# %%
-report.show_result(ch11.verdicts, [(result, setup)])
+# %% tags=["remove-input"]
+_ = report.show_result(ch11.verdicts, [(result, setup)])
+
+# %% [markdown]
+# ## What this chapter found
+
+# %% tags=["remove-input"]
+_ = report.show_found("11", setup.profile)

@@ -49,3 +49,32 @@ def test_figure_references_name_figures_of_the_book():
     md = "\n".join(c.source for _, c in _cells("markdown"))
     refs = set(re.findall(r"\{numref\}`([^`]+)`", md))
     assert refs and refs <= names, f"references to unknown figures {sorted(refs - names)}"
+
+
+def test_width_colours_are_sequential_colour_blind_safe_and_visible_on_white():
+    """No pale yellow: every width colour has a contrast of at least 3:1 on white, and the colours
+    run monotonically in lightness (readable as an order without hue, e.g. with deuteranopia)."""
+    from lmc_lib.chapters.plots import style
+
+    widths = [1 / 16, 1 / 8, 1 / 4, 1 / 2, 1, 2, 4, 8, 16]
+    colors = [style.width_colors(widths)[w] for w in widths]
+    assert min(style.contrast(c) for c in colors) >= 3.0
+    contrasts = [style.contrast(c) for c in colors]
+    assert all(a < b for a, b in zip(contrasts, contrasts[1:]))  # narrow light, wide dark
+    assert style.contrast((1.0, 1.0, 0.6)) < 3.0  # the check would flag a pale yellow
+
+
+def test_figures_are_numbered_by_chapter_never_like_the_papers():
+    """Chapters are a numbered toc part (figures read "Figure 2.3") and every caption that draws a
+    paper figure names it as the paper's ("the paper's Fig 16")."""
+    import yaml
+
+    root = Path(__file__).resolve().parents[1]
+    toc = yaml.safe_load((root / "_toc.yml").read_text())
+    part = next(p for p in toc["parts"] if p["caption"] == "Chapters")
+    assert part.get("numbered") is True
+    config = yaml.safe_load((root / "_config.yml").read_text())["sphinx"]["config"]
+    assert config["numfig"] and config["numfig_format"]["figure"] == "Figure %s"
+    for _, cell in _cells("code"):
+        caption = cell.metadata.get("mystnb", {}).get("figure", {}).get("caption", "")
+        assert not re.search(r"(?<!paper's )(?<!paper )\bFig\.? ?\d", caption.replace("Figs", "Fig")), caption

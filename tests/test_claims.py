@@ -250,3 +250,33 @@ def test_combine_prefixes_settings_and_keeps_their_cores():
     j = claims.combine({"A": a, "B": b})
     assert all(k.startswith(("A: ", "B: ")) for k in j.checks)
     assert j.verdict == "inconclusive"  # B's trend cannot be tested
+
+
+# ----------------------------------------------------------------------------- rows and sentences
+def test_one_pair_that_already_misses_is_no_not_undecided():
+    """One merge a factor of four off a prediction is a miss, not "inconclusive"."""
+    assert claims.within([np.log(4.0)], 0.0, np.log(2.0)) is False
+    assert claims.within([np.log(1.5)], 0.0, np.log(2.0)) is None  # passes on its mean: spread unknown
+    assert claims.above([0.1], 0.3) is False and claims.below([0.5], 0.3) is False
+    assert claims.judge({"premise": False, "sanity": True}, core=["premise"]) == "not reproduced"
+
+
+def test_rows_carry_what_the_check_compared():
+    half = [[0.60, 0.62, 0.64], [0.80, 0.81, 0.82]]
+    end = [[0.90] * 3, [0.835, 0.835, 0.835]]
+    j = claims.c1([0.25, 1.0], half, end, gap_pp=2.0)
+    gap = j.rows["endpoint gap < 2.0 pp at w = 1"]
+    mean, std, n = gap["values"][0][1:]
+    assert n == 3 and mean == pytest.approx(2.5) and std == pytest.approx(1.0)
+    assert gap["rule"] == "mean + std < 2 pp" and gap["answer"] is False  # 2.5 + 1 >= 2
+    rise = j.rows["accuracy at λ = 1/2 rises with width"]
+    assert rise["p"] == pytest.approx(claims.trend_test([0.25, 1.0], half)[0])
+    assert [v[0] for v in rise["values"]] == ["w = 1/4", "w = 1"]
+    assert any("2.5 ± 1 pp" in s and s.endswith(": no.") for s in j.sentences)
+    assert j.sentences[-1].startswith(f"Verdict: {j.verdict}")
+
+
+def test_a_sentence_is_built_from_the_row_it_reports():
+    _, row = claims.level_row("", "below", [0.40, 0.50], 0.5, "residual")
+    text = claims.row_sentence("residual small", row)
+    assert "0.45 ± 0.071" in text and "mean + std < 0.5" in text and text.endswith(": no.")

@@ -49,8 +49,23 @@ def placeholder(source: Path, why: str) -> str:
             f"Run it with `make chapter CH={nn}`, then `make render`.\n:::\n")
 
 
+NUMBERED_TITLE = re.compile(r"^# \d+\. ")
+
+
+def unnumber_title(nb: dict) -> None:
+    """Drop the hand-written "N. " of the chapter's title: the numbered toc part numbers chapters
+    (and figures as N.k), so the page would otherwise read "N. N. Title"."""
+    for cell in nb.get("cells", []):
+        if cell.get("cell_type") == "markdown":
+            src = "".join(cell.get("source", ""))
+            cell["source"] = NUMBERED_TITLE.sub("# ", src, count=1)
+            return
+
+
 def tidy(nb: dict, warning: str | None = None) -> dict:
-    """Remove papermill's injected-parameters cell from the page; optionally add a warning cell."""
+    """Remove papermill's injected-parameters cell from the page and the title's hand number;
+    optionally add a warning cell."""
+    unnumber_title(nb)
     for cell in nb.get("cells", []):
         tags = cell.setdefault("metadata", {}).setdefault("tags", [])
         if "injected-parameters" in tags and "remove-cell" not in tags:

@@ -77,7 +77,8 @@ def sentences_markdown(records: list[dict], claims) -> str:
     """The sentences of the named claims' records (this run's numbers, from their checks)."""
     out = []
     for r in (r for r in records if r["claim"] in claims):
-        says = r.get("sentences") or [why(r)]
+        finding = (r.get("measured") or {}).get("finding")
+        says = r.get("sentences") or ([f"{finding}."] if finding else []) + [why(r)]
         out.append(f"**{r['claim']}{dataset_label(r)}**, this run: " + " ".join(says))
     return "\n\n".join(out)
 

@@ -56,7 +56,7 @@ def _num(x: float) -> str:
 def value_text(v, unit: str = "") -> str:
     """'mean ± std unit' of a row value [at, mean, std, n] (one pair: no ± part)."""
     _, mean, std, n = v
-    spread = f" ± {_num(std)}" if n > 1 and np.isfinite(std) else " (one pair)"
+    spread = f" ± {std:.2g}" if n > 1 and np.isfinite(std) else " (one pair)"
     return f"{_num(mean)}{spread}" + (f" {unit}" if unit else "")
 
 
@@ -73,7 +73,7 @@ def row_sentence(name: str, row: dict) -> str:
     else:
         seen = "; ".join(f"{value_text(v, unit)}{where(v)}" for v in vals)
         test = f"rule {row['rule']}"
-    return f"{name} ({row['quantity']} {seen}; {test}): {ANSWER[row['answer']]}."
+    return f"{name} ({row['quantity']}: {seen}; {test}): {ANSWER[row['answer']]}."
 
 
 def verdict_sentence(checks: dict, core, verdict: str) -> str:

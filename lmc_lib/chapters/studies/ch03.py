@@ -79,5 +79,5 @@ def verdicts(result: dict, setup: Setup, c3_tol_pp: float = 1.0) -> list:
                 "diff_pp_largest_width": 100 * float(np.mean(rnd_all[-1]) - np.mean(none)),
                 "cal_barrier_random_minus_wm": [float(np.mean(g)) for g in gain]}
     return [report.record_verdict("C3", "03", setup.profile, j.checks, measured,
-                                  setting=report.setting_of(setup), verdict=j.verdict,
+                                  setting=report.setting_of(setup), verdict=j.verdict, judgement=j,
                                   dataset=setup.dataset)]

@@ -81,7 +81,7 @@ def _c4(result, setup, cos_threshold):
     measured = {"last-layer cosine per width": cos[:, -1].tolist(),
                 "cosine per layer at largest width": cos[-1].tolist()}
     return report.record_verdict("C4", "04", setup.profile, j.checks, measured,
-                                 setting=report.setting_of(setup), verdict=j.verdict,
+                                 setting=report.setting_of(setup), verdict=j.verdict, judgement=j,
                                  dataset=setup.dataset)
 
 
@@ -96,7 +96,7 @@ def _c11(result, setup, decay_factor):
     plain = result["arch"] == "mlp" and result["variant"] == "plain"
     return report.record_verdict("C11", "04", setup.profile, j.checks, measured,
                                  setting=report.setting_of(setup, [result["widths"][-1]]),
-                                 verdict=j.verdict if plain else "not run", dataset=setup.dataset)
+                                 verdict=j.verdict if plain else "not run", judgement=j, dataset=setup.dataset)
 
 
 def verdicts(result: dict, setup, cos_threshold: float = 0.95, decay_factor: float = 2.0) -> list[dict]:

@@ -57,5 +57,5 @@ def verdicts(result: dict, setup, cos_threshold: float = 0.95) -> list[dict]:
                 "RO ratio per layer (largest width)": ro[-1].tolist(),
                 "cosine per layer (largest width)": cos[-1].tolist()}
     return [report.record_verdict("C7", "06", setup.profile, j.checks, measured,
-                                  setting=report.setting_of(setup), verdict=j.verdict,
+                                  setting=report.setting_of(setup), verdict=j.verdict, judgement=j,
                                   dataset=setup.dataset)]

@@ -11,8 +11,9 @@ from __future__ import annotations
 import numpy as np
 
 from lmc_lib.chapters import report
-from lmc_lib.chapters.experiment import Setup
+from lmc_lib.chapters.experiment import Setup, width_label
 from lmc_lib.chapters.studycache import cached_study
+from lmc_lib.core.stats import pm
 from lmc_lib.lmc import claims, probes
 from lmc_lib.matching import perm
 
@@ -61,10 +62,27 @@ def verdicts(result: dict, setup: Setup) -> list[dict]:
     none, wm = ([result[m][str(w)] for w in ws] for m in ("none", "wm"))
     j = claims.c9(ws, layers, none, wm, large=LARGE, smaller=SMALLER)
     hidden = lambda v: [float(np.mean(np.asarray(p)[:, :-1])) for p in v]  # noqa: E731
-    measured = dict(widths=ws, residual_none_layers_2_to_L_minus_1=hidden(none),
-                    residual_wm_layers_2_to_L_minus_1=hidden(wm),
-                    residual_none_widest_per_layer=np.mean(none[-1], axis=0).tolist(),
-                    residual_wm_widest_per_layer=np.mean(wm[-1], axis=0).tolist())
+    measured = {"widths": ws, "no-WM residual, hidden layers, per width": hidden(none),
+                "WM residual, hidden layers, per width": hidden(wm),
+                "no-WM residual per layer, largest width": np.mean(none[-1], axis=0).tolist(),
+                "WM residual per layer, largest width": np.mean(wm[-1], axis=0).tolist()}
     return [report.record_verdict("C9", CHAPTER, setup.profile, j.checks, measured,
                                   setting=report.setting_of(setup), verdict=j.verdict, judgement=j,
                                   dataset=setup.dataset)]
+
+
+def residual_tables(result: dict) -> str:
+    """Fig 11 as tables: r_l averaged over hidden layers 2..L-1 per width (the C9 checks' layers),
+    and per layer (logits included, marked) at the largest width; mean ± std over pairs."""
+    hidden = lambda rows: np.asarray(rows, float)[:, :-1].mean(1)  # noqa: E731
+    by_width = "\n".join(f"| {width_label(w)} | {pm(hidden(result['none'][str(w)]))} | "
+                         f"{pm(hidden(result['wm'][str(w)]))} |" for w in result["widths"])
+    top, layers = str(result["widths"][-1]), result["layers"]
+    by_layer = "\n".join(
+        f"| {l}{' (logits, in no check)' if i == len(layers) - 1 else ''} | "
+        f"{pm(np.asarray(result['none'][top])[:, i])} | {pm(np.asarray(result['wm'][top])[:, i])} |"
+        for i, l in enumerate(layers))
+    return ("Residual $r_l$ averaged over the hidden layers $2 \\le l \\le L-1$, mean ± std over "
+            f"pairs:\n\n| width | no permutation | weight matching |\n|---|---|---|\n{by_width}\n\n"
+            f"Per layer at the largest width ($w = {width_label(result['widths'][-1])}$):\n\n"
+            f"| layer | no permutation | weight matching |\n|---|---|---|\n{by_layer}")

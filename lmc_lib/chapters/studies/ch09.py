@@ -88,5 +88,5 @@ def verdicts(result: dict, setup: Setup) -> list[dict]:
     measured = dict(widths=widths, rand_acc_t1=s["rand_acc_t1"], path_min_acc=s["path_min_acc"],
                     cos_random=s["cos_random"], cos_b=s["cos_b"], gap_widest=gap_pairs.mean(0).tolist())
     return [report.record_verdict("C12", CHAPTER, setup.profile, j.checks, measured,
-                                  setting=report.setting_of(setup), verdict=j.verdict,
+                                  setting=report.setting_of(setup), verdict=j.verdict, judgement=j,
                                   dataset=setup.dataset)]

@@ -219,7 +219,7 @@ def _measured(named: dict, claim: str) -> dict:
 
 def _record(claim: str, chapter: str, setup: Setup, j, measured: dict, setting: str) -> dict:
     return report.record_verdict(claim, chapter, setup.profile, j.checks, measured, setting,
-                                 verdict=j.verdict, dataset=setup.dataset)
+                                 verdict=j.verdict, judgement=j, dataset=setup.dataset)
 
 
 def verdicts(result: dict, setup: Setup) -> list[dict]:
