@@ -286,3 +286,30 @@ def test_kernel_with_edited_parameters_records_where_make_chapter_would(monkeypa
     assert found.parent.parent.parent == tmp_path / "variants"
     monkeypatch.setenv("LMC_RESULTS", str(tmp_path / "mine"))  # a build's (or the user's) choice wins
     assert report.results_dir("cpu", "02") == tmp_path / "mine" / "cpu"
+
+
+def test_the_lab_extra_is_pinned_in_the_lock_as_installed():
+    """Every package JupyterLab pulls in (its requirements, recursively) has the lock's exact version."""
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+
+    def key(name):
+        return re.sub(r"[-_.]+", "-", name).lower()
+
+    pins = dict(line.split("==", 1) for line in (REPO / "requirements.lock").read_text().splitlines()
+                if "==" in line and not line.startswith("#"))
+    pins = {key(k): v.strip() for k, v in pins.items()}
+    seen, todo = set(), ["jupyterlab", "jupytext"]
+    while todo:
+        name = key(todo.pop())
+        if name in seen:
+            continue
+        seen.add(name)
+        dist = metadata.distribution(name)
+        assert pins.get(name) == dist.version, f"{name} {dist.version} is not pinned so in requirements.lock"
+        for text in dist.requires or []:
+            req = Requirement(text)
+            if req.marker is None or req.marker.evaluate({"extra": ""}):
+                todo.append(req.name)
+    assert {"jupyterlab", "jupyter-server", "jupytext"} <= seen
