@@ -8,6 +8,8 @@ JOBS ?= 2
 # make book EXECUTOR=ray [RAY_ADDRESS=host:6379]: train the planned models as Ray tasks first
 EXECUTOR ?= local
 RAY_ADDRESS ?=
+# make book SEED=1000: every seed shifted by 1000 (a variant run: _build/variants/, the book untouched)
+SEED ?= 0
 STAMP := $(VENV)/.lmc-installed
 LAB_STAMP := $(VENV)/.lmc-lab-installed
 
@@ -27,7 +29,8 @@ data: $(STAMP)
 book: setup
 	@start=$$(date +%s); \
 	$(PY) -m lmc_lib.build.bookbuild all --profile $(PROFILE) --jobs $(JOBS) \
-	  --executor $(EXECUTOR) $(if $(and $(filter ray,$(EXECUTOR)),$(RAY_ADDRESS)),--address $(RAY_ADDRESS)) || exit 1; \
+	  --executor $(EXECUTOR) $(if $(and $(filter ray,$(EXECUTOR)),$(RAY_ADDRESS)),--address $(RAY_ADDRESS)) \
+	  $(if $(filter-out 0,$(SEED)),-p seed $(SEED)) || exit 1; \
 	echo "make book took $$(( $$(date +%s) - start )) s (profile $(PROFILE))"
 
 notebooks: setup

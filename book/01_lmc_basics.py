@@ -22,7 +22,7 @@
 # * **Linear mode connectivity (LMC)** and the **barrier** that measures its failure: how much
 #   worse the straight-line average of two trained nets is than the endpoints themselves.
 #
-# The paper's question is whether one needs to *undo* the permutation symmetry (by matching units
+# The paper's question is whether one needs to *undo* the {term}`permutation symmetry <Permutation symmetry>` (by matching units
 # first) for two independently trained nets to be linearly connected, or whether width alone
 # suffices. Chapters 2 and 3 answer it on the book's models; this chapter only fixes the vocabulary.
 
@@ -34,7 +34,7 @@ width: float = 0.0              # > 0: this single width (overrides widths)
 epochs: int = 0                 # 0: the profile's number of epochs
 n_pairs: int = 0                # 0: the profile's number of model pairs
 weight_decay: float = -1.0      # -1: the profile's weight decay
-seed: int = 0                   # seed of the model trained here
+seed: int = 0                   # offset added to every seed (models, splits, directions)
 device: str = "auto"            # auto | cpu | cuda
 profile: str = "cpu"            # cpu | paper | smoke
 count_widths: list = [0.0625, 0.25, 1.0, 4.0, 16.0]  # widths whose parameter counts are listed
@@ -54,11 +54,11 @@ from lmc_lib.chapters.studies import ch01
 from lmc_lib.core import data as lmc_data
 from lmc_lib.core.cache import load_or_train
 
-seed, count_widths, barrier_width, perm_seed = checked("01", seed=seed, count_widths=count_widths,
+count_widths, barrier_width, perm_seed = checked("01", count_widths=count_widths,
     barrier_width=barrier_width, perm_seed=perm_seed)
 setup = Setup.from_params(profile=profile, dataset=dataset, model=model, widths=widths,
                           width=width, epochs=epochs, n_pairs=n_pairs,
-                          weight_decay=weight_decay, device=device)
+                          weight_decay=weight_decay, device=device, seed=seed)
 setup
 
 # %% [markdown]
@@ -87,7 +87,7 @@ plt.show()
 
 # %% tags=["remove-input"]
 w = setup.widths[-1]
-config = setup.config(w, seed=seed)
+config = setup.config(w)
 net = load_or_train(config, setup.device)
 m = net.train_metrics
 epochs_txt = f"{config.epochs} epoch" + ("s" if config.epochs != 1 else "")
@@ -104,7 +104,7 @@ plt.show()
 # ## The three architectures and their width multiplier
 # The paper studies a multi-layer perceptron (three hidden ReLU layers of $512w$ units, four
 # weight layers in all), VGG-11 and ResNet-20 (channel counts of every convolution times $w$).
-# The width multiplier $w$ is the single knob of the paper. The table counts the parameters of
+# The {term}`width multiplier <Width multiplier>` $w$ is the single knob of the paper. The table counts the parameters of
 # each model per width, for this data set's image shape (convolutional nets see 28x28 images
 # zero-padded to 32x32). The paper's widths run from 1/4 to 16; the `cpu` profile stays far
 # below that, and the counts show why: VGG-11 at $w = 16$ has billions of parameters.

@@ -14,17 +14,17 @@
 # # 2. Does width make independently trained nets linearly connected?
 #
 # Paper section 3.1 with appendices F.2, F.3 and F.5. The paper's first observation is that the
-# permutation symmetry of {doc}`chapter 1 <01_lmc_basics>` may not need to be undone at all: if two
+# {term}`permutation symmetry <Permutation symmetry>` of {doc}`chapter 1 <01_lmc_basics>` may not need to be undone at all: if two
 # networks trained from different seeds are wide enough, their plain parameter average $\theta(1/2)$
 # classifies almost as well as either of them. Three claims are tested here:
 #
-# * **C1** The accuracy of the merged model at $\lambda = 1/2$ rises with width and comes close
+# * **C1** The accuracy of the {term}`merged model <Merged model>` at $\lambda = 1/2$ rises with width and comes close
 #   to the endpoints' accuracy.
 # * **C2** The raw test loss of the merged model stays well above the endpoints' (a large loss
 #   barrier at every width), but once each model's logits are rescaled by a fitted temperature
 #   (the *calibrated* loss) the barrier shrinks with width towards zero. Wide merged models rank
 #   the classes correctly but are under-confident.
-# * **C10** Accordingly, the inverse temperature $\beta$ fitted to the merged model grows with
+# * **C10** Accordingly, the {term}`inverse temperature <Inverse temperature>` $\beta$ fitted to the merged model grows with
 #   width: its logits are too small. {doc}`Chapter 4 <04_lewc>`'s LEWC property {eq}`eq-lewc`
 #   predicts by how much: the merged MLP's logits are the two nets' average logits shrunk by
 #   $2^{-(L-1)} = 1/8$ for $L = 4$ weight layers.
@@ -43,10 +43,10 @@
 # \end{aligned}
 # ```
 #
-# The calibrated-loss barrier is {eq}`eq-barrier` with $\mathcal{L}_{\text{cal}}$ in place of
+# The calibrated-{term}`loss barrier <Loss barrier>` is {eq}`eq-barrier` with $\mathcal{L}_{\text{cal}}$ in place of
 # $\mathcal{L}$ (accuracy, which $\beta$ cannot change, is reported on the same $80\%$). The same
 # split serves every $\lambda$, endpoints included, so the barrier compares like
-# with like. **Weight matching (WM)** (Git Re-Basin) permutes model b's units to minimise
+# with like. **Weight matching (WM)** (Git Re-Basin {cite}`ainsworth2023rebasin`) permutes model b's units to minimise
 # $\lVert\theta_a - \pi(\theta_b)\rVert^2$ before merging; it is the reference the paper compares
 # against (the paper's Table 1, Fig 16 and Fig 17; here {numref}`fig-ch02-acc-path-wm` and
 # {numref}`fig-ch02-barriers`).
@@ -65,6 +65,7 @@ n_pairs: int = 0                # 0: the profile's number of model pairs
 weight_decay: float = -1.0      # -1: the profile's weight decay
 device: str = "auto"            # auto | cpu | cuda
 profile: str = "cpu"            # cpu | paper | smoke
+seed: int = 0                   # offset added to every seed (models, splits, directions)
 second_dataset: str = "mnist"   # repeat the headline and verdicts on this dataset; "": none
 lams: int = 0                   # points on the lam grid (odd); 0: 11 for MLPs, 5 for conv nets
 c1_gap_pp: float = 2.0          # C1: merged acc at lam 1/2 within this many pp of the endpoints
@@ -83,7 +84,7 @@ from lmc_lib.chapters.studies import ch02
 lams, c1_gap_pp, c2_cal_max = checked("02", lams=lams, c1_gap_pp=c1_gap_pp, c2_cal_max=c2_cal_max)
 setup = Setup.from_params(profile=profile, dataset=dataset, model=model, widths=widths,
                           width=width, epochs=epochs, n_pairs=n_pairs,
-                          weight_decay=weight_decay, device=device)
+                          weight_decay=weight_decay, device=device, seed=seed)
 setup
 
 # %% tags=["remove-input"]
@@ -103,7 +104,7 @@ _ = report.show_sentences(ch02.verdicts, (result, setup), ["C1"], **thresholds)
 
 # %% [markdown]
 # ## Test loss along the path, raw and calibrated (paper's Fig 2)
-# (a) the plain cross-entropy of $\theta(\lambda)$; (b) the calibrated loss, after fitting a
+# (a) the plain cross-entropy of $\theta(\lambda)$; (b) the {term}`calibrated loss <Calibrated loss>`, after fitting a
 # temperature to every model on the path.
 
 # %% tags=["remove-input"] mystnb={"figure": {"name": "fig-ch02-loss-path", "caption": "Test loss along the path (the paper's Fig 2): (a) raw cross-entropy, (b) calibrated loss {eq}`eq-calibrated-loss`; one curve per width."}, "image": {"alt": "Raw and calibrated test loss against lambda, one curve per width"}}
@@ -149,7 +150,7 @@ plt.show()
 # would then be about 8 times the $\beta$ that calibrates those average logits (the output
 # ensemble). We print its ratio to the endpoints' $\beta$ as a rough proxy only: the ensemble's own
 # $\beta$ need not equal the endpoints'. The prediction concerns wide nets, where LEWC holds, and
-# nets without BatchNorm (the BN reset of a merged conv net rescales its activations).
+# nets without BatchNorm (the {term}`BN reset <BN reset>` of a merged conv net rescales its activations).
 
 # %% tags=["remove-input"] mystnb={"figure": {"name": "fig-ch02-beta", "caption": "Fitted inverse temperature of the merged model at $\\lambda = 1/2$ against width: $\\beta$ (left) and $1/\\beta$ (right, the paper's Fig 19), with the endpoints' own values and the LEWC factor (dotted)."}, "image": {"alt": "Fitted inverse temperature against width, log scale"}}
 paths.beta_vs_width(result, setup.title())

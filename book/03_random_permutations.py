@@ -19,9 +19,9 @@
 # The paper's control: shuffle the hidden units of both nets by random permutations (which changes
 # neither net's function) and merge the shuffled nets. If merging works *because of* width and not
 # because of an accidental alignment of the units, the shuffled merge should do as well as the plain
-# one. Weight matching (WM) serves as the opposite reference: it aligns the units on purpose.
+# one. {term}`Weight matching <WM>` (WM) serves as the opposite reference: it aligns the units on purpose.
 #
-# * **C3** With enough width, random permutations leave the merged model's accuracy unchanged;
+# * **C3** With enough width, random permutations leave the {term}`merged model <Merged model>`'s accuracy unchanged;
 #   weight matching lowers the barrier at every width, but its advantage shrinks as width grows.
 #
 # A remark on the experiment: permuting model a by $P$ and model b by $Q$ and then merging gives,
@@ -45,6 +45,7 @@ n_pairs: int = 0                # 0: the profile's number of model pairs
 weight_decay: float = -1.0      # -1: the profile's weight decay
 device: str = "auto"            # auto | cpu | cuda
 profile: str = "cpu"            # cpu | paper | smoke
+seed: int = 0                   # offset added to every seed (models, splits, directions)
 n_perms: int = 3                # random permutation draws per pair (both models permuted)
 lams: int = 5                   # points on the lam grid (odd); 0: 11 for MLPs, 5 for conv nets
 c3_tol_pp: float = 1.0          # C3: random vs none at lam 1/2 agree within max(this, pair std) pp
@@ -61,7 +62,7 @@ from lmc_lib.chapters.studies import ch03
 n_perms, lams, c3_tol_pp = checked("03", n_perms=n_perms, lams=lams, c3_tol_pp=c3_tol_pp)
 setup = Setup.from_params(profile=profile, dataset=dataset, model=model, widths=widths,
                           width=width, epochs=epochs, n_pairs=n_pairs,
-                          weight_decay=weight_decay, device=device)
+                          weight_decay=weight_decay, device=device, seed=seed)
 setup
 
 # %% tags=["remove-input"]
@@ -71,7 +72,7 @@ result = ch03.run(setup, n_perms=n_perms, lams=lams)
 # ## Random permutations against weight matching (paper's Fig 18)
 # (a) Test accuracy of the merged model at $\lambda = 1/2$ without permutation, after random
 # permutations of both nets (averaged over the draws of each pair), after WM, and the endpoints'
-# mean accuracy. (b) How much lower WM brings the calibrated-loss barrier than random
+# mean accuracy. (b) How much lower WM brings the calibrated-{term}`loss barrier <Loss barrier>` than random
 # permutations do: barrier after random permutations minus barrier after WM. Mean $\pm$ std over
 # pairs.
 

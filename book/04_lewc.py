@@ -27,9 +27,9 @@
 # ```
 #
 # At $\lambda = 1/2$ the right-hand side is $2^{-(l-1)}$ times the average of the two features. At
-# the logits, the merged model then outputs the *ensemble's* average logits shrunk by $2^{-(L-1)}$
+# the logits, the {term}`merged model <Merged model>` then outputs the *ensemble's* average logits shrunk by $2^{-(L-1)}$
 # (1/8 for the 4-layer MLP): it predicts the ensemble's class, with too little confidence. That is
-# why the calibrated loss barrier of chapter 2 can vanish while the raw one does not.
+# why the calibrated {term}`loss barrier <Loss barrier>` of chapter 2 can vanish while the raw one does not.
 #
 # Claims tested here:
 #
@@ -58,6 +58,7 @@ n_pairs: int = 0                # 0: the profile's number of model pairs
 weight_decay: float = -1.0      # -1: the profile's weight decay
 device: str = "auto"            # auto | cpu | cuda
 profile: str = "cpu"            # cpu | paper | smoke
+seed: int = 0                   # offset added to every seed (models, splits, directions)
 second_dataset: str = "mnist"   # repeat the headline and verdicts on this dataset; "": none
 lams: list = [0.25, 0.5, 0.75]  # lam values of the general-lam check (extension), narrowest/widest width
 cos_threshold: float = 0.95     # C4: logit cosine at the largest width must exceed this
@@ -76,7 +77,7 @@ lams, cos_threshold, decay_factor = checked("04", lams=lams, cos_threshold=cos_t
     decay_factor=decay_factor)
 setup = Setup.from_params(profile=profile, dataset=dataset, model=model, widths=widths,
                           width=width, epochs=epochs, n_pairs=n_pairs,
-                          weight_decay=weight_decay, device=device)
+                          weight_decay=weight_decay, device=device, seed=seed)
 setup
 
 # %% tags=["remove-input"]

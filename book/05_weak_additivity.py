@@ -35,12 +35,12 @@
 # **A baseline: random vectors** (the paper's Theorem 5.4). For independent $x, y \sim N(0, I_d)$
 # the same cosine converges, as $d$ grows, to $(3/4 + 1/\pi)/\sqrt{1 + 1/\pi} \approx 0.9304$ at
 # $\lambda = 1/2$. So even unrelated pre-activations give a cosine of $0.93$; a trained pair has to
-# beat that to show weak additivity beyond chance.
+# beat that to show {term}`weak additivity <Weak additivity>` beyond chance.
 #
 # **Why wide nets beat it** (the paper's explanation, Fig 5, 6). In a wide net most units have tiny
 # second moments $s_i = \sqrt{\mathbb{E}_x[z_i^2]}$: only a few units carry the signal. If the few
 # active units of model a are mostly *different* units from those of model b, then in each unit at
-# most one of $z_a, z_b$ is large, and weak additivity holds nearly exactly. Weight matching, which
+# most one of $z_a, z_b$ is large, and weak additivity holds nearly exactly. {term}`Weight matching <WM>`, which
 # aligns the units of b with those of a, should instead make the active sets overlap.
 #
 # Claims tested here:
@@ -62,6 +62,7 @@ n_pairs: int = 0                # 0: the profile's number of model pairs
 weight_decay: float = -1.0      # -1: the profile's weight decay
 device: str = "auto"            # auto | cpu | cuda
 profile: str = "cpu"            # cpu | paper | smoke
+seed: int = 0                   # offset added to every seed (models, splits, directions)
 second_dataset: str = "mnist"   # repeat the headline and verdicts on this dataset; "": none
 dims: list = [10, 100, 1000, 10000, 100000]  # Thm 5.4 Monte Carlo dimensions d
 mc_elements: int = 500000       # Monte Carlo draws per d: about this many numbers (at least 10 draws)
@@ -85,7 +86,7 @@ dims, mc_elements, mass, bins, small_share, wm_overlap = checked("05", dims=dims
     mc_elements=mc_elements, mass=mass, bins=bins, small_share=small_share, wm_overlap=wm_overlap)
 setup = Setup.from_params(profile=profile, dataset=dataset, model=model, widths=widths,
                           width=width, epochs=epochs, n_pairs=n_pairs,
-                          weight_decay=weight_decay, device=device)
+                          weight_decay=weight_decay, device=device, seed=seed)
 setup
 
 # %% tags=["remove-input"]

@@ -14,7 +14,7 @@
 # # 6. Reciprocal orthogonality, and how LEWC follows
 #
 # Paper section 5.3. {doc}`Chapter 5 <05_weak_additivity>` looked at the first condition behind LEWC
-# (weak additivity of the ReLU); this chapter looks at the second, and at how the two together give
+# ({term}`weak additivity <Weak additivity>` of the ReLU); this chapter looks at the second, and at how the two together give
 # LEWC.
 #
 # **Reciprocal orthogonality** (the paper's Def 5.2). For every layer $l \ge 2$, each
@@ -33,10 +33,10 @@
 # small; in wide nets with low-rank weights such near-orthogonality becomes easier.
 #
 # **Why LEWC {eq}`eq-lewc` follows** (the paper's Theorem 5.3; sketched in words). Take a bias-free
-# net and suppose LEWC holds up to layer $l-1$, so the merged model's feature there is
+# net and suppose LEWC holds up to layer $l-1$, so the {term}`merged model <Merged model>`'s feature there is
 # $\lambda^{l-1} h_a + (1-\lambda)^{l-1} h_b$. The merged weights are
 # $\lambda W_a + (1-\lambda) W_b$; multiplying out gives four terms. The two cross terms $W_a h_b$
-# and $W_b h_a$ vanish by reciprocal orthogonality {eq}`eq-ro`, leaving
+# and $W_b h_a$ vanish by {term}`reciprocal orthogonality <RO>` {eq}`eq-ro`, leaving
 # $\lambda^l W_a h_a + (1-\lambda)^l W_b h_b = \lambda^l z_a + (1-\lambda)^l z_b$. Write this as
 # $c\,(\mu z_a + (1-\mu) z_b)$ with $c = \lambda^l + (1-\lambda)^l$ and $\mu = \lambda^l / c$:
 # positive homogeneity of the ReLU takes $c$ outside, and weak additivity {eq}`eq-weak-additivity`
@@ -64,6 +64,7 @@ n_pairs: int = 0                # 0: the profile's number of model pairs
 weight_decay: float = -1.0      # -1: the profile's weight decay
 device: str = "auto"            # auto | cpu | cuda
 profile: str = "cpu"            # cpu | paper | smoke
+seed: int = 0                   # offset added to every seed (models, splits, directions)
 second_dataset: str = "mnist"   # repeat the headline and verdicts on this dataset; "": none
 cos_threshold: float = 0.95     # C7: cos(W h_merged, W h_endpoint) must exceed this at every layer (widest)
 
@@ -79,7 +80,7 @@ from lmc_lib.chapters.studies import ch06
 cos_threshold, = checked("06", cos_threshold=cos_threshold)
 setup = Setup.from_params(profile=profile, dataset=dataset, model=model, widths=widths,
                           width=width, epochs=epochs, n_pairs=n_pairs,
-                          weight_decay=weight_decay, device=device)
+                          weight_decay=weight_decay, device=device, seed=seed)
 setup
 
 # %% tags=["remove-input"]

@@ -13,13 +13,13 @@
 # %% [markdown]
 # # 7. Does weaker weight decay break it?
 #
-# The earlier chapters traced linear mode connectivity (LMC) of wide models to the layer-wise
-# exponentially weighted connectivity (LEWC) and to its two sufficient conditions, weak additivity
-# of the ReLU and reciprocal orthogonality. The paper argues (Sec. 5.4, App. F.9) that all of them
+# The earlier chapters traced {term}`linear mode connectivity <LMC>` (LMC) of wide models to the layer-wise
+# exponentially weighted connectivity (LEWC) and to its two sufficient conditions, {term}`weak additivity <Weak additivity>`
+# of the ReLU and {term}`reciprocal orthogonality <RO>`. The paper argues (Sec. 5.4, App. F.9) that all of them
 # rest on the weights being effectively low-rank, and that weight decay is what keeps them so.
 # Its test: train the same architecture with a weaker weight decay. The prediction is that the
 # weight matrices then have a higher effective rank, that the conditions and LEWC degrade, and that
-# the merged model at $\lambda = 1/2$ shows larger accuracy and calibrated-loss barriers.
+# the {term}`merged model <Merged model>` at $\lambda = 1/2$ shows larger accuracy and calibrated-loss barriers.
 #
 # **Experiment.** One width $w$, several weight-decay coefficients (the profile's sweep, from 0 to
 # the main runs' 3e-3; weight decay here is the L2 term of Adam, as in the main runs). For each
@@ -49,6 +49,7 @@ n_pairs: int = 0                # 0: the profile value (pairs)
 weight_decay: float = -1.0      # -1: the profile's weight decay (the sweep below replaces it)
 device: str = "auto"            # auto | cpu | cuda
 profile: str = "cpu"            # cpu | paper | smoke
+seed: int = 0                   # offset added to every seed (models, splits, directions)
 wd_width: float = 0.0           # width of the weight-decay sweep; 0: widest setup width at most 1/2
 wd_values: list = []            # weight decays to sweep; empty: the profile wd_sweep
 
@@ -65,7 +66,7 @@ from lmc_lib.chapters.studies import ch07
 wd_width, wd_values = checked("07", wd_width=wd_width, wd_values=wd_values)
 setup = Setup.from_params(profile=profile, dataset=dataset, model=model, widths=widths,
                           width=width, epochs=epochs, n_pairs=n_pairs,
-                          weight_decay=weight_decay, device=device)
+                          weight_decay=weight_decay, device=device, seed=seed)
 result = ch07.run(setup, wd_width=wd_width, wd_values=wd_values)
 title = setup.title(widths=[result["width"]])
 

@@ -13,14 +13,14 @@
 # %% [markdown]
 # # 8. Does commutativity explain it?
 #
-# An earlier account of linear mode connectivity, layer-wise linear feature connectivity (LLFC, Zhou
-# et al. 2023), rests on *commutativity*: for every layer $l$,
+# An earlier account of {term}`linear mode connectivity <LMC>`, layer-wise linear feature connectivity (LLFC,
+# {cite}`zhou2023llfc`), rests on *commutativity*: for every layer $l$,
 # $W_l^{(a)} h_{l-1}^{(a)} + W_l^{(b)} h_{l-1}^{(b)} = W_l^{(a)} h_{l-1}^{(b)} + W_l^{(b)} h_{l-1}^{(a)}$,
 # equivalently $(W_l^{(a)} - W_l^{(b)})(h_{l-1}^{(a)} - h_{l-1}^{(b)}) = 0$. Models aligned by a
 # permutation come close to it, because both the weights and the features of the two models become
 # similar. The paper (App. C) points out that the wide, *unpermuted* models of this book merge well
 # without it: their weights and features stay different, and what makes the cross terms harmless is
-# reciprocal orthogonality {eq}`eq-ro` ($W^{(a)} h^{(b)} \approx 0$), not equality.
+# {term}`reciprocal orthogonality <RO>` {eq}`eq-ro` ($W^{(a)} h^{(b)} \approx 0$), not equality.
 #
 # **Measurement (our choice of normalisation).** For every layer $l \ge 2$ (at $l = 1$
 # both models read the same input, so the difference of inputs is zero), over a batch $H$ of test
@@ -31,10 +31,10 @@
 # r_l = \frac{\|(W_l^{(a)} - W_l^{(b)})(H_{l-1}^{(a)} - H_{l-1}^{(b)})\|_F}{\|W_l^{(a)} H_{l-1}^{(a)} - W_l^{(b)} H_{l-1}^{(b)}\|_F}.
 # ```
 #
-# $r_l = 0$ is exact commutativity. If the cross terms $W^{(a)}H^{(b)}$ and $W^{(b)}H^{(a)}$
+# $r_l = 0$ is exact {term}`commutativity <Commutativity>`. If the cross terms $W^{(a)}H^{(b)}$ and $W^{(b)}H^{(a)}$
 # vanish and $W^{(a)}H^{(a)}$, $W^{(b)}H^{(b)}$ point in unrelated directions, numerator and
 # denominator have the same size and $r_l \approx 1$. We compute $r_l$ for each pair as trained
-# and again after permuting model $b$ onto model $a$ by weight matching (WM). No new models are
+# and again after permuting model $b$ onto model $a$ by {term}`weight matching <WM>` (WM). No new models are
 # trained: these are the main sweep's pairs.
 
 # %% tags=["parameters"]
@@ -47,6 +47,7 @@ n_pairs: int = 0                # 0: the profile value (pairs)
 weight_decay: float = -1.0      # -1: the profile's weight decay
 device: str = "auto"            # auto | cpu | cuda
 profile: str = "cpu"            # cpu | paper | smoke
+seed: int = 0                   # offset added to every seed (models, splits, directions)
 
 # %% tags=["remove-input"]
 import matplotlib.pyplot as plt
@@ -59,7 +60,7 @@ from lmc_lib.chapters.studies import ch08
 
 setup = Setup.from_params(profile=profile, dataset=dataset, model=model, widths=widths,
                           width=width, epochs=epochs, n_pairs=n_pairs,
-                          weight_decay=weight_decay, device=device)
+                          weight_decay=weight_decay, device=device, seed=seed)
 result = ch08.run(setup)
 
 # %% [markdown]

@@ -24,7 +24,7 @@
 # flatness improves), and yet $\theta_b$ is not like a random neighbour of $\theta_a$: the hidden
 # features of $\theta_a + d u$ stay close to those of $\theta_a$, while the features of $\theta_b$
 # do not. The paper's reading: flatness alone does not describe how the two models relate, and the
-# merged model works for the reasons of the previous chapters (LEWC) rather than because $\theta_b$
+# {term}`merged model <Merged model>` works for the reasons of the previous chapters (LEWC) rather than because $\theta_b$
 # sits in the same flat bowl as a random neighbour would.
 #
 # **Experiment** (no new training: the main sweep's pairs). Per width and pair:
@@ -45,6 +45,7 @@ n_pairs: int = 0                # 0: the profile value (pairs)
 weight_decay: float = -1.0      # -1: the profile's weight decay
 device: str = "auto"            # auto | cpu | cuda
 profile: str = "cpu"            # cpu | paper | smoke
+seed: int = 0                   # offset added to every seed (models, splits, directions)
 ts: int = 11                    # number of points t in [0, 1] along each direction
 
 # %% tags=["remove-input"]
@@ -61,7 +62,7 @@ from lmc_lib.chapters.studies import ch09
 ts, = checked("09", ts=ts)
 setup = Setup.from_params(profile=profile, dataset=dataset, model=model, widths=widths,
                           width=width, epochs=epochs, n_pairs=n_pairs,
-                          weight_decay=weight_decay, device=device)
+                          weight_decay=weight_decay, device=device, seed=seed)
 result = ch09.run(setup, ts=ts)
 
 # %% [markdown]

@@ -26,7 +26,7 @@
 # - **A second-order optimiser (F.10, Fig 24-25).** Models trained with Sophia instead of Adam:
 #   do the barriers still shrink with width?
 # - **Skip connections and BatchNorm in the MLP (F.11, Fig 26-27).** Do they change the barriers
-#   and the reciprocal orthogonality {eq}`eq-ro`?
+#   and the {term}`reciprocal orthogonality <RO>` {eq}`eq-ro`?
 #
 # Every setting is judged against the claims it tests: C1 (merged accuracy rises with width), C2
 # (the calibrated barrier shrinks with width), C7 (reciprocal orthogonality improves with width)
@@ -42,6 +42,7 @@ n_pairs: int = 0                # 0: the number of model pairs of the profile (M
 weight_decay: float = -1.0      # -1: the profile's weight decay
 device: str = "auto"            # auto | cpu | cuda
 profile: str = "cpu"            # cpu | paper | smoke
+seed: int = 0                   # offset added to every seed (models, splits, directions)
 mlp_widths: list = []           # Sophia, skip and BN MLP widths; empty: ch10.MLP_WIDTHS of the profile
 conv_plan: dict = {}            # widths per conv net, e.g. {"vgg11": [0.125]}; empty: conv_widths of the profile
 conv_pairs: int = 0             # 0: ch10.CONV_CUTS of the profile (cpu: 1 pair); else this many pairs
@@ -65,7 +66,7 @@ mlp_widths, conv_plan, conv_pairs, conv_n_train, conv_lams, lams, sophia_lr, con
     conv_lams=conv_lams, lams=lams, sophia_lr=sophia_lr, conv_dataset=conv_dataset)
 setup = Setup.from_params(profile=profile, dataset=dataset, model="mlp", widths=widths,
                           width=width, epochs=epochs, n_pairs=n_pairs,
-                          weight_decay=weight_decay, device=device)
+                          weight_decay=weight_decay, device=device, seed=seed)
 plan = ch10.widths_plan(profile, width, widths, mlp_widths, conv_plan)
 result = ch10.run(setup, **plan, conv_pairs=conv_pairs, conv_n_train=conv_n_train, lams=lams,
                   conv_lams=conv_lams, sophia_lr=sophia_lr, conv_dataset=conv_dataset)
@@ -90,7 +91,7 @@ else:
 
 # %% [markdown]
 # ## Conv nets merged without permutations
-# Accuracy and calibrated loss of $\theta(\lambda)$ along the straight path between two
+# Accuracy and {term}`calibrated loss <Calibrated loss>` of $\theta(\lambda)$ along the straight path between two
 # independently trained conv nets (BatchNorm statistics reset after merging), one line per width.
 
 # %% tags=["remove-input"] mystnb={"figure": {"name": "fig-ch10-conv", "caption": "Conv nets merged without permutations: test accuracy and calibrated loss along the path {eq}`eq-path` (BatchNorm statistics reset after merging), one curve per width."}, "image": {"alt": "Accuracy and calibrated loss against lambda for VGG-11 and ResNet-20"}}
@@ -115,7 +116,7 @@ _ = report.show_sentences(ch10.verdicts, (result, setup), ["C1", "C2"])
 
 # %% [markdown]
 # ## BatchNorm and the norm of the merged activations (C11)
-# Per layer, the mean norm of the merged model's output divided by the mean norm of the two
+# Per layer, the mean norm of the {term}`merged model <Merged model>`'s output divided by the mean norm of the two
 # endpoints' outputs, at $\lambda = 1/2$ and the largest width of each net (log scale). Crosses:
 # what LEWC {eq}`eq-lewc` predicts, $\lVert (f_a + f_b) / 2^l \rVert$; dotted: $2^{-(l-1)}$. The
 # plain MLP is shown for contrast.
@@ -132,7 +133,7 @@ _ = report.show_sentences(ch10.verdicts, (result, setup), ["C11"])
 
 # %% [markdown]
 # ## Sophia instead of Adam (Fig 24, 25)
-# The same MLP, data and weight decay, trained with SophiaG (a clipped, diagonal second-order
+# The same MLP, data and weight decay, trained with SophiaG {cite}`liu2024sophia` (a clipped, diagonal second-order
 # method) at the learning rate set above. Left figure: barriers at $\lambda = 1/2$; right figure:
 # the trained models themselves.
 

@@ -17,7 +17,7 @@
 # -- layer-wise exponentially weighted connectivity (LEWC, {eq}`eq-lewc`) -- at its word and tests
 # four consequences the paper does not measure, on the models of the main sweep:
 #
-# 1. **Calibration without data.** If LEWC holds at the logits, the merged model at $\lambda = 1/2$
+# 1. **Calibration without data.** If LEWC holds at the logits, the {term}`merged model <Merged model>` at $\lambda = 1/2$
 #    outputs the two models' average logits times $2^{-(L-1)}$ (L = 4 weight layers for our MLP).
 #    Multiplying its logits by $\beta = 2^{L-1} = 8$ should then undo the shrinkage without fitting
 #    anything: we compare that predicted beta with the one fitted on held-out data, and the loss
@@ -29,7 +29,7 @@
 #    predicts logits shrunk by $N^{-(L-1)}$. We merge every subset of N = 2, 3, 4 of the
 #    2 × `n_pairs` models of each width without permutations.
 # 4. **Spawning.** Models that start from the same initialisation and see the data in a different
-#    order are known to be linearly connected early on (Frankle et al. 2020). How much of the
+#    order are known to be linearly connected early on {cite}`frankle2020lmc`. How much of the
 #    width effect is left once the initialisation is shared?
 
 # %% tags=["parameters"]
@@ -42,6 +42,7 @@ n_pairs: int = 0                # 0: the number of model pairs of the profile
 weight_decay: float = -1.0      # -1: the profile's weight decay
 device: str = "auto"            # auto | cpu | cuda
 profile: str = "cpu"            # cpu | paper | smoke
+seed: int = 0                   # offset added to every seed (models, splits, directions)
 spawn_widths: list = []         # widths of the spawning study; empty: ch11.SPAWN_WIDTHS of the profile
 lams: int = 11                  # lam grid of the spawning curves (odd, so that lam 1/2 is on it)
 # %% tags=["remove-input"]
@@ -57,14 +58,14 @@ from lmc_lib.chapters.studies import ch11
 spawn_widths, lams = checked("11", spawn_widths=spawn_widths, lams=lams)
 setup = Setup.from_params(profile=profile, dataset=dataset, model=model, widths=widths,
                           width=width, epochs=epochs, n_pairs=n_pairs,
-                          weight_decay=weight_decay, device=device)
+                          weight_decay=weight_decay, device=device, seed=seed)
 spawn = [width] if width > 0 else spawn_widths
 result = ch11.run(setup, spawn_widths=spawn, lams=lams)
 calib, title = result["calib"], setup.title()
 
 # %% [markdown]
 # ## 1. Data-free calibration
-# The fitted inverse temperature (beta multiplies the logits) of the merged model, of the output
+# The fitted {term}`inverse temperature <Inverse temperature>` (beta multiplies the logits) of the merged model, of the output
 # ensemble and of the trained models, against LEWC's data-free value $2^{L-1}$. The ratio
 # $\beta(\text{merged}) / \beta(\text{ensemble})$ isolates LEWC's claim from how well the ensemble
 # itself is calibrated: it should be $2^{L-1}$ exactly when the merged logits are the ensemble's,
@@ -78,16 +79,16 @@ plt.show()
 fig.calib_barriers(calib, title)
 plt.show()
 
-# %% tags=["remove-input"]
 # %% [markdown]
 # The barrier with the predicted beta uses no held-out data at all: it compares the rescaled
 # merged model with the endpoints' plain losses.
 
+# %% tags=["remove-input"]
 _ = report.show_sentences(ch11.verdicts, (result, setup), ["B1", "B2"])
 
 # %% [markdown]
 # ## 2. Merged model vs output ensemble
-# The merged model costs one forward pass, the ensemble two. Accuracy and calibrated loss
+# The merged model costs one forward pass, the ensemble two. Accuracy and {term}`calibrated loss <Calibrated loss>`
 # (each model with its own fitted beta) on the same $80\%$ of the evaluation inputs.
 
 # %% tags=["remove-input"] mystnb={"figure": {"name": "fig-ch11-ensemble", "caption": "Test accuracy and calibrated loss against width: the endpoints (open squares, dashed), the merged model (circles) and the output ensemble (triangles, dotted); curves are shifted slightly along the width axis so none hides another."}, "image": {"alt": "Accuracy and calibrated loss against width for endpoints, merged model and ensemble"}}

@@ -47,3 +47,23 @@ def test_second_dataset_setup():
     assert setup.second("") is None and setup.second("fashion_mnist") is None
     with pytest.raises(LmcError, match="second dataset 'foo'"):
         setup.second("foo")
+
+
+def test_seed_offset_shifts_every_model_seed():
+    from lmc_lib.chapters.plan import pair_configs
+    from lmc_lib.chapters.studycache import study_key
+
+    base = Setup.from_params(profile="smoke", device="cpu")
+    moved = Setup.from_params(profile="smoke", device="cpu", seed=1000)
+    assert [c.seed for c in pair_configs(moved)] == [1000 + c.seed for c in pair_configs(base)]
+    assert moved.config(0.5, seed=3).seed == 1003 and moved.seed_of(2) == 1002
+    assert moved.config(0.5, seed=5, init_seed=0).init_seed == 1000  # spawned pairs share it
+    assert base.config(0.5, init_seed=0).init_seed == 0 and base.seed_of(2) == 2
+    assert "seed offset 1000" in moved.title() and "seed offset" not in base.title()
+    assert study_key("ch02", base, (), {}) != study_key("ch02", moved, (), {})
+
+
+@pytest.mark.parametrize("bad", [-1, 2.5, "x"])
+def test_bad_seed_offset_is_a_clear_error(bad):
+    with pytest.raises(LmcError, match="parameter seed = "):
+        Setup.from_params(device="cpu", seed=bad)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from lmc_lib.chapters import params
+from lmc_lib.chapters import guard, params
 from lmc_lib.core import budget, cache
 from lmc_lib.core.config import TrainConfig, book_settings, make_config, width_label
 from lmc_lib.core.data import DATASET_NAMES, DATASETS
@@ -49,15 +49,16 @@ class Setup:
     bn_batches: int
     variant: str = "plain"
     overrides: dict = field(default_factory=dict)
+    seed: int = 0  # offset added to every seed the chapter uses (models, splits, directions)
 
     @classmethod
     def from_params(cls, *, profile="cpu", dataset="fashion_mnist", model="mlp", widths=(),
                     width=0.0, epochs=0, n_pairs=0, weight_decay=-1.0, device="auto",
-                    variant="plain", **overrides) -> "Setup":
+                    variant="plain", seed=0, **overrides) -> "Setup":
         """Build from a chapter's parameters cell (0 / empty list / weight_decay -1: the profile's)."""
         p = params.validate(dict(profile=profile, dataset=dataset, model=model, widths=widths,
                                  width=width, epochs=epochs, n_pairs=n_pairs,
-                                 weight_decay=weight_decay, device=device))
+                                 weight_decay=weight_decay, device=device, seed=seed))
         book = book_settings(p["profile"])
         default = book["widths"] if p["model"] == "mlp" else book["conv_widths"]
         chosen = (p["width"],) if p["width"] else tuple(float(w) for w in p["widths"] or default)
@@ -68,8 +69,10 @@ class Setup:
         setup = cls(profile=p["profile"], dataset=p["dataset"], arch=p["model"],
                     widths=tuple(sorted(chosen)), n_pairs=p["n_pairs"] or book["n_pairs"],
                     device=_device(p["device"]), n_eval=book["n_eval"],
-                    bn_batches=book["bn_batches"], variant=variant, overrides=dict(overrides))
+                    bn_batches=book["bn_batches"], variant=variant, overrides=dict(overrides),
+                    seed=p["seed"])
         setup.check_resources(max(default))
+        guard.announce(setup)  # in a kernel: the training estimate; stop above max_train_minutes
         return setup
 
     def check_resources(self, profile_max: float = 1.0) -> None:
@@ -94,9 +97,15 @@ class Setup:
         return self.but(dataset=dataset) if dataset and dataset != self.dataset else None
 
     def config(self, width: float, seed: int = 0, **overrides) -> TrainConfig:
-        """The TrainConfig of one model of this setup."""
+        """The TrainConfig of one model of this setup (seeds, init_seed too, shifted by self.seed)."""
         over = dict(self.overrides, variant=self.variant, **overrides)
-        return make_config(self.profile, self.dataset, self.arch, width, seed, **over)
+        if over.get("init_seed") is not None:
+            over["init_seed"] = self.seed + over["init_seed"]
+        return make_config(self.profile, self.dataset, self.arch, width, self.seed + seed, **over)
+
+    def seed_of(self, i: int) -> int:
+        """The seed of pair `i`'s own draws (calibration split, permutation, direction): seed + i."""
+        return self.seed + i
 
     def pairs(self, width: float, progress: bool = True, **overrides) -> list:
         """n_pairs (model_a, model_b) pairs at `width`, trained once and cached."""
@@ -124,8 +133,9 @@ class Setup:
         """The scale of this run in one line, for a chapter's "departures from the paper" note."""
         ws = ", ".join(width_label(w) for w in self.widths)
         epochs = self.config(self.widths[-1]).epochs
+        seed = f", seed offset {self.seed}" if self.seed else ""
         return (f"profile `{self.profile}`, {self.data_label()}, widths {ws}; {epochs} "
-                f"epoch{'s' * (epochs != 1)}, {self.n_pairs} pairs, {self.n_eval} test inputs.")
+                f"epoch{'s' * (epochs != 1)}, {self.n_pairs} pairs, {self.n_eval} test inputs{seed}.")
 
     def __repr__(self) -> str:
         """Setup(<scale line>, device, variant): short enough to read under a chapter's Setup cell."""
@@ -142,13 +152,14 @@ class Setup:
         ws = ", ".join(width_label(w) for w in (widths or self.widths))
         arch = ARCH_NAMES[self.arch] + ("" if self.variant == "plain" else f" ({self.variant})")
         parts = [self.data_label(), arch, f"profile {self.profile}", f"w = {ws}",
-                 f"{self.n_pairs} pairs"] + [f"{k} {v}" for k, v in extra.items()]
+                 f"{self.n_pairs} pairs"] + [f"seed offset {self.seed}"] * bool(self.seed) + \
+            [f"{k} {v}" for k, v in extra.items()]
         return " | ".join(parts)
 
 
-def _matched(spec, a, b, pair: int, width: float) -> dict:
-    """Weight matching of pair `pair` (seeded by it); one log line with its sweeps and seconds."""
-    p, info = perm.weight_matching(spec, a, b, seed=pair)
+def _matched(spec, a, b, pair: int, width: float, seed: int) -> dict:
+    """Weight matching of pair `pair` (seeded by `seed`); one log line with its sweeps and seconds."""
+    p, info = perm.weight_matching(spec, a, b, seed=seed)
     log_line(f"matched w={width:g} pair={pair} on {next(a.parameters()).device.type}: "
              f"{info['iterations']} sweeps, {info['solves']} solves, {info['seconds']:.1f}s", False)
     return p
@@ -161,12 +172,12 @@ def pair_curves(setup: Setup, width: float, matching: str = "none", lams=11, **o
     ds = setup.data()
     curves = []
     for i, (a, b) in enumerate(setup.pairs(width, **overrides)):
-        p = None
+        p, seed = None, setup.seed_of(i)
         if matching != "none":
             spec = perm.spec_for(b)
-            p = (perm.random_permutation(spec, seed=i) if matching == "random"
-                 else _matched(spec, a, b, i, width))
-        curves.append(merge.curve(a, b, ds, lams=lams, n_eval=setup.n_eval, perm=p, seed=i,
+            p = (perm.random_permutation(spec, seed=seed) if matching == "random"
+                 else _matched(spec, a, b, i, width, seed))
+        curves.append(merge.curve(a, b, ds, lams=lams, n_eval=setup.n_eval, perm=p, seed=seed,
                                   bn_batches=setup.bn_batches,
                                   meta=dict(width=width, pair=i, matching=matching)))
     return curves

@@ -62,11 +62,12 @@ COMMON = {
                  (v.startswith("cuda:") and v[5:].isdigit()), "auto, cpu, cuda or cuda:N",
                  "where to train and evaluate"),
     "profile": _p("str", PROFILE_NAMES, "one of " + ", ".join(PROFILE_NAMES), "cpu, paper or smoke"),
+    "seed": _p("int", lambda v: v >= 0, ">= 0 (0: the book's seeds)",
+               "offset added to every seed (models, calibration splits, permutations, directions)"),
 }
 
 CHAPTERS = {
-    "01": dict(seed=_p("int", lambda v: v >= 0, ">= 0", "seed of the model trained here"),
-               count_widths=_p("floats", *_WIDTHS, "widths whose parameter counts are listed"),
+    "01": dict(count_widths=_p("floats", *_WIDTHS, "widths whose parameter counts are listed"),
                barrier_width=_p("float", lambda v: 0 <= v <= MAX_WIDTH, "0 or a width",
                                 "width of the drawn pair"),
                perm_seed=_p("int", lambda v: v >= 0, ">= 0", "seed of the random permutation")),

@@ -23,10 +23,10 @@ def random_curves(setup: Setup, width: float, n_perms: int = 3, lams=11) -> list
     for i, (a, b) in enumerate(setup.pairs(width)):
         spec = perm.spec_for(a)
         for k in range(n_perms):
-            seed = 1000 + 100 * i + 2 * k
+            seed = setup.seed + 1000 + 100 * i + 2 * k
             pa = perm.apply_permutation(spec, a, perm.random_permutation(spec, seed))
             pb = perm.apply_permutation(spec, b, perm.random_permutation(spec, seed + 1))
-            curves.append(merge.curve(pa, pb, ds, lams=lams, n_eval=setup.n_eval, seed=i,
+            curves.append(merge.curve(pa, pb, ds, lams=lams, n_eval=setup.n_eval, seed=setup.seed_of(i),
                                       bn_batches=setup.bn_batches,
                                       meta=dict(width=width, pair=i, perm=k, matching="random")))
     return curves

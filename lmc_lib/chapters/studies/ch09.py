@@ -57,7 +57,7 @@ def run(setup: Setup, ts=11) -> dict:
     x, y = setup.eval_inputs()
     per_width = {}
     for w in setup.widths:
-        rows = [_pair(setup, a, b, x, y, grid, seed=i) for i, (a, b) in enumerate(setup.pairs(w))]
+        rows = [_pair(setup, a, b, x, y, grid, seed=setup.seed_of(i)) for i, (a, b) in enumerate(setup.pairs(w))]
         per_width[str(w)] = {k: [r[k] for r in rows] for k in rows[0]}
     return dict(widths=list(setup.widths), t=grid.tolist(), per_width=per_width, gap=GAP,
                 n_pairs=setup.n_pairs, n_eval=len(x), profile=setup.profile, arch=setup.arch,

@@ -77,7 +77,7 @@ def pair_probes(setup: Setup, width: float, x, orthogonality: bool = False) -> d
     if orthogonality:
         out.update(ro_ratio=[], proj_cos=[])
     for i, (a, b) in enumerate(setup.pairs(width)):
-        m = merged_half(setup, a, b, seed=i)
+        m = merged_half(setup, a, b, seed=setup.seed_of(i))
         ratio, lewc = probes.norm_decay(a, b, m, x)
         out["norm_ratio"].append(ratio.tolist())
         out["lewc_norm_ratio"].append(lewc.tolist())

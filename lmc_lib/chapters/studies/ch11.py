@@ -48,7 +48,7 @@ def calibration(setup: Setup) -> dict:
     x, y = setup.eval_inputs()
     out = {}
     for w in setup.widths:
-        rows = [calib_pair(setup, a, b, x, y, i) for i, (a, b) in enumerate(setup.pairs(w))]
+        rows = [calib_pair(setup, a, b, x, y, setup.seed_of(i)) for i, (a, b) in enumerate(setup.pairs(w))]
         out[str(w)] = {m: {k: [r[m][k] for r in rows] for k in rows[0][m]} for m in MODELS}
     n_layers = len(setup.pairs(setup.widths[0])[0][0].weight_layers())
     return dict(widths=list(setup.widths), n_layers=n_layers, beta_pred=2.0 ** (n_layers - 1),
