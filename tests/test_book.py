@@ -82,3 +82,33 @@ def test_chapter_executes_in_the_smoke_profile(path, smoke_runs):
     if chapter not in NO_VERDICT:
         assert any(r["chapter"].split("-")[0] == chapter for r in fresh), \
             f"{path.name} recorded no verdict"
+
+
+@pytest.mark.chapters
+@pytest.mark.parametrize("chapter, given, error, names", [
+    ("02", {"widht": 0.5}, "ParamError", ["'widht'", "chapter 02", "'width'"]),
+    ("08", {"widht": 0.5}, "ParamError", ["'widht'", "this notebook", "'width'"]),
+    ("02", {"epochs": 100000}, "TooLong", ["max_train_minutes = 120", "-p max_train_minutes 0"])])
+def test_the_papermill_route_refuses_what_the_make_route_refuses(tmp_path, chapter, given, error,
+                                                                 names):
+    """papermill only warns about an unknown -p name; the chapter itself refuses it, and refuses a
+    run whose estimated training is above max_train_minutes, before training anything."""
+    import jupytext
+    import papermill
+
+    src = [p for p in CHAPTERS if p.name.startswith(chapter)][0]
+    nb = tmp_path / (src.stem + ".ipynb")
+    jupytext.write(bookbuild.to_notebook(src), nb)
+    env = {"LMC_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in env.items():
+            mp.setenv(k, v)
+        mp.delenv("LMC_TRAIN_CHECKED", raising=False)
+        mp.delenv("MAX_TRAIN_MINUTES", raising=False)
+        with pytest.raises(papermill.PapermillExecutionError) as err:
+            papermill.execute_notebook(str(nb), str(tmp_path / "out.ipynb"), kernel_name="python3",
+                                       parameters=dict(given, profile="cpu"), cwd=str(src.parent),
+                                       progress_bar=False)
+    assert err.value.ename == error, err.value
+    assert all(n in err.value.evalue for n in names), err.value.evalue
+    assert not list((tmp_path / "cache").glob("*.pt"))  # nothing was trained

@@ -1,15 +1,17 @@
 """Hostile input and faults: every parameter checked up front, nothing lost, Ctrl-C stops."""
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
-from lmc_lib.build import bookbuild, buildrun
+from lmc_lib.build import bookbuild, bookstage, buildrun
 from lmc_lib.chapters import params
 from lmc_lib.chapters.experiment import Setup
 from lmc_lib.core import budget, cache, data
@@ -161,7 +163,8 @@ def test_relative_paths_resolve_against_the_users_folder(monkeypatch, tmp_path):
 def test_variant_folders(tmp_path):
     assert buildrun.variant_name("02_width", {"width": 0.5}) == "02_width-width=0.5"
     name = buildrun.variant_name("04_lewc", {"lams": [0.25, 0.5], "dataset": "a/b c"})
-    assert name == "04_lewc-dataset=a_b_c,lams=0.25_0.5"
+    assert re.fullmatch(r"04_lewc-dataset=a_b_c,lams=0\.25_0\.5-[0-9a-f]{8}", name), name
+    assert name != buildrun.variant_name("04_lewc", {"lams": [0.25, 0.5], "dataset": "a_b c"})
     assert len(buildrun.variant_name("02_width", {"widths": [0.001] * 80})) <= 120
     src = CH02[0]
     default, variant = (buildrun.plan([src], [p], tmp_path, {})[0]
@@ -171,6 +174,39 @@ def test_variant_folders(tmp_path):
     folder = tmp_path / "variants" / "02_width-width=0.5"
     assert variant.dest == folder / "02_width.ipynb" and variant.failed.parent == folder / "failed"
     assert variant.env["LMC_RESULTS"] == str(folder / "results")
+
+
+def test_parameter_sets_that_differ_get_different_folders():
+    """Floats differing in the seventh digit, long lists differing at the end: never one folder."""
+    names = {buildrun.variant_name("02_width", p) for p in (
+        {"width": 0.5000001}, {"width": 0.5000002}, {"width": 0.5}, {"widths": [0.001] * 80},
+        {"widths": [0.001] * 79 + [0.002]}, {"width": 1.0}, {"width": 1.0, "profile": "smoke"})}
+    assert len(names) == 7
+    assert "02_width-width=0.5000001" in names and "02_width-width=1" in names
+
+
+def test_any_minus_p_makes_a_variant_the_profile_too(tmp_path):
+    """-p profile smoke is a variant; PROFILE=smoke (the build's profile, no -p) is the book's run."""
+    src, smoke = CH02[0], {"profile": "smoke"}
+    by_p = buildrun.plan([src], [smoke], tmp_path, {}, given={"profile"})[0]
+    by_env = buildrun.plan([src], [smoke], tmp_path, {}, given=set())[0]
+    assert by_p.dest == tmp_path / "variants" / "02_width-profile=smoke" / "02_width.ipynb"
+    assert by_env.dest == tmp_path / "executed" / "02_width.ipynb"
+    limit = buildrun.plan([src], [{"profile": "cpu", "max_train_minutes": 0}], tmp_path, {},
+                          given={"max_train_minutes"})[0]
+    assert limit.dest == by_env.dest  # how long a run may train does not change what it computes
+
+
+@pytest.mark.parametrize("argv, name, value", [
+    (["-p", "second_dataset", ""], "second_dataset", ""),
+    (["-p", "widths", "0.5,1"], "widths", [0.5, 1.0]),
+    (["-p", "widths", "[0.5, 1]"], "widths", [0.5, 1.0]),
+    (["-p", "widths", "[]"], "widths", []),
+    (["-p", "width", "0.5"], "width", 0.5)])
+def test_documented_spellings_of_the_make_route(no_kernels, argv, name, value):
+    """README / book/guide.md spellings reach the chapter as documented (e.g. "" skips a dataset)."""
+    given = bookbuild._given([argv[1:]])
+    assert bookbuild.check_parameters(CH02, given, None)[0][name] == value
 
 
 # --- 5, 9: cache modes, unreadable entries, orphan temporaries -------------------------------------
@@ -316,3 +352,113 @@ def test_ctrl_c_stops_the_build_and_leaves_no_kernel(tmp_path):
     failed = tmp_path / "build" / "failed"
     assert sorted(p.name for p in failed.iterdir()) == ["02_width.ipynb", "03_random_permutations.ipynb"]
     assert not (tmp_path / "build" / "executed").exists()
+
+
+# --- P: a broken chapter fails alone; training estimate and limit; data-folder faults -------------
+@pytest.mark.chapters
+def test_a_broken_chapter_fails_alone_named_by_file_and_line(tmp_path, monkeypatch):
+    """A syntax error in a chapter's parameters cell: that chapter fails (file, line, a failure
+    page); the other chapter of the book executes and is staged as usual."""
+    book = tmp_path / "book"
+    book.mkdir()
+    (book / "98_fake.py").write_text(FAKE)
+    broken = FAKE.replace('width: float = 0.0 ', 'width: float = = 0')
+    (book / "97_broken.py").write_text(broken)
+    line = broken.splitlines().index([t for t in broken.splitlines() if "= = 0" in t][0]) + 1
+    (book / "index.md").write_text("# The book\n\n<!-- VERDICTS -->\n")
+    monkeypatch.setattr(bookbuild, "BOOK", book)
+    monkeypatch.setattr(bookbuild, "BUILD", tmp_path / "build")
+    monkeypatch.setattr(bookstage, "vendor_mathjax", lambda src, dest: None)  # no npm needed
+    msg = _fails(lambda: bookbuild.execute_all("smoke"), "1 chapter(s) failed",
+                 f"97_broken.py line {line}", "in the parameters cell", "= = 0")
+    assert "98_fake" not in msg
+    executed = tmp_path / "build" / "executed"
+    assert (executed / "98_fake.ipynb").exists()
+    dest, problems = bookbuild.stage(executed, tmp_path / "stage", tmp_path / "build" / "failed")
+    page = (dest / "97_broken.md").read_text()
+    assert f"line {line}" in page and "SyntaxError" in page and "latest run failed" in page
+    assert (dest / "98_fake.ipynb").exists() and not (dest / "98_fake.md").exists()
+    assert [p for p in problems if "97_broken" in p] and not [p for p in problems if "98" in p]
+
+
+@pytest.fixture
+def counted_runs(monkeypatch, tmp_path):
+    """bookbuild with an empty model cache whose chapter runs are recorded, not started."""
+    monkeypatch.setattr(bookbuild, "BUILD", tmp_path / "build")
+    monkeypatch.setenv("LMC_CACHE", str(tmp_path / "cache"))
+    for var in ("PROFILE", "JOBS", "MAX_TRAIN_MINUTES"):
+        monkeypatch.delenv(var, raising=False)
+    started = []
+    monkeypatch.setattr(buildrun, "run", lambda jobs, *a, **k: started.extend(jobs) or [])
+    return started
+
+
+@pytest.mark.parametrize("argv", [["-p", "epochs", "100000"], ["-p", "n_pairs", "1000"],
+                                  ["-p", "profile", "paper"]])
+def test_a_run_far_above_the_limit_stops_before_any_kernel(counted_runs, capsys, argv):
+    assert bookbuild.main(["execute", "--chapters", "02", *argv]) == 1
+    out, err = capsys.readouterr()
+    assert "training estimate" in out and "total \u2248" in out and "GFLOP/s" in out, out
+    assert "max_train_minutes" in err and "-p max_train_minutes 0" in err and "nothing was trained" in err
+    assert counted_runs == []
+    assert bookbuild.main(["execute", "--chapters", "02", *argv, "-p", "max_train_minutes", "0"]) == 0
+    assert [job.source.name for job in counted_runs] == ["02_width.py"]
+    assert "max_train_minutes" not in counted_runs[0].params  # the kernel is not asked again
+
+
+def test_the_estimate_is_printed_and_a_small_run_goes_ahead(counted_runs, capsys):
+    assert bookbuild.main(["execute", "--chapters", "02", "--profile", "smoke"]) == 0
+    out = capsys.readouterr().out
+    assert "02_width:" in out and "models" in out and "limit max_train_minutes = 120" in out
+    assert counted_runs[0].env["LMC_TRAIN_CHECKED"] == "1"
+
+
+def test_the_limit_is_a_number_of_minutes_and_zero_means_none():
+    from lmc_lib.chapters import guard
+
+    guard.check(59 * 60, 60, "x", "y")
+    guard.check(1e12, 0, "x", "y")
+    _fails(lambda: guard.check(61 * 60, 60, "chapter 02", "give -p max_train_minutes 0"),
+           "chapter 02", "max_train_minutes = 60", "give -p max_train_minutes 0")
+    _fails(lambda: bookbuild.train_limit("abc"), "max_train_minutes", "abc")
+    _fails(lambda: bookbuild.train_limit(-1), "max_train_minutes", ">= 0")
+
+
+def _as_user(cmd: list, env: dict) -> subprocess.CompletedProcess:
+    """Run `cmd` where permissions count (root passes every check: drop its override powers)."""
+    if os.geteuid() == 0:
+        drop = "-dac_override,-dac_read_search"
+        cmd = [shutil.which("setpriv") or "setpriv", f"--bounding-set={drop}", f"--inh-caps={drop}", *cmd]
+    return subprocess.run(cmd, cwd="/", env=env, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("fault", ["read-only", "unreadable", "a file"])
+def test_a_data_folder_fault_is_one_line_naming_the_folder_and_the_fix(fault):
+
+    top = Path(tempfile.mkdtemp(prefix="lmc-datafault-"))
+    try:
+        top.chmod(0o755)
+        root = top / "data"
+        if fault == "a file":
+            root.write_text("not a folder")
+        else:
+            root.mkdir(mode=0o555 if fault == "read-only" else 0o000)
+            root.chmod(0o555 if fault == "read-only" else 0o000)
+        env = {"PATH": "/nonexistent", "LMC_DATA": str(root), "HOME": str(top),
+               "PYTHONPATH": str(REPO)}  # no npm / apt-get: a download would fail differently
+        run = _as_user([sys.executable, "-m", "lmc_lib.core.data", "fetch", "mnist"], env)
+        assert run.returncode == 1, run.stdout + run.stderr
+        lines = run.stderr.strip().splitlines()
+        assert len(lines) == 1 and "Traceback" not in run.stderr, run.stderr
+        want = {"read-only": "is not writable", "unreadable": "is not readable",
+                "a file": "is a file, not a folder"}[fault]
+        assert f"data folder {root} {want}" in lines[0] and "LMC_DATA" in lines[0], lines[0]
+        if fault == "unreadable":  # a chapter loading the data: the same message, as a DataError
+            code = f"from lmc_lib.core import data; data.load('mnist', root={str(root)!r})"
+            run = _as_user([sys.executable, "-c", code], env)
+            assert f"DataError: data folder {root} is not readable" in run.stderr, run.stderr
+    finally:
+        for p in (top / "data", top):
+            if p.is_dir():
+                p.chmod(0o755)
+        shutil.rmtree(top, ignore_errors=True)

@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tarfile
@@ -24,7 +25,7 @@ import yaml
 
 from lmc_lib.core.utils import REPO, LmcError
 
-BOOK = REPO / "book"
+BOOK = Path(os.environ.get("LMC_BOOK") or REPO / "book").absolute()  # tests use a tiny book
 BUILD = Path(os.environ.get("LMC_BUILD") or REPO / "_build").absolute()  # tests build elsewhere
 EXECUTED = BUILD / "executed"
 STAGE = BUILD / "stage"
@@ -137,12 +138,16 @@ class ChaptersFailed(LmcError):
 
 def execute_all(profile=None, selected=None, parameters=None, jobs=1, executor="local",
                 address=None) -> list[Path]:
-    """Check every parameter, then execute the (selected) chapters `jobs` at a time (own processes)."""
+    """Check every parameter and the training estimate, then execute the (selected) chapters `jobs`
+    at a time (own processes); a chapter that does not compile fails alone, before any work."""
     from lmc_lib.build import buildrun
     from lmc_lib.chapters import executor as trainer
 
-    todo = chapters(selected)
-    per_chapter = check_parameters(todo, dict(parameters or {}), profile)
+    given = dict(parameters or {})
+    limit = train_limit(given.pop("max_train_minutes", None))
+    broken = buildrun.broken_chapters(chapters(selected), BUILD / "failed", given)
+    todo = [src for src in chapters(selected) if src not in broken]
+    per_chapter = check_parameters(todo, given, profile)
     n_jobs = check_jobs(jobs)
     trainer.check(executor, address)
     env = buildrun.absolute_env()
@@ -150,15 +155,41 @@ def execute_all(profile=None, selected=None, parameters=None, jobs=1, executor="
     os.environ.setdefault("LMC_PROFILE", env["LMC_PROFILE"])  # render's live verdicts (`all`)
     if n_jobs > 1:  # each kernel then gets its share of the cores (torch reads this at start-up)
         env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 2) // n_jobs)))
-    plan = buildrun.plan(todo, per_chapter, BUILD, env)
+    check_training(todo, per_chapter, limit)
+    env["LMC_TRAIN_CHECKED"] = "1"  # the kernels need not estimate again
+    plan = buildrun.plan(todo, per_chapter, BUILD, env, given=set(given))
     total = time.time()
     trainer.pretrain_book(todo, per_chapter, executor, address)  # EXECUTOR=ray only
-    failures = buildrun.run(plan, n_jobs, BUILD / "running")
-    print(f"executed {len(todo) - len(failures)} of {len(todo)} chapter(s) in "
-          f"{time.time() - total:.0f} s")
+    failures = list(broken.values()) + buildrun.run(plan, n_jobs, BUILD / "running")
+    print(f"executed {len(todo) + len(broken) - len(failures)} of {len(todo) + len(broken)} "
+          f"chapter(s) in {time.time() - total:.0f} s")
     if failures:
         raise ChaptersFailed(f"{len(failures)} chapter(s) failed:\n  " + "\n  ".join(failures))
     return [job.dest for job in plan]
+
+
+def train_limit(value=None) -> float:
+    """max_train_minutes: -p, else $MAX_TRAIN_MINUTES, else the default (0: no limit)."""
+    from lmc_lib.chapters import params
+
+    if value is None:
+        value = os.environ.get("MAX_TRAIN_MINUTES") or params.MAX_TRAIN_MINUTES
+    return params.parse("max_train_minutes", value, params.RUN["max_train_minutes"])
+
+
+def check_training(sources: list[Path], per_chapter: list[dict], limit: float) -> float:
+    """The build's training estimate, printed before any kernel starts; refused above `limit`."""
+    from lmc_lib.chapters import guard
+    from lmc_lib.chapters.executor import chapter_defaults
+    from lmc_lib.chapters.experiment import Setup
+    from lmc_lib.chapters.params import COMMON
+
+    runs = []
+    for src, given in zip(sources, per_chapter):
+        values = {**chapter_defaults(src), **given}
+        setup = Setup.from_params(**{k: v for k, v in values.items() if k in COMMON})
+        runs.append((src, setup, values.get("second_dataset") or ""))
+    return guard.check_book(runs, limit)
 
 
 def fetch_mathjax() -> Path:
@@ -265,7 +296,7 @@ def _given(pairs) -> dict:
     out = {}
     for k, v in pairs:
         try:
-            out[k] = yaml.safe_load(v)
+            out[k] = yaml.safe_load(v) if v.strip() else v  # -p second_dataset "": the empty string
         except yaml.YAMLError:
             out[k] = v
     return out
@@ -286,38 +317,49 @@ def _run_one(argv) -> int:
 
 def main(argv=None) -> int:
     """Command-line entry point."""
-    from lmc_lib.build.buildrun import Interrupted
+    from lmc_lib.build.buildrun import Interrupted, Stopped, on_stop_signals
 
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["_run"]:
         return _run_one(argv[1:])
-    args = _parse(argv)
-    failed = None
+    old = on_stop_signals()  # SIGTERM / SIGHUP stop the build as Ctrl-C does (children included)
     try:
-        if args.command in ("execute", "all"):
-            try:
-                execute_all(args.profile, args.chapters, _given(args.p), args.jobs,
-                            args.executor, args.address)
-            except ChaptersFailed as err:  # `all` still renders: failed chapters get a page saying so
-                if args.command == "execute":
-                    raise
-                failed = err
-        if args.command in ("render", "all"):
-            render()
-        if args.command == "notebooks":
-            import jupytext
-
-            for src in chapters(args.chapters):
-                jupytext.write(to_notebook(src), src.with_suffix(".ipynb"))
-                print(f"wrote {src.with_suffix('.ipynb')}")
-        if args.command == "mathjax":
-            print(f"MathJax in {fetch_mathjax()}")
+        return _main(_parse(argv))
     except Interrupted as err:
         print(f"error: {err}", file=sys.stderr)
-        return 130
+        return err.exit_code
+    except Stopped as stop:
+        print(f"error: stopped by {stop}; no chapter was running", file=sys.stderr)
+        return 128 + stop.signum
     except LmcError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+
+
+def _main(args) -> int:
+    """The commands; ChaptersFailed in `all` still renders (failed chapters get a failure page)."""
+    failed = None
+    if args.command in ("execute", "all"):
+        try:
+            execute_all(args.profile, args.chapters, _given(args.p), args.jobs,
+                        args.executor, args.address)
+        except ChaptersFailed as err:
+            if args.command == "execute":
+                raise
+            failed = err
+    if args.command in ("render", "all"):
+        render()
+    if args.command == "notebooks":
+        import jupytext
+
+        for src in chapters(args.chapters):
+            jupytext.write(to_notebook(src), src.with_suffix(".ipynb"))
+            print(f"wrote {src.with_suffix('.ipynb')}")
+    if args.command == "mathjax":
+        print(f"MathJax in {fetch_mathjax()}")
     if failed:
         print(f"error: {failed}", file=sys.stderr)
         return 1
@@ -325,4 +367,7 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
+    from lmc_lib.build.buildrun import die_with_parent
+
+    die_with_parent()  # make / the shell that started the build dies: SIGTERM stops it cleanly
     sys.exit(main())

@@ -70,6 +70,8 @@ def tidy(nb: dict, warning: str | None = None) -> dict:
         tags = cell.setdefault("metadata", {}).setdefault("tags", [])
         if "injected-parameters" in tags and "remove-cell" not in tags:
             tags.append("remove-cell")
+        if "parameters" in tags and "hide-input" not in tags:  # a reader sees no code unasked
+            tags.append("hide-input")
     if warning:
         cell = {"cell_type": "markdown", "metadata": {},
                 "source": f":::{{warning}}\n{warning}\n:::\n"}
@@ -78,15 +80,17 @@ def tidy(nb: dict, warning: str | None = None) -> dict:
 
 
 def stage_chapter(source: Path, nb: Path, failed_dir: Path, dest: Path) -> str | None:
-    """Stage one chapter into `dest` (notebook or placeholder page); returns a failure or None."""
+    """Stage one chapter into `dest` (notebook or placeholder page); returns a failure or None.
+    A failed latest run is named on the page with its reason (the previous good run stays shown)."""
     failed = sorted(failed_dir.glob(source.stem + ".ipynb")) + sorted(
         failed_dir.glob(source.name[:2] + ".ipynb"))
     newest_fail = max(failed, key=lambda p: p.stat().st_mtime) if failed else None
+    reason = (failure(newest_fail) or "it failed") if newest_fail else None
     if not nb.exists():
-        why = f"not executed in this build (failed run: {newest_fail})" if newest_fail \
-            else "not executed in this build"
+        why = (f"not executed in this build: its latest run failed ({reason}; notebook: "
+               f"{newest_fail})") if newest_fail else "not executed in this build"
         (dest / (source.stem + ".md")).write_text(placeholder(source, why))
-        return f"{source.stem}: failed, see {newest_fail}" if newest_fail else None
+        return f"{source.stem}: failed ({reason}), see {newest_fail}" if newest_fail else None
     bad = failure(nb)
     if bad:
         why = f"executed in this build, but the run failed: {bad} (notebook: {nb})"
@@ -94,10 +98,10 @@ def stage_chapter(source: Path, nb: Path, failed_dir: Path, dest: Path) -> str |
         return f"{source.stem}: {bad}"
     warning = None
     if newest_fail and newest_fail.stat().st_mtime > nb.stat().st_mtime:
-        warning = (f"The latest run of this chapter failed ({newest_fail}); this page shows "
-                   f"the previous successful run.")
+        warning = (f"The latest run of this chapter failed ({reason}; notebook: {newest_fail}); "
+                   f"this page shows the previous successful run.")
     (dest / nb.name).write_text(json.dumps(tidy(json.loads(nb.read_text()), warning), indent=1))
-    return f"{source.stem}: latest run failed, see {newest_fail}" if warning else None
+    return f"{source.stem}: latest run failed ({reason}), see {newest_fail}" if warning else None
 
 
 def toc(template: Path, chapter_stems: list[str], pages: list[str]) -> dict:

@@ -1,14 +1,16 @@
 """Run chapters, each in a process of its own: a failed run never overwrites a good notebook, and
-Ctrl-C (or SIGTERM) stops every chapter within seconds and leaves no kernel behind.
+any stop -- Ctrl-C, SIGTERM, SIGHUP (the terminal closed), the parent dying -- ends every chapter
+process and kernel within seconds and leaves the last good notebooks as they were.
 
-A default run (no -p other than the profile) writes `_build/executed/NN.ipynb` (what the book
-renders); a run with other parameters writes `_build/variants/<NN_topic-name=value,...>/` with its
-notebook, its verdicts (LMC_RESULTS) and its training log. A failed or interrupted chapter's
+A run without -p writes `_build/executed/NN.ipynb` (what the book renders; PROFILE / --profile
+chooses its profile); a run with any -p (profile too) writes `_build/variants/<NN_topic-name=value,...>/`
+with its notebook, its verdicts (LMC_RESULTS) and its training log. A failed or interrupted chapter's
 notebook goes to `failed/` beside it. Paths in LMC_DATA / LMC_CACHE / LMC_RESULTS are made
 absolute against the folder the build was started from before a kernel (cwd book/) sees them.
 """
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import signal
@@ -24,8 +26,53 @@ PATH_VARS = ("LMC_DATA", "LMC_CACHE", "LMC_RESULTS")
 GRACE_S = 5.0  # after SIGTERM, a chapter process gets this long before SIGKILL
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
 class Interrupted(Exception):
-    """The build was stopped by Ctrl-C / SIGTERM (the message lists what was not finished)."""
+    """The build was stopped by a signal (the message lists what was not finished)."""
+
+    def __init__(self, message: str, signum: int = signal.SIGINT):
+        super().__init__(message)
+        self.exit_code = 128 + int(signum)
+
+
+class Stopped(KeyboardInterrupt):
+    """A stop signal (SIGINT, SIGTERM, SIGHUP, the parent's death) arrived."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _raise_stop(signum, frame):
+    raise Stopped(signum)
+
+
+def on_stop_signals(handler=_raise_stop) -> dict:
+    """Route SIGINT / SIGTERM / SIGHUP to `handler`; returns the old handlers (to restore)."""
+    return {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}
+
+
+def die_with_parent(sig: int = signal.SIGTERM, parent: int | None = None) -> None:
+    """Ask Linux to send `sig` to this process when its parent (pid `parent`, default the present
+    one) dies (prctl PR_SET_PDEATHSIG); elsewhere a thread watches os.getppid() and sends it."""
+    parent = parent or os.getppid()
+    try:
+        if ctypes.CDLL(None, use_errno=True).prctl(1, int(sig), 0, 0, 0) != 0:  # 1: PR_SET_PDEATHSIG
+            raise OSError(ctypes.get_errno(), "prctl")
+    except (OSError, AttributeError):
+        import threading
+
+        def watch():
+            while os.getppid() == parent:
+                time.sleep(0.5)
+            os.kill(os.getpid(), sig)
+
+        threading.Thread(target=watch, daemon=True, name="parent-watch").start()
+        return
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os.kill(os.getpid(), sig)
 
 
 def absolute_env(env: dict | None = None, cwd: Path | None = None) -> dict:
@@ -53,13 +100,14 @@ class Job:
     started: float = 0.0
 
 
-def plan(sources: list[Path], params: list[dict], build: Path, env: dict) -> list[Job]:
-    """The jobs of a build (one checked parameter dict per source); any parameter but a cpu
-    profile makes a run a variant, written under build/variants/."""
+def plan(sources: list[Path], params: list[dict], build: Path, env: dict,
+         given=None) -> list[Job]:
+    """The jobs of a build (one checked parameter dict per source); a run with any parameter
+    `given` with -p (None: every one but a cpu profile) is a variant, written under build/variants/."""
     jobs = []
     for src, par in zip(sources, params):
-        if variant(par):
-            folder = build / "variants" / variant_name(src.stem, variant(par))
+        if variant(par, given):
+            folder = build / "variants" / variant_name(src.stem, variant(par, given))
             dest, failed = folder / (src.stem + ".ipynb"), folder / "failed"
             log, job_env = folder / (src.stem + ".log"), dict(env, LMC_RESULTS=str(folder / "results"))
         else:
@@ -79,7 +127,8 @@ def _start(job: Job, running: Path) -> None:
     cmd = [sys.executable, "-m", "lmc_lib.build.bookbuild", "_run", str(job.source), str(job.partial),
            json.dumps(job.params), str(job.failed)]
     job.started = time.time()
-    job.proc = subprocess.Popen(cmd, env=job.env, start_new_session=True)
+    env = dict(job.env, LMC_BUILD_PID=str(os.getpid()))  # _run dies with this build, even by kill -9
+    job.proc = subprocess.Popen(cmd, env=env, start_new_session=True)
 
 
 def _finish(job: Job, ok: bool) -> str:
@@ -97,11 +146,38 @@ def _finish(job: Job, ok: bool) -> str:
             f"training log {job.log}")
 
 
-def _stub(name: str) -> dict:
-    """A one-cell notebook saying a chapter was interrupted before it wrote anything."""
-    cell = dict(cell_type="markdown", metadata={}, source=f"{name} was interrupted before it ran.")
-    return dict(nbformat=4, nbformat_minor=5, cells=[cell],
+def _stub(name: str, error: tuple[str, str] | None = None) -> dict:
+    """A notebook saying a chapter was interrupted before it wrote anything, or why it could not
+    run (`error`: exception name and message, shown as the cell's error output)."""
+    text = f"{name} could not run." if error else f"{name} was interrupted before it ran."
+    cell = dict(cell_type="markdown", metadata={}, source=text)
+    cells = [cell]
+    if error:
+        out = dict(output_type="error", ename=error[0], evalue=error[1], traceback=[])
+        cells.append(dict(cell_type="code", metadata={}, source="", execution_count=None,
+                          outputs=[out]))
+    return dict(nbformat=4, nbformat_minor=5, cells=cells,
                 metadata=dict(papermill=dict(exception=True)))
+
+
+def broken_chapters(sources: list[Path], failed: Path, given: dict) -> dict:
+    """{source: failure line} of the chapters that do not compile (a syntax error anywhere, the
+    parameters cell too), each named by file and line; a book run (no -p) records it in `failed`."""
+    from lmc_lib.chapters.params import syntax_message
+
+    out = {}
+    for src in sources:
+        try:
+            compile(src.read_text(), str(src), "exec", dont_inherit=True)
+        except SyntaxError as err:
+            message = syntax_message(src, err)
+            if not given:  # the book's page of this chapter then says why it failed
+                failed.mkdir(parents=True, exist_ok=True)
+                (failed / (src.stem + ".ipynb")).write_text(
+                    json.dumps(_stub(src.name, ("SyntaxError", message))))
+            out[src] = f"{src.name} FAILED before it ran: {message}"
+            print(f"ERROR {out[src]}", flush=True)
+    return out
 
 
 def _stop(jobs: list[Job]) -> None:
@@ -130,11 +206,11 @@ def clean_running(running: Path) -> None:
 
 
 def run(jobs: list[Job], n_parallel: int, running: Path) -> list[str]:
-    """Run the jobs, n_parallel at a time; returns the failure lines (Interrupted on Ctrl-C)."""
+    """Run the jobs, n_parallel at a time; returns the failure lines (Interrupted on a stop signal)."""
     running.mkdir(parents=True, exist_ok=True)
     clean_running(running)
     todo, active, failures = list(jobs), [], []
-    old = {sig: signal.signal(sig, _raise_interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    old = on_stop_signals()
     try:
         while todo or active:
             while todo and len(active) < n_parallel:
@@ -149,19 +225,19 @@ def run(jobs: list[Job], n_parallel: int, running: Path) -> list[str]:
                 if job.proc.returncode != 0:
                     failures.append(line)
             time.sleep(0.2)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
+        on_stop_signals(signal.SIG_IGN)  # a second signal must not cut the clean-up short
         _stop(active)
         lines = [_finish(j, False) for j in active]
-        raise Interrupted("\n  ".join(["interrupted; these chapters are marked failed:"] + lines
-                                      + [f"not started: {j.source.name}" for j in todo])) from None
+        signum = getattr(stop, "signum", signal.SIGINT)
+        raise Interrupted("\n  ".join([f"stopped by {signal.Signals(signum).name}; these chapters "
+                                       "are marked failed:"] + lines
+                                      + [f"not started: {j.source.name}" for j in todo]),
+                          signum) from None
     finally:
         for sig, handler in old.items():
             signal.signal(sig, handler)
     return failures
-
-
-def _raise_interrupt(signum, frame):
-    raise KeyboardInterrupt
 
 
 def kill_children() -> None:
@@ -182,10 +258,11 @@ def kill_children() -> None:
 
 
 def child_on_sigterm() -> None:
-    """In a chapter process: on SIGTERM kill the kernel and exit at once (status 143)."""
+    """In a chapter process: on SIGTERM / SIGINT / SIGHUP kill the kernel and exit at once; the
+    build's death (LMC_BUILD_PID) sends SIGTERM."""
     def handler(signum, frame):
         kill_children()
-        os._exit(143)
+        os._exit(128 + signum)
 
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
+    on_stop_signals(handler)
+    die_with_parent(signal.SIGTERM, int(os.environ.get("LMC_BUILD_PID") or 0) or None)

@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 from typing import NamedTuple
 
+from lmc_lib.chapters import notebook
 from lmc_lib.core.config import PROFILE_NAMES
 from lmc_lib.core.utils import LmcError
 
@@ -64,6 +65,12 @@ COMMON = {
     "profile": _p("str", PROFILE_NAMES, "one of " + ", ".join(PROFILE_NAMES), "cpu, paper or smoke"),
     "seed": _p("int", lambda v: v >= 0, ">= 0 (0: the book's seeds)",
                "offset added to every seed (models, calibration splits, permutations, directions)"),
+}
+
+MAX_TRAIN_MINUTES = 120.0  # default limit on the estimated training time (a cold CPU book trains ~10 min)
+RUN = {  # how a run goes, not what it computes: accepted by every chapter, never a variant's name
+    "max_train_minutes": _p("float", lambda v: v >= 0, ">= 0 (0: no limit)",
+                            "stop before training when the estimated training time is above this"),
 }
 
 CHAPTERS = {
@@ -119,10 +126,26 @@ def schema(chapter: str | None = None, source: Path | None = None) -> dict:
 
 
 def parameters_cell(source: Path) -> tuple[list, int]:
-    """(statements of the chapter's parameters cell, number of parameters cells found)."""
+    """(statements of the chapter's parameters cell, number of parameters cells found); a syntax
+    error anywhere in the chapter is a ParamError naming the file and the line."""
     text = Path(source).read_text()
+    try:
+        compile(text, str(source), "exec", dont_inherit=True)
+    except SyntaxError as err:
+        raise ParamError(syntax_message(Path(source), err)) from None
     cells = [c for c in text.split("\n# %%") if re.match(r'[^\n]*tags=\[[^\]]*"parameters"', c)]
     return (ast.parse(cells[0].split("\n", 1)[1]).body if len(cells) == 1 else []), len(cells)
+
+
+def syntax_message(source: Path, err: SyntaxError) -> str:
+    """'book/12_x.py line 40: invalid syntax (in the parameters cell): `width: float = = 1`'."""
+    text = source.read_text().splitlines() if source.exists() else []
+    line = err.lineno or 0
+    start = max([i for i, t in enumerate(text[:line], 1) if t.startswith("# %%")] or [0])
+    where = " (in the parameters cell)" if start and '"parameters"' in text[start - 1] else ""
+    code = (err.text or (text[line - 1] if 0 < line <= len(text) else "")).strip()
+    return (f"{source} line {line}: {err.msg}{where}: `{code}`; fix the chapter (a syntax error "
+            "stops only this chapter)")
 
 
 def cell_schema(source: Path) -> dict:
@@ -216,7 +239,8 @@ def parse(name: str, value, param: Param):
 def validate(params: dict, chapter: str | None = None, where: str = "",
              source: Path | None = None) -> dict:
     """Every parameter parsed and checked; an unknown name is an error listing the known ones."""
-    known = schema(chapter, source)
+    known = {**schema(chapter, source), **RUN}
+    check_injected(chapter)
     unknown = sorted(set(params) - set(known))
     if unknown:
         place = where or (f"chapter {chapter}" if chapter else "the chapters")
@@ -231,23 +255,76 @@ def checked(chapter: str, **own) -> tuple:
     return tuple(values[k] for k in own)
 
 
-def variant(params: dict) -> dict:
-    """The parameters that make a run a variant (every one given but a cpu profile); {} for the book's own run."""
-    given = {k: v for k, v in params.items() if k != "profile" or v != "cpu"}
-    return given if set(given) - {"profile"} else {}
+def variant(params: dict, given=None) -> dict:
+    """What makes a run a variant: every parameter given with -p (`given`: their names; None: all
+    of `params`), the profile included; a profile other than cpu is kept to name the folder.
+    {} for the book's own run (no -p: PROFILE / --profile chooses the profile of the book)."""
+    names = set(params) if given is None else set(given)
+    picked = {k: v for k, v in params.items() if k in names and k not in RUN}
+    if given is None and picked.get("profile") == "cpu":
+        picked.pop("profile")
+    if picked and params.get("profile", "cpu") != "cpu":
+        picked["profile"] = params["profile"]
+    return picked
+
+
+_SAFE = re.compile(r"[A-Za-z0-9._+-]*")
 
 
 def variant_name(stem: str, params: dict) -> str:
-    """`02_width-width=0.5`: the folder of a variant run (bookbuild's and a JupyterLab kernel's)."""
+    """`02_width-width=0.5`: the folder of a variant run (bookbuild's and a JupyterLab kernel's);
+    one folder per parameter set: a short hash of the exact values is added whenever the readable
+    name does not spell them exactly (characters replaced, a long name cut)."""
+    exact = [True]
+
     def fmt(v):
         if isinstance(v, (list, tuple)):
             return "_".join(fmt(x) for x in v) or "empty"
         if isinstance(v, dict):
             return "_".join(f"{k}_{fmt(x)}" for k, x in sorted(v.items())) or "empty"
-        return f"{v:g}" if isinstance(v, float) else str(v)
+        text = str(v)
+        if isinstance(v, float):  # 0.5, 1, 1e-05; every digit a float needs (0.5000001)
+            text = f"{v:g}" if float(f"{v:g}") == v else repr(v)
+        if not _SAFE.fullmatch(text):
+            exact[0] = False
+        return re.sub(r"[^A-Za-z0-9._+-]", "_", text)
 
     name = stem + "-" + ",".join(f"{k}={fmt(v)}" for k, v in sorted(params.items()))
-    name = re.sub(r"[^A-Za-z0-9._=,+-]", "_", name)
-    if len(name) > 120:
-        name = name[:100] + "-" + hashlib.sha256(name.encode()).hexdigest()[:12]
+    if not exact[0] or len(name) > 120:
+        digest = hashlib.sha256(repr(sorted(params.items())).encode()).hexdigest()[:8]
+        name = name[:100] + "-" + digest
     return name
+
+
+# --- inside a notebook kernel: the names papermill injected, checked like bookbuild checks them ---
+_KERNEL: dict = {}  # this kernel's chapter ("02", from checked) and the injected cell already checked
+
+
+def kernel_chapter() -> str | None:
+    """The chapter number this kernel's chapter gave to `checked` / `validate`, if any."""
+    return _KERNEL.get("chapter")
+
+
+def check_injected(chapter: str | None = None) -> None:
+    """In a notebook run by papermill: a -p name its parameters cell does not declare is an error
+    (papermill itself only warns and runs the defaults); no-op outside a kernel."""
+    if chapter:
+        _KERNEL.setdefault("chapter", chapter)
+    cells = notebook.cells()
+    if cells is None or _KERNEL.get("checked") == cells[1]:
+        return
+    declared = set(notebook.assigned(cells[0])) | set(RUN)
+    unknown = sorted(set(notebook.assigned(cells[1])) - declared)
+    if unknown:
+        place = f"chapter {_KERNEL['chapter']}" if _KERNEL.get("chapter") else "this notebook"
+        raise ParamError(f"unknown parameter(s) {unknown} for {place} (given with papermill -p); "
+                         f"its parameters are {sorted(declared)}")
+    _KERNEL["checked"] = cells[1]
+
+
+def train_limit_minutes() -> float:
+    """max_train_minutes: papermill's -p, else $MAX_TRAIN_MINUTES, else the default; 0: no limit."""
+    value = notebook.values().get("max_train_minutes")
+    if value is None:
+        value = notebook.environ().get("MAX_TRAIN_MINUTES") or MAX_TRAIN_MINUTES
+    return parse("max_train_minutes", value, RUN["max_train_minutes"])

@@ -76,6 +76,23 @@ def _check_name(name: str) -> str:
     return name
 
 
+def check_folder(folder: Path, write: bool = False) -> None:
+    """A data folder that is a file, unreadable, or (to fetch into) not writable: one DataError
+    naming the folder and the fix, before any download or read."""
+    path = Path(folder)
+    while not os.path.exists(path) and path != path.parent:  # the first part that exists
+        path = path.parent
+    other = "or set LMC_DATA to another folder (e.g. LMC_DATA=~/lmc-data make data)"
+    if not path.is_dir():
+        raise DataError(f"data folder {path} is a file, not a folder (needed for {folder}): "
+                        f"move the file away, {other}")
+    if not os.access(path, os.R_OK | os.X_OK):
+        raise DataError(f"data folder {path} is not readable: chmod u+rx {path}, {other}")
+    if write and not os.access(path, os.W_OK):
+        raise DataError(f"data folder {path} is not writable, so nothing can be fetched into "
+                        f"{folder}: chmod u+w {path}, {other}")
+
+
 def _root(root) -> Path:
     """`root` as a Path, defaulting to data_root()."""
     return data_root() if root is None else Path(root).expanduser()
@@ -155,11 +172,17 @@ def verify(name: str, root=None) -> Path:
     if _check_name(name) not in FILES:
         raise DataError(f"{name} has no checksums (not fetchable); fetchable: {', '.join(FETCHABLE)}")
     folder = _root(root) / name
+    check_folder(folder)
     missing = [f for f in FILES[name] if not (folder / f).is_file()]
     if missing:
         raise DataError(_missing_message(name, folder) + f" (missing: {', '.join(missing)})")
     for fname, expected in SHA256[name].items():
-        if (got := _sha256(folder / fname)) != expected:
+        try:
+            got = _sha256(folder / fname)
+        except OSError as err:
+            raise DataError(f"cannot read {folder / fname} ({err.strerror}): chmod u+r it, or set "
+                            "LMC_DATA to another folder") from None
+        if got != expected:
             raise DataError(f"checksum mismatch for {folder / fname}: expected sha256 {expected}, "
                             f"got {got}; delete the file and run `python -m lmc_lib.core.data fetch {name}`")
     return folder
@@ -238,13 +261,15 @@ def fetch(names=FETCHABLE, root=None) -> dict:
     for name in names:
         if _check_name(name) not in FETCHABLE:
             raise DataError(_missing_message(name, _root(root) / CIFAR_DIRS[name]))
+        folder = _root(root) / name
+        check_folder(folder)  # unreadable or a file: said before anything else
         try:
             done[name] = verify(name, root)
             print(f"{name}: already present in {done[name]} (checksums OK)")
             continue
         except DataError:
             pass
-        folder = _root(root) / name
+        check_folder(folder, write=True)  # before the download, not after it
         print(f"{name}: fetching into {folder} ...")
         with tempfile.TemporaryDirectory(prefix=f"lmc-{name}-") as tmp:
             _install(name, fetchers[name](Path(tmp)), folder)
@@ -258,6 +283,7 @@ def _read_arrays(name: str, root: str) -> tuple:
     """Numpy (x_train, y_train, x_test, y_test) of a dataset, read once per process."""
     if name in CIFAR_DIRS:
         folder = Path(root) / CIFAR_DIRS[name]
+        check_folder(folder)
         if not folder.is_dir():
             raise DataError(_missing_message(name, folder))
         return read_cifar(folder, name)
