@@ -164,3 +164,116 @@ def test_sweep_calls_fn_per_width_and_pair(monkeypatch):
     assert out[0.5] == [("a0.50", "b0.50", 0), ("a0.51", "b0.51", 1)]
     assert list(hyp.sweep(setup, lambda a, b, i: i, widths=[0.5])) == [0.5]
     assert hyp.per_pair(hyp.sweep(setup, lambda a, b, i: 10 * i)).tolist() == [[0, 0], [10, 10]]
+
+
+# ---------------------------------------------------------------- another recipe, barriers, figures
+
+SMOKE = dict(profile="smoke", widths=[0.0625, 0.25], n_pairs=2, device="cpu")
+
+
+def test_trained_with_changes_the_recipe_only_and_checks_it_first():
+    setup = Setup.from_params(**SMOKE)
+    sgd = hyp.trained_with(setup, optimizer="sgd", lr=0.05, momentum=0.5, nesterov=False)
+    a, b = setup.config(0.25, seed=1), sgd.config(0.25, seed=1)
+    assert (b.optimizer, b.lr, b.momentum, b.nesterov) == ("sgd", 0.05, 0.5, False)
+    assert (a.width, a.seed, a.epochs, a.n_train) == (b.width, b.seed, b.epochs, b.n_train)
+    assert a.key() != b.key() and sgd.widths == setup.widths
+    with pytest.raises(LmcError, match=r"\['optimiser'\] is not a training setting.*'momentum'"):
+        hyp.trained_with(setup, optimiser="sgd")
+    with pytest.raises(LmcError, match="width"):
+        hyp.trained_with(setup, width=2.0)
+    with pytest.raises(LmcError, match="'sgd' only"):
+        hyp.trained_with(setup, momentum=0.5)  # Adam has no momentum setting
+
+
+def test_barriers_evaluate_three_points_per_pair_and_are_cached(monkeypatch, tmp_path):
+    from lmc_lib.lmc.merge import Curve
+
+    monkeypatch.setenv("LMC_CACHE", str(tmp_path))
+    monkeypatch.setenv("LMC_STUDY_CACHE", "1")
+    seen = []
+
+    def curves(setup, width, matching, lams):  # a convex-ish fake path, known barriers at 1/2
+        seen.append((width, matching, tuple(lams)))
+        return [Curve([dict(lam=x, acc=0.9 - 0.2 * (x == 0.5) * (1 + i), loss=0.3 + width * (x == 0.5),
+                            cal_loss=0.2 + 0.1 * (x == 0.5), beta=1.0 + x, inv_beta=1.0) for x in lams])
+                for i in range(setup.n_pairs)]
+    monkeypatch.setattr(hyp, "pair_curves", curves)
+    setup = Setup.from_params(**SMOKE)
+    out = hyp.barriers(setup)
+    assert seen == [(w, "none", (0.0, 0.5, 1.0)) for w in setup.widths]
+    assert out["widths"] == list(setup.widths) and out["loss"].shape == (2, 2)
+    assert out["loss"][0].tolist() == pytest.approx(list(setup.widths))
+    assert out["acc"][:, 0].tolist() == pytest.approx([0.2, 0.4])  # pair 1's dip is twice pair 0's
+    assert out["cal_loss"] == pytest.approx(0.1) and out["beta"] == pytest.approx(1.5)
+    again = hyp.barriers(setup)
+    assert len(seen) == 2 and all((again[k] == out[k]).all() for k in ("acc", "loss", "cal_loss"))
+    with pytest.raises(LmcError, match="0, 0.5 and 1"):
+        hyp.barriers(setup, lams=(0, 0.25, 1))
+
+
+def test_plot_compare_draws_every_series_in_one_panel():
+    import matplotlib.pyplot as plt
+
+    vals = torch.tensor([[1.0, 2.0, 3.0], [1.5, 2.5, 3.5]]).numpy()
+    fig = hyp.plot_compare({"Adam": vals, "SGD": vals / 2}, [0.25, 0.5, 1.0], "barrier", "a title")
+    (ax,) = [a for a in fig.axes if a.get_visible()]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["Adam", "SGD"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["1/4", "1/2", "1"]
+    plt.close(fig)
+    with pytest.raises(LmcError, match="'SGD' has 2 widths, expected 3"):
+        hyp.plot_compare({"SGD": vals[:, :2]}, [0.25, 0.5, 1.0], "barrier", "")
+
+
+# ---------------------------------------------------------------- a cached study of one's own
+
+LAM = 0.5
+CALLS = []
+
+
+def helper(x):
+    return x * LAM
+
+
+def study_fn(setup):
+    CALLS.append(1)  # an accumulator it mutates is not one of its inputs
+    return helper(2.0)
+
+
+def test_own_study_key_sees_its_helpers_and_the_values_it_reads(monkeypatch):
+    import sys
+
+    from lmc_lib.chapters import studycache
+
+    key = studycache.own_source(study_fn)
+    assert studycache.own_source(study_fn) == key
+    CALLS.append(1)
+    assert studycache.own_source(study_fn) == key  # the accumulator changed, the key did not
+    monkeypatch.setattr(sys.modules[__name__], "LAM", 0.25)
+    assert studycache.own_source(study_fn) != key  # a parameter the helper reads
+    monkeypatch.undo()
+    namespace = {}
+    exec("def helper(x):\n    return x\n\ndef study_fn(setup):\n    return helper(2.0)\n", namespace)
+    first = studycache.own_source(namespace["study_fn"])
+    exec("def helper(x):\n    return x + 1\n", namespace)
+    assert studycache.own_source(namespace["study_fn"]) != first  # an edited helper
+
+
+def test_cached_study_depends_joins_a_helper_reached_indirectly(monkeypatch, tmp_path):
+    from lmc_lib.chapters import studycache
+
+    monkeypatch.setenv("LMC_CACHE", str(tmp_path))
+    monkeypatch.setenv("LMC_STUDY_CACHE", "1")
+    ns = {"__name__": "__main__"}
+    code = ("RUNS = []\nTABLE = {}\n"
+            "def helper():\n    return {v}\n"
+            "TABLE['h'] = helper\n"
+            "def study(setup):\n    RUNS.append(1)\n    return TABLE['h']()\n")
+    exec(code.replace('{v}', '1'), ns)
+    setup = Setup.from_params(**SMOKE)
+    plain, tracked = studycache.cached_study(ns["study"]), studycache.cached_study(depends=(ns["helper"],))(ns["study"])
+    assert plain(setup) == tracked(setup) == 1 and len(ns["RUNS"]) == 2
+    exec("def helper():\n    return 2\nTABLE['h'] = helper\n", ns)
+    assert plain(setup) == 1  # the helper is reached through a dict: unseen without depends
+    tracked = studycache.cached_study(depends=(ns["helper"],))(ns["study"])
+    assert tracked(setup) == 2 and len(ns["RUNS"]) == 3

@@ -18,6 +18,7 @@ import functools
 import hashlib
 import inspect
 import json
+import marshal
 import os
 import sys
 import warnings
@@ -93,8 +94,9 @@ def own_source(*fns) -> str:
         seen.add(id(f))
         try:
             parts.append(inspect.getsource(f))
-        except (OSError, TypeError):  # typed at a prompt, or not a function: its name only
-            parts.append(getattr(f, "__qualname__", repr(f)))
+        except (OSError, TypeError):  # no source file (exec, a plain prompt): its compiled code
+            code = getattr(f, "__code__", None)
+            parts.append(marshal.dumps(code).hex() if code else getattr(f, "__qualname__", repr(f)))
         if not hasattr(f, "__code__"):
             continue
         glob = f.__globals__
