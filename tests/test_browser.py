@@ -35,6 +35,13 @@ UNCAPTIONED = """(() => Array.from(document.querySelectorAll('.cell_output img, 
   const cap = fig && fig.querySelector('figcaption');
   return !(cap && cap.innerText.trim()); }).map(e => (e.src || e.id || e.className || e.tagName)
   .toString().slice(-60)))()"""
+PHONE = """(() => { const vw = document.documentElement.clientWidth;
+  const imgs = Array.from(document.querySelectorAll('figure img, .cell_output img'))
+    .filter(i => i.complete && i.naturalWidth > 0);
+  return {overflow: document.documentElement.scrollWidth > vw + 1 ? [document.documentElement.scrollWidth] : [],
+          lowres: imgs.filter(i => i.naturalWidth < 1.5 * i.getBoundingClientRect().width)
+                      .map(i => i.src.slice(-60)),
+          narrow: imgs.filter(i => i.getBoundingClientRect().width < 0.8 * vw - 40).map(i => i.src.slice(-60))}; })()"""
 MATHJAX_DONE = """(async () => { if (window.MathJax && MathJax.startup && MathJax.startup.promise)
   await MathJax.startup.promise; return document.querySelectorAll('mjx-container').length; })()"""
 
@@ -94,14 +101,15 @@ class Chromium:
         msg, self.buf = self.buf.split(b"\0", 1)
         return json.loads(msg)
 
-    def open(self, url: str) -> str:
-        """Open `url` in a new tab with console, log and network events on; returns the session."""
+    def open(self, url: str, width: int = 1400) -> str:
+        """Open `url` in a new tab `width` px wide with console, log and network events on;
+        returns the session."""
         target = self.send("Target.createTarget", url="about:blank")["targetId"]
         session = self.send("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
         for domain in ("Runtime", "Log", "Network", "Page"):
             self.send(f"{domain}.enable", session)
-        self.send("Emulation.setDeviceMetricsOverride", session, width=1400, height=2000,
-                  deviceScaleFactor=1, mobile=False)
+        self.send("Emulation.setDeviceMetricsOverride", session, width=width, height=2000,
+                  deviceScaleFactor=1, mobile=width < 800)
         self.events.clear()
         self.send("Page.navigate", session, url=url)
         self.wait_for("Page.loadEventFired", session)
@@ -171,6 +179,15 @@ def raw_markup(text: str) -> list[str]:
             or re.match(r"\s*\|.*\|\s*$", line) or re.match(r"\s*\|?\s*:?-{3,}:?\s*\|", line)]
 
 
+def inspect_phone(browser: Chromium, page: Path) -> dict:
+    """Open one page 420 px wide (a phone): horizontal overflow, images that are not high-DPI
+    (fewer than 1.5 image pixels per screen pixel) or narrower than the column."""
+    session = browser.open(page.resolve().as_uri(), width=420)
+    found = browser.evaluate(session, PHONE)
+    browser.send("Target.closeTarget", targetId=browser.targets.pop(session))
+    return found
+
+
 def inspect_page(browser: Chromium, page: Path, shot: Path | None = None) -> dict:
     """Open one page, wait for MathJax, and collect what the checks need."""
     session = browser.open(page.resolve().as_uri())
@@ -214,6 +231,45 @@ def pages(smoke_book):
                 if p.name not in ("genindex.html", "search.html")}
     finally:
         browser.close()
+
+
+@pytest.fixture(scope="module")
+def phone_pages(smoke_book):
+    """What the browser found on every chapter page at phone width."""
+    browser = Chromium(chromium_path())
+    try:
+        return {p.name: inspect_phone(browser, p) for p in smoke_book if re.match(r"\d\d_", p.name)}
+    finally:
+        browser.close()
+
+
+@pytest.mark.parametrize("check", ["overflow", "lowres", "narrow"])
+def test_chapters_read_at_phone_width(phone_pages, check):
+    """At 420 px: nothing wider than the screen, figures high-DPI and as wide as the column."""
+    bad = {name: found[check] for name, found in phone_pages.items() if found[check]}
+    assert not bad, f"{check} at 420 px on {len(bad)} page(s): {json.dumps(bad, indent=1)[:3000]}"
+
+
+def test_the_phone_check_catches_a_broken_page(tmp_path):
+    """A page wider than a phone, with a low-resolution, shrunken figure: all three are reported."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig = plt.figure(figsize=(2, 1), dpi=50)
+    fig.savefig(tmp_path / "low.png", dpi=50)
+    plt.close(fig)
+    page = tmp_path / "bad.html"
+    page.write_text("<html><head><meta name='viewport' content='width=device-width'></head><body><main>"
+                    "<figure><img src='low.png' style='width:380px'>"
+                    "<figcaption>c</figcaption></figure><figure><img src='low.png' style='width:100px'>"
+                    "<figcaption>d</figcaption></figure><div style='width:900px'>wide</div></main></body></html>")
+    browser = Chromium(chromium_path())
+    try:
+        found = inspect_phone(browser, page)
+    finally:
+        browser.close()
+    assert found["overflow"] and len(found["lowres"]) == 2 and len(found["narrow"]) == 1
 
 
 def test_every_chapter_and_page_is_built(smoke_book):

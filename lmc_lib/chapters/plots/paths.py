@@ -60,7 +60,7 @@ def accuracy_vs_lam(result: dict, title: str, matching: str = "none"):
              label=f"w = {width_label(w)}", color=colors[w])
     ax.set_xlabel(r"$\lambda$  (0: model b, 1: model a)")
     ax.set_ylabel("test accuracy (%)")
-    ax.legend(title=MATCHINGS[matching])
+    ax.legend(title=MATCHINGS[matching], loc="upper left", bbox_to_anchor=(1.01, 1.0))  # off the data
     return finish(fig, title)
 
 
