@@ -52,7 +52,7 @@ new-chapter: $(STAMP)
 
 # make lab: JupyterLab on the repository, the lab extra installed on first use (make setup never
 # installs it). book/NN_topic.py opens as a notebook through Jupytext and saves back to the .py
-# alone (no outputs, no .ipynb beside it): jupytext.toml, jupyter_config/. LAB_ARGS="--port 9000"
+# alone (no outputs, no .ipynb beside it): book/jupytext.toml, jupyter_config/. LAB_ARGS="--port 9000"
 lab: setup lab-install
 	@echo "JupyterLab on $(CURDIR): open the http://127.0.0.1:...?token=... URL printed below; Ctrl-C stops it"
 	JUPYTER_CONFIG_PATH="$(CURDIR)/jupyter_config$${JUPYTER_CONFIG_PATH:+:$$JUPYTER_CONFIG_PATH}" \

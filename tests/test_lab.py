@@ -1,7 +1,8 @@
 """`make lab`: JupyterLab opens a chapter as a notebook (Jupytext), runs it like `make chapter`, saves the .py.
 
 The server is the lab extra's JupyterLab, started with the repository's jupyter_config/ and
-jupytext.toml on a free loopback port; it is stopped at the end and no process of it may survive.
+jupytext.toml files (book/ has the chapters' own) on a free loopback port; it is stopped at the
+end and no process of it may survive.
 """
 import ast
 import difflib
@@ -163,7 +164,9 @@ def lab(tmp_path_factory):
     """A JupyterLab server on a copy of the book with a generated chapter (the next number)."""
     root = tmp_path_factory.mktemp("lab")
     shutil.copytree(REPO / "book", root / "book", ignore=shutil.ignore_patterns("*.ipynb", "__pycache__"))
-    shutil.copy(REPO / "jupytext.toml", root / "jupytext.toml")
+    shutil.copy(REPO / "jupytext.toml", root / "jupytext.toml")  # book/ has the chapters' own
+    (root / "lmc_lib").mkdir()
+    shutil.copy(REPO / "lmc_lib" / "chapters" / "report.py", root / "lmc_lib" / "report.py")
     source = newchapter.new_chapter(NAME, root / "book")
     server = Lab(root, root / "server.log", _env(root))
     try:
@@ -181,6 +184,16 @@ def _notebook(lab: Lab, path: str) -> dict:
     return model["content"]
 
 
+def _as_lab_leaves_it(nb: dict) -> dict:
+    """The notebook after a run in JupyterLab: outputs, counts and execution timing in every code cell."""
+    for i, c in enumerate(c for c in nb["cells"] if c["cell_type"] == "code"):
+        c["outputs"] = [dict(output_type="stream", name="stdout", text=f"OUTPUT {i}\n")]
+        c["execution_count"] = i + 1
+        c["metadata"]["execution"] = {"iopub.execute_input": "2026-01-01T00:00:00Z"}
+    nb["metadata"]["language_info"] = {"name": "python"}
+    return nb
+
+
 def test_every_chapter_opens_as_a_notebook_and_saves_back_unchanged(lab):
     server, _ = lab
     for src in sorted((server.root / "book").glob("[0-9][0-9]_*.py")):
@@ -189,9 +202,21 @@ def test_every_chapter_opens_as_a_notebook_and_saves_back_unchanged(lab):
         tagged = [c for c in nb["cells"] if "parameters" in c["metadata"].get("tags", [])]
         assert len(tagged) == 1 and tagged[0]["cell_type"] == "code" and "profile: str" in tagged[0]["source"]
         assert nb["metadata"]["kernelspec"]["name"] == "python3"
-        server.api("PUT", f"/api/contents/book/{src.name}", dict(type="notebook", format="json", content=nb))
-        assert src.read_bytes() == before, f"{src.name} changed by opening and saving it unedited"
+        server.api("PUT", f"/api/contents/book/{src.name}",
+                   dict(type="notebook", format="json", content=_as_lab_leaves_it(nb)))
+        assert src.read_bytes() == before, f"{src.name} changed by running and saving it unedited"
     assert not list((server.root / "book").glob("*.ipynb")), "a paired .ipynb was written beside the chapters"
+
+
+def test_a_library_module_saved_from_the_notebook_view_stays_as_it_was(lab):
+    server, _ = lab
+    module = server.root / "lmc_lib" / "report.py"
+    before = module.read_text()
+    nb = _notebook(server, "lmc_lib/report.py")
+    assert len(nb["cells"]) > 1
+    server.api("PUT", "/api/contents/lmc_lib/report.py", dict(type="notebook", format="json",
+                                                            content=_as_lab_leaves_it(nb)))
+    assert module.read_text() == before
 
 
 def _run_cells(server: Lab, rel: str, nb: dict) -> list[str]:
