@@ -31,14 +31,16 @@ def failure(nb_path: Path) -> str | None:
         nb = json.loads(nb_path.read_text())
     except (OSError, ValueError) as err:
         return f"unreadable notebook ({err})"
-    if nb.get("metadata", {}).get("papermill", {}).get("exception"):
-        return "papermill marked the run as failed"
-    for i, cell in enumerate(nb.get("cells", []), 1):
+    cells = nb.get("cells", [])
+    for i, cell in enumerate(cells, 1):  # the error itself first: it says what went wrong
         for out in cell.get("outputs", []):
             if out.get("output_type") == "error":
-                return f"cell {i} raised {out.get('ename')}: {str(out.get('evalue'))[:200]}"
+                return f"cell {i} raised {out.get('ename')}: {str(out.get('evalue'))[:300]}"
+    for i, cell in enumerate(cells, 1):
         if cell.get("metadata", {}).get("papermill", {}).get("exception"):
             return f"cell {i} failed (papermill)"
+    if nb.get("metadata", {}).get("papermill", {}).get("exception"):
+        return "papermill marked the run as failed"
     return None
 
 
