@@ -1,5 +1,6 @@
 """Tests for lmc_lib.chapters.hypothesis and the merge helpers a chapter of your own uses (constructed cases)."""
 import math
+import sys
 
 import pytest
 import torch
@@ -277,3 +278,19 @@ def test_cached_study_depends_joins_a_helper_reached_indirectly(monkeypatch, tmp
     assert plain(setup) == 1  # the helper is reached through a dict: unseen without depends
     tracked = studycache.cached_study(depends=(ns["helper"],))(ns["study"])
     assert tracked(setup) == 2 and len(ns["RUNS"]) == 3
+
+
+def test_trained_with_prints_its_estimate_and_refuses_above_the_limit(monkeypatch, tmp_path, capsys):
+    from lmc_lib.chapters import guard
+
+    monkeypatch.setenv("LMC_CACHE", str(tmp_path))
+    monkeypatch.setattr("sys.__stderr__", sys.stderr)
+    monkeypatch.setattr(guard, "estimate", lambda configs, device: (600.0 * len(configs), len(configs), {}))
+    monkeypatch.setenv("MAX_TRAIN_MINUTES", "0")
+    setup = Setup.from_params(**SMOKE)
+    hyp.trained_with(setup, optimizer="sgd", lr=0.05)
+    err = capsys.readouterr().err
+    assert "training [sgd lr=0.05 momentum=0.9 nesterov" in err and "8 of 8 models to train" in err
+    monkeypatch.setenv("MAX_TRAIN_MINUTES", "60")  # 8 x 10 min estimated: above an hour
+    with pytest.raises(guard.TooLong, match="max_train_minutes"):
+        hyp.trained_with(setup, optimizer="sgd", lr=0.05)

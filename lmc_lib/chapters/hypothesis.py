@@ -8,12 +8,16 @@ and levels are judged against the spread over pairs by lmc_lib.lmc.claims (rises
 """
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import torch
 
+from lmc_lib.chapters import guard, params, plan
 from lmc_lib.chapters.experiment import pair_curves
 from lmc_lib.chapters.studycache import cached_study
 from lmc_lib.core.config import TrainConfig
+from lmc_lib.core.runlog import recipe
 from lmc_lib.core.stats import mean_std
 from lmc_lib.core.train import check_config, evaluate
 from lmc_lib.core.utils import LmcError
@@ -21,7 +25,7 @@ from lmc_lib.lmc import barriers as bar
 from lmc_lib.lmc import calibrate as cal
 from lmc_lib.lmc.merge import ensemble_probs
 
-__all__ = ["trained_with", "barriers", "kl_divergence", "agreement", "compare_to_ensemble", "sweep",
+__all__ = ["trained_with", "announce", "recipe_of", "barriers", "kl_divergence", "agreement", "compare_to_ensemble", "sweep",
            "mean_std", "per_pair", "plot_widths", "plot_compare"]
 FIXED = ("dataset", "arch", "variant", "width", "seed")  # the Setup's, not a training recipe's
 
@@ -37,7 +41,28 @@ def trained_with(setup, **recipe):
                        "(dataset, model and widths are the Setup's: setup.but(dataset=...))")
     other = setup.but(overrides=recipe)
     check_config(other.config(other.widths[-1]))
+    announce(other)
     return other
+
+
+def announce(setup) -> None:
+    """Before its models train: how many of the setup's pairs are missing from the cache and about
+    how long they take (printed on the terminal's stderr: a build's own estimate cannot know a
+    recipe chosen inside the chapter); above max_train_minutes nothing trains (guard.TooLong)."""
+    configs = plan.pair_configs(setup)
+    seconds, todo, rates = guard.estimate(configs, setup.device)
+    limit = params.train_limit_minutes()
+    print(f"training [{recipe_of(setup)}]: {todo} of {len(configs)} models to train, "
+          f"\u2248 {plan.duration(seconds)} one after another (estimate: FLOP model, "
+          f"{guard.rates_text(rates)}); limit max_train_minutes = {limit:g}",
+          file=sys.__stderr__, flush=True)
+    guard.check(seconds, limit, f"the recipe {recipe_of(setup)}",
+                "give -p max_train_minutes 0 (no limit) or a larger limit")
+
+
+def recipe_of(setup) -> str:
+    """The training recipe of a setup's models in one line (lmc_lib.core.runlog.recipe)."""
+    return recipe(setup.config(setup.widths[-1]))
 
 
 @cached_study
