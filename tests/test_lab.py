@@ -248,7 +248,8 @@ def test_edited_chapter_runs_in_the_servers_kernel_like_make_chapter_and_saves_o
 
     # the verdict went where `make chapter CH=NN ARGS="-p profile smoke -p agree_min 0.8"` puts it
     number = source.name[:2]
-    job = buildrun.plan([source], [params.validate(PARAMS, number, source=source)], server.root / "build", {})[0]
+    checked = params.validate(PARAMS, number, source=source)
+    job = buildrun.plan([source], [checked], server.root / "build", {}, given=list(PARAMS))[0]
     in_lab = Path(job.env["LMC_RESULTS"]) / "smoke" / f"H1_{number}_fashion_mnist.json"
     assert in_lab.exists(), f"no verdict at {in_lab}: {sorted((server.root / 'build').rglob('*.json'))}"
     book_results = REPO / "_build" / "results" / "smoke" / in_lab.name
@@ -292,8 +293,8 @@ def _in_kernel(monkeypatch, tmp_path, **edits) -> Path:
 def _bookbuild_results(tmp_path, given: dict) -> Path:
     src = next(bookbuild.BOOK.glob("02_*.py"))
     checked = params.validate(dict(given, profile=given.get("profile", "cpu")), "02", source=src)
-    return Path(buildrun.plan([src], [checked], tmp_path, {})[0].env.get("LMC_RESULTS") or
-                report.REPO / "_build" / "results")
+    job = buildrun.plan([src], [checked], tmp_path, {}, given=list(given))[0]  # make chapter ARGS="-p ..."
+    return Path(job.env.get("LMC_RESULTS") or report.REPO / "_build" / "results")
 
 
 def test_kernel_with_the_cells_own_parameters_records_the_books_verdicts(monkeypatch, tmp_path):
@@ -303,7 +304,8 @@ def test_kernel_with_the_cells_own_parameters_records_the_books_verdicts(monkeyp
     assert _in_kernel(monkeypatch, tmp_path, profile="smoke") == report.REPO / "_build" / "results" / "smoke"
 
 
-@pytest.mark.parametrize("edits", [dict(width=2), dict(width=2.0, widths="0.25,1"), dict(c1_gap_pp=3, profile="smoke")])
+@pytest.mark.parametrize("edits", [dict(width=2), dict(width=2.0, widths="0.25,1"), dict(c1_gap_pp=3, profile="smoke"),
+                                   dict(profile="smoke")])
 def test_kernel_with_edited_parameters_records_where_make_chapter_would(monkeypatch, tmp_path, edits):
     monkeypatch.delenv("LMC_PROFILE", raising=False)
     found = _in_kernel(monkeypatch, tmp_path, **edits)

@@ -13,11 +13,10 @@ import json
 import os
 import re
 import subprocess
-import sys
 from fractions import Fraction
 from pathlib import Path
 
-from lmc_lib.chapters import params, resultview
+from lmc_lib.chapters import notebook, params, resultview
 from lmc_lib.core.data import DATASET_NAMES
 from lmc_lib.core.utils import REPO, LmcError, jsonable
 from lmc_lib.lmc import claims
@@ -70,8 +69,7 @@ def chapter_source(chapter: str) -> Path | None:
 def kernel_variant(chapter: str) -> tuple[str, dict] | None:
     """(chapter stem, variant parameters) when this kernel's parameters differ from its chapter's
     parameters cell (a profile equal to the build's $LMC_PROFILE is the book's); None otherwise."""
-    ipython = sys.modules.get("IPython")
-    shell, source = ipython.get_ipython() if ipython else None, chapter_source(chapter)
+    shell, source = notebook.shell(), chapter_source(chapter)
     if shell is None or source is None:
         return None
     known, given = params.schema(source.name[:2], source), {}
