@@ -236,6 +236,7 @@ def _run_cells(server: Lab, rel: str, nb: dict) -> list[str]:
     return printed
 
 
+@pytest.mark.chapters
 def test_edited_chapter_runs_in_the_servers_kernel_like_make_chapter_and_saves_only_the_edit(lab, monkeypatch):
     server, source = lab
     rel, before, start = f"book/{source.name}", source.read_text(), time.time()
