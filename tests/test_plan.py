@@ -5,7 +5,7 @@ import pytest
 
 from lmc_lib.chapters import plan
 from lmc_lib.chapters.experiment import Setup
-from lmc_lib.core import cache
+from lmc_lib.core import cache, cost
 from lmc_lib.core.config import make_config
 from lmc_lib.core.utils import LmcError
 
@@ -75,6 +75,7 @@ def test_unknown_chapter_is_a_clear_error():
 def test_table_lists_groups_and_trains_nothing(tmp_path, monkeypatch):
     monkeypatch.setenv("LMC_CACHE", str(tmp_path))
     monkeypatch.setattr(cache, "load_or_train", lambda *a, **k: pytest.fail("trained"))
+    monkeypatch.setattr(cost, "time_steps", lambda device: pytest.fail("timed"))
     configs = plan.configs("02", Setup.from_params(profile="smoke", device="cpu"))
     text = plan.table(configs, "cpu", measure=False)
     rows = [line for line in text.splitlines() if line.startswith("fashion_mnist")]
@@ -83,17 +84,84 @@ def test_table_lists_groups_and_trains_nothing(tmp_path, monkeypatch):
     assert not list(tmp_path.iterdir())
 
 
-def test_estimate_uses_cached_wall_times_scaled_by_epochs():
-    c = make_config("smoke", "mnist", "mlp", 0.25)
-    entry = dict(status="ok", wall_time_s=10.0, config=c.replace(seed=5).to_dict())
-    secs, src = plan.estimate([c.replace(epochs=3), c.replace(epochs=3, seed=1)], "cpu", [entry])
-    assert src == "cache" and secs == pytest.approx(2 * 3 * 10.0)
-    other = dict(entry, config=c.replace(width=0.5).to_dict())
-    secs, src = plan.estimate([c], "cpu", [other], measure=False)
-    assert src == "-"
+RATE = cost.Rate(1e9, "a test")
+WIDTHS = [1 / 16, 1 / 8, 1 / 4, 1 / 2, 1, 2, 4, 8, 16]
 
 
-def test_measured_estimate_is_positive_and_grows_with_epochs(one_thread):
-    c = make_config("smoke", "mnist", "mlp", 1 / 16)
-    assert plan.measured_seconds(c, "cpu") > 0
-    assert plan.steps(c.replace(epochs=4)) == 4 * plan.steps(c)
+@pytest.mark.parametrize("arch,dataset", [("mlp", "mnist"), ("vgg11", "cifar10"), ("resnet20", "cifar100")])
+def test_estimate_grows_with_width(arch, dataset):
+    secs = [plan.estimate([make_config("paper", dataset, arch, w)], RATE) for w in WIDTHS]
+    assert all(a < b for a, b in zip(secs, secs[1:])), secs
+    assert secs[-1] > 100 * secs[0]  # 256x the width: the matmuls' FLOPs dominate
+
+
+def test_estimate_grows_with_epochs_and_models():
+    c = make_config("paper", "fashion_mnist", "mlp", 0.25)
+    by_epochs = [plan.estimate([c.replace(epochs=e)], RATE) for e in (1, 2, 10, 100)]
+    assert by_epochs == pytest.approx([e * by_epochs[0] for e in (1, 2, 10, 100)])
+    group = [c.replace(seed=s) for s in range(6)]
+    by_models = [plan.estimate(group[:k], RATE) for k in range(7)]
+    assert by_models == pytest.approx([k * by_models[1] for k in range(7)]) and by_models[1] > 0
+    assert plan.estimate(group, cost.Rate(2e9, "twice as fast")) == pytest.approx(by_models[6] / 2)
+    assert cost.steps(c.replace(epochs=4)) == 4 * cost.steps(c.replace(epochs=1)) == 4 * 117
+
+
+def test_step_flops_count_forward_backward_and_the_optimizer():
+    c = make_config("paper", "mnist", "mlp", 1)  # 784 -> 512 -> 512 -> 512 -> 10
+    params, _, macs = cost.counts(c)
+    assert macs == 784 * 512 + 2 * 512 * 512 + 512 * 10 and params == macs + 3 * 512 + 10
+    assert 6 * 512 * macs < cost.step_flops(c) < 1.2 * 6 * 512 * macs
+    assert cost.step_flops(c.replace(optimizer="sgd")) < cost.step_flops(c)
+    assert cost.step_flops(c, "cuda") > cost.step_flops(c)  # memory traffic weighs more on a GPU
+
+
+@pytest.fixture
+def fake_timing(monkeypatch):
+    """cost.time_steps replaced by a counter: 2e9 FLOPs in 0.5 s (4 GFLOP/s); a fresh memo."""
+    calls = []
+    monkeypatch.setattr(cost, "_RATES", {})
+    monkeypatch.setattr(cost, "time_steps", lambda device: calls.append(device) or (2e9, 0.5))
+    return calls
+
+
+def test_calibration_times_once_per_process_and_the_plan_says_estimate(fake_timing, tmp_path, monkeypatch):
+    monkeypatch.setenv("LMC_CACHE", str(tmp_path))
+    three = Setup.from_params(profile="smoke", device="cpu", widths=[0.125, 0.25, 0.5])
+    configs = plan.configs("02", three) + plan.configs("10", three)
+    assert len({c.arch for c in configs}) == 3 and len(plan.grouped(configs)) > 3
+    texts = [plan.table(configs, "cpu") for _ in range(2)]
+    assert len(fake_timing) == 1
+    assert texts[0] == texts[1]
+    last = texts[0].splitlines()[-1]
+    assert "estimate: FLOP model" in last and "\u2248" in last
+    assert "4 GFLOP/s" in last and "timing on this cpu" in last and "(mlp, " in last
+    rows = [line for line in texts[0].splitlines() if line.startswith("fashion_mnist")]
+    assert len(rows) == len(plan.grouped(configs)) and all(r.endswith("measured (cpu)") for r in rows)
+
+
+def _entry(config, wall, device="cpu"):
+    return dict(status="ok", wall_time_s=wall, device=device, config=config.to_dict())
+
+
+def test_cached_wall_times_set_the_rate_instead_of_a_timing(fake_timing):
+    big = make_config("cpu", "mnist", "mlp", 1)
+    flops = cost.train_flops(big)
+    entries = [_entry(big, 10.0), _entry(big.replace(seed=1), 30.0), _entry(big, 1.0, "cuda:0"),
+               _entry(make_config("smoke", "mnist", "mlp", 1 / 16), 1e-6),  # too small to count
+               _entry(make_config("cpu", "cifar10", "vgg11", 1 / 4), 1.0),
+               dict(_entry(big, 1.0), status="partial")]
+    rate = plan.rate_for(big, "cpu", entries)
+    assert rate.flops == pytest.approx(2 * flops / 40.0) and "2 cached mlp models" in rate.source
+    assert rate.origin == "cache" and rate.device == "cpu"
+    assert plan.estimate([big.replace(seed=7)], rate) == pytest.approx(20.0)
+    assert not fake_timing
+    assert plan.rate_for(big, "cpu", entries[2:4] + entries[5:], measure=False) is None
+    assert plan.rate_for(big, "cpu", entries[2:4]) == cost.Rate(4e9, "one 0.0 s timing on this cpu")
+    assert len(fake_timing) == 1
+
+
+def test_calibration_times_the_trainer_step_here(one_thread, monkeypatch):
+    monkeypatch.setattr(cost, "_RATES", {})
+    flops, secs = cost.time_steps("cpu")
+    assert flops == cost.step_flops(cost.calibration_config("cpu")) and secs > 0
+    assert cost.calibrate("cpu").flops > 0 and cost.calibrate("cpu") is cost.calibrate("cpu")

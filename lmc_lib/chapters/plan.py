@@ -4,23 +4,18 @@
 Setup.pairs -> cache.model_pairs -> cache.load_or_train: by default every width of the setup with
 seeds 0 .. 2 * n_pairs - 1; a study module with its own `plan(setup)` says otherwise.
 `grouped` puts together configs that differ only in seed / init_seed (one group = one batch of
-models the group trainer can train at once); `table` prints a plan with estimated training times.
+models the group trainer can train at once); `table` prints a plan with estimated training times:
+FLOPs per model (lmc_lib.core.cost: steps x FLOPs per optimiser step) x members, over a FLOP rate
+from cached models' wall times or from one short timing per process.
 """
 from __future__ import annotations
 
 import math
-import time
-
-import torch
 
 from lmc_lib.chapters import studies
-from lmc_lib.core import cache
+from lmc_lib.core import cache, cost
 from lmc_lib.core.config import TrainConfig
-from lmc_lib.core.models import build_model
 from lmc_lib.core.train_group import recipe_key
-from lmc_lib.core.utils import generator, resolve_device
-
-N_TRAIN = {"mnist": 60000, "fashion_mnist": 60000, "cifar10": 50000, "cifar100": 50000}
 
 
 def pair_configs(setup, widths=None, **overrides) -> list[TrainConfig]:
@@ -66,84 +61,67 @@ def is_cached(config: TrainConfig, cache_dir=None) -> bool:
     return (root / f"{config.key()}.json").exists()
 
 
-def steps(config: TrainConfig) -> int:
-    """Optimiser steps of a training run (the trainer drops the last partial batch)."""
-    n = config.n_train or N_TRAIN[config.dataset]
-    return config.epochs * max(1, n // min(config.batch_size, n))
+def rate_for(config: TrainConfig, device, entries, measure: bool = True) -> cost.Rate | None:
+    """The FLOP rate for the config's arch: cached models' wall times, else the one calibration
+    timing of this process (None when there are no cached ones and `measure` is False)."""
+    found = cost.cache_rate(entries, config.arch, device)
+    return found or (cost.calibrate(device) if measure else None)
 
 
-def _same_recipe(entry: dict, config: TrainConfig) -> bool:
-    c = entry.get("config") or {}
-    return all(c.get(k) == getattr(config, k) for k in
-               ("arch", "width", "variant", "optimizer", "batch_size", "dataset"))
+def estimate(group, rate: cost.Rate | None) -> float:
+    """Seconds to train `group`'s models one after another: members x FLOPs per model / rate."""
+    if rate is None:
+        return math.nan
+    return sum(cost.train_flops(c, rate.device) for c in group) / rate.flops
 
 
-def cached_seconds(config: TrainConfig, entries) -> float | None:
-    """Training time from cached entries of the same arch/width/recipe, scaled by steps."""
-    rates = []
-    for e in entries:
-        wall = e.get("wall_time_s")
-        if e.get("status") == "ok" and isinstance(wall, (int, float)) and _same_recipe(e, config):
-            try:
-                rates.append(wall / steps(TrainConfig(**e["config"])))
-            except TypeError:  # a sidecar of an older TrainConfig: not a rate to trust
-                continue
-    return steps(config) * sum(rates) / len(rates) if rates else None
+def duration(seconds: float) -> str:
+    """12 s, 41 min, 3.2 h, 4.1 d ('-' without an estimate)."""
+    if math.isnan(seconds):
+        return "-"
+    for unit, size, digits in (("d", 86400, 1), ("h", 3600, 1), ("min", 60, 0)):
+        if seconds >= 1.5 * size:
+            return f"{seconds / size:.{digits}f} {unit}"
+    return f"{seconds:.0f} s"
 
 
-def measured_seconds(config: TrainConfig, device, n_steps: int = 3) -> float:
-    """Training time from timing n_steps optimiser steps (after one warm-up) on `device`."""
-    from lmc_lib.core.train import make_optimizer, make_step  # the trainer's own step (autocast, Sophia)
-
-    dev = resolve_device(device)
-    chans, size = (3, 32) if config.dataset.startswith("cifar") else (1, 28 if config.arch == "mlp" else 32)
-    model = build_model(config.arch, config.width, in_channels=chans, image_size=size,
-                        n_classes=100 if config.dataset == "cifar100" else 10,
-                        variant=config.variant, bias=config.bias).to(dev).train()
-    bs = min(config.batch_size, config.n_train or N_TRAIN[config.dataset])
-    step = make_step(config, model, make_optimizer(config, model.parameters(), bs), dev,
-                      generator(0, dev))
-    x, y = torch.randn(bs, chans, size, size, device=dev), torch.randint(0, 10, (bs,), device=dev)
-    step(x, y, 0)
-    _sync(dev)
-    t0 = time.perf_counter()
-    for t in range(n_steps):
-        step(x, y, t + 1)
-    _sync(dev)
-    return steps(config) * (time.perf_counter() - t0) / n_steps
+def _pflop(group, rate: cost.Rate | None) -> str:
+    """PFLOP(-equivalents) to train the group on the rate's device type."""
+    flops = sum(cost.train_flops(c, rate.device if rate else "cpu") for c in group) / 1e15
+    return f"{flops:.3g}" if flops < 1000 else f"{flops:.0f}"
 
 
-def _sync(dev: torch.device) -> None:
-    if dev.type == "cuda":
-        torch.cuda.synchronize(dev)
+def _origin(rate: cost.Rate | None) -> str:
+    """Where a row's rate came from: 'measured (cpu)' (the timing), 'cache (cpu)' or '-'."""
+    return f"{rate.origin} ({rate.device})" if rate else "-"
 
 
-def estimate(group, device, entries, measure: bool = True) -> tuple[float, str]:
-    """(seconds to train the group's missing members one after another, where the rate came from)."""
-    one = cached_seconds(group[0], entries)
-    if one is not None:
-        return one * len(group), "cache"
-    if not measure:
-        return math.nan, "-"
-    return measured_seconds(group[0], device) * len(group), f"measured ({resolve_device(device)})"
+def _summary(configs, total: float, rates: dict) -> str:
+    """The closing line: models, how many to train, the total, and what the estimate rests on."""
+    archs: dict = {}
+    for arch, rate in rates.items():
+        if rate is not None:
+            archs.setdefault(rate, []).append(arch)
+    how = "; ".join(f"{r.describe()} ({', '.join(a)})" for r, a in archs.items()) or "without a rate"
+    todo = sum(not is_cached(c) for c in unique(configs))
+    return (f"{len(unique(configs))} models, {todo} to train; training time \u2248 {duration(total)} "
+            f"if trained one after another (estimate: FLOP model {how}). Evaluation not included.")
 
 
 def table(configs, device="auto", measure: bool = True) -> str:
-    """The plan as text: one line per group (arch, width, variant, epochs, models, cached, est. time)."""
-    entries = cache.entries()
+    """The plan as text: one line per group (arch, width, variant, epochs, models, cached, estimate)."""
+    entries, rates = cache.entries(), {}
     head = f"{'dataset':14} {'arch':8} {'width':>7} {'variant':7} {'opt':6} {'epochs':>6} " \
-           f"{'models':>6} {'cached':>6} {'est_s':>8}  rate from"
+           f"{'models':>6} {'cached':>6} {'PFLOP':>8} {'estimate':>9}  rate"
     lines, total = [head], 0.0
     for group in grouped(configs):
         c, missing = group[0], [g for g in group if not is_cached(g)]
-        secs, src = estimate(missing, device, entries, measure) if missing else (0.0, "-")
-        total += 0.0 if math.isnan(secs) else secs
+        if missing and c.arch not in rates:
+            rates[c.arch] = rate_for(c, device, entries, measure)
+        secs = estimate(missing, rates.get(c.arch)) if missing else 0.0
+        total += secs  # nan (no rate) makes the total "-"
         lines.append(f"{c.dataset:14} {c.arch:8} {c.width:7.4g} {c.variant:7} {c.optimizer:6} "
                      f"{c.epochs:6d} {len(group):6d} {len(group) - len(missing):6d} "
-                     f"{secs:8.1f}  {src}")
-    n = len(unique(configs))
-    lines.append(f"{n} models, {sum(not is_cached(c) for c in unique(configs))} to train; "
-                 f"estimated training time {total:.0f} s if trained one after another "
-                 "(rates: 'cache' = wall_time_s of cached entries of the same arch/width/recipe "
-                 "scaled by steps; 'measured' = timed optimiser steps here). Evaluation not included.")
+                     f"{_pflop(missing, rates.get(c.arch)):>8} {duration(secs):>9}  {_origin(rates.get(c.arch))}")
+    lines.append(_summary(configs, total, rates))
     return "\n".join(lines)

@@ -1,21 +1,18 @@
 """Before training: does a model fit the device's memory, and how long will it take on a CPU?
 
 The estimate counts weights, gradients and optimiser state (4 bytes each per parameter) plus the
-activations of one training batch kept for the backward pass, from a forward pass on torch's
-"meta" device (nothing is allocated).
+activations of one training batch kept for the backward pass, from lmc_lib.core.cost.counts (a
+forward pass on torch's "meta" device: nothing is allocated).
 """
 from __future__ import annotations
 
 import torch
 
+from lmc_lib.core import cost
 from lmc_lib.core.config import TrainConfig
-from lmc_lib.core.models import build_model
 from lmc_lib.core.utils import LmcError
 
-OPT_STATES = {"adam": 2, "adamw": 2, "sgd": 1, "sophia": 2}  # tensors of optimiser state per weight
 CPU_FLOPS = 3e10  # measured training throughput of one CPU thread (benchmarks/train_speed.py)
-SHAPES = {"mnist": (1, 28, 10), "fashion_mnist": (1, 28, 10), "cifar10": (3, 32, 10),
-          "cifar100": (3, 32, 100)}
 
 
 class ResourceError(LmcError):
@@ -24,27 +21,9 @@ class ResourceError(LmcError):
 
 def footprint(config: TrainConfig) -> tuple[int, int]:
     """(bytes to train `config`, multiply-adds of one forward pass of one image)."""
-    channels, size, classes = SHAPES[config.dataset]
-    size = 32 if config.arch != "mlp" else size
-    acts, macs = [0], [0]
-
-    def hook(mod, inp, out):
-        acts[0] += out.numel()
-        if isinstance(mod, (torch.nn.Linear, torch.nn.Conv2d)):
-            per_out = mod.weight[0].numel()
-            macs[0] += out.numel() * per_out
-
-    with torch.device("meta"):
-        model = build_model(config.arch, config.width, in_channels=channels, image_size=size,
-                            n_classes=classes, variant=config.variant, bias=config.bias)
-        leaves = [m for m in model.modules() if not list(m.children())]
-        handles = [m.register_forward_hook(hook) for m in leaves]
-        model(torch.zeros(1, channels, size, size))
-        for h in handles:
-            h.remove()
-    n_params = sum(p.numel() for p in model.parameters())
-    states = 2 + OPT_STATES.get(config.optimizer, 2)
-    return 4 * (n_params * states + 2 * acts[0] * config.batch_size), macs[0]
+    n_params, acts, macs = cost.counts(config)
+    states = 2 + cost.OPT_STATES.get(config.optimizer, 2)
+    return 4 * (n_params * states + 2 * acts * config.batch_size), macs
 
 
 def available_bytes(device: torch.device) -> int:
