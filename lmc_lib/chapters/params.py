@@ -67,7 +67,10 @@ COMMON = {
                "offset added to every seed (models, calibration splits, permutations, directions)"),
 }
 
-MAX_TRAIN_MINUTES = 120.0  # default limit on the estimated training time (a cold CPU book trains ~10 min)
+# default limit on the estimated training time: a cold cpu book trains in about 20 min, but its
+# estimate rests on one timing that runs several times high on a loaded machine (6x at load 12 on
+# 2 cores); 8 h still stops the paper profile (weeks) or a mistyped epoch count before any work
+MAX_TRAIN_MINUTES = 480.0
 RUN = {  # how a run goes, not what it computes: accepted by every chapter, never a variant's name
     "max_train_minutes": _p("float", lambda v: v >= 0, ">= 0 (0: no limit)",
                             "stop before training when the estimated training time is above this"),
