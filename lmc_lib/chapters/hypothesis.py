@@ -25,21 +25,21 @@ from lmc_lib.lmc import barriers as bar
 from lmc_lib.lmc import calibrate as cal
 from lmc_lib.lmc.merge import ensemble_probs
 
-__all__ = ["trained_with", "announce", "recipe_of", "barriers", "kl_divergence", "agreement", "compare_to_ensemble", "sweep",
-           "mean_std", "per_pair", "plot_widths", "plot_compare"]
+__all__ = ["trained_with", "announce", "recipe_of", "barriers", "kl_divergence", "agreement",
+           "compare_to_ensemble", "sweep", "mean_std", "per_pair", "plot_widths", "plot_compare"]
 FIXED = ("dataset", "arch", "variant", "width", "seed")  # the Setup's, not a training recipe's
 
 
-def trained_with(setup, **recipe):
+def trained_with(setup, **settings):
     """`setup` whose models are trained with other TrainConfig values (optimizer, lr, momentum,
     nesterov, weight_decay, epochs, batch_size, n_train, schedule ...), checked before any training;
     its models sit in the model cache beside the book's, under keys of their own."""
     fields = [f for f in TrainConfig.__dataclass_fields__ if f not in FIXED]
-    bad = sorted(set(recipe) - set(fields))
+    bad = sorted(set(settings) - set(fields))
     if bad:
         raise LmcError(f"trained_with: {bad} is not a training setting; choose from {fields} "
                        "(dataset, model and widths are the Setup's: setup.but(dataset=...))")
-    other = setup.but(overrides=recipe)
+    other = setup.but(overrides=settings)
     check_config(other.config(other.widths[-1]))
     announce(other)
     return other
