@@ -36,13 +36,9 @@ def planned(chapter: str | None, setup, second: str = "") -> list:
 def _seconds(missing: list, device, entries, rates: dict) -> float:
     """Seconds to train `missing` (one group) by the plan's estimate; the rate goes into `rates`."""
     arch = missing[0].arch
-    if hasattr(plan, "rate_for"):  # the plan's FLOP model: one rate per architecture
-        if arch not in rates:
-            rates[arch] = plan.rate_for(missing[0], device, entries)
-        return plan.estimate(missing, rates[arch])
-    seconds, how = plan.estimate(missing, device, entries)  # the plan's timed estimate
-    rates.setdefault(arch, how)
-    return seconds
+    if arch not in rates:  # the plan's FLOP model: one rate per architecture
+        rates[arch] = plan.rate_for(missing[0], device, entries)
+    return plan.estimate(missing, rates[arch])
 
 
 def estimate(configs, device) -> tuple[float, int, dict]:
