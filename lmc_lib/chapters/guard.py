@@ -54,7 +54,7 @@ def estimate(configs, device) -> tuple[float, int, dict]:
 
 def rates_text(rates: dict) -> str:
     """'mlp: calibrated by ... at 3.1 GFLOP/s' for every rate used."""
-    return "; ".join(f"{arch}: {rate.describe() if hasattr(rate, 'describe') else rate}"
+    return "; ".join(f"{arch}: {rate.describe()}"
                      for arch, rate in rates.items() if rate) or "nothing to train"
 
 
