@@ -13,7 +13,8 @@ proves the answer on the whole matrix:
    lmc_lib.matching.sparsekernels), warm-started from v and the previous assignment;
 3. certificate: with u_i = min_j (c[i, j] - v[j]) over the DENSE matrix, the assignment is
    optimal iff every row's column attains its row's minimum (zero duality gap, LP duality). Rows
-   that miss it by more than rounding add their K_ROW best columns by reduced cost; repeat.
+   that miss it by more than rounding add their K_ROW best columns by reduced cost, whose duals
+   drop so that those rows stay matched (their columns' owners are re-augmented); repeat.
 
 The result is accepted on the same LP bound as lmc_lib.matching.warmlap (`certificate_gap` below
 GAP_TOLERANCE x (1 + |cost|)). When the candidate set grows past MAX_FRACTION of n^2 entries or
@@ -68,6 +69,15 @@ def _first_keys(S, v, x, k, kc) -> np.ndarray:
     return _merge(rows[:, None] * n + rtop, rows * n + x, *cols)
 
 
+def _transfer(S, v, x, bad, best) -> None:
+    """Lower v on the columns `best` that the violated rows `bad` want, just enough that each of
+    those rows stays tight on its column; the rows that own those columns lose tightness and are
+    re-augmented instead (every v is a valid start: fewer rows to re-augment on congested S)."""
+    u = -S[bad, x[bad]] - v[x[bad]]  # the rows' duals on their current columns
+    rows, cols = np.repeat(bad, best.shape[1]), best.ravel()
+    np.minimum.at(v, cols, -S[rows, cols] - np.repeat(u, best.shape[1]))
+
+
 def certify(S, v, x, tol: float) -> tuple:
     """Dense check of x against the duals v: (gap bound, the rows that violate it).
 
@@ -119,5 +129,6 @@ def solve(S, v=None, x=None, keys=None, k: int | None = None, kc: int | None = N
             bound = GAP_TOLERANCE * (1 + abs(float(S[np.arange(n), x].sum())))
             return (x, v, keys, stats) if gap <= bound else None
         best = sparsekernels.row_top(S, v, bad, min(k, n))
+        _transfer(S, v, x, bad, best)
         keys, start = _merge(keys, bad[:, None] * n + best), x
     return None
