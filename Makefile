@@ -83,6 +83,7 @@ bench: setup
 	$(PY) benchmarks/train_speed.py
 	$(PY) benchmarks/merge_speed.py
 	$(PY) benchmarks/warm_assignment.py
+	$(PY) benchmarks/sparse_assignment.py --widths 2 4 --wide 0
 
 clean:
 	rm -rf _build _static/mathjax book/*.ipynb

@@ -153,8 +153,9 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--widths", nargs="+", type=float, help="override the profile's widths")
     ap.add_argument("--n-pairs", type=int, help="override the profile's pairs per width")
     ap.add_argument("--matchings", nargs="+", choices=MATCHINGS,
-                    help="paths per width of a study that takes them (ch02; default: none wm); "
-                         "'--matchings none' skips weight matching, the slow part at large widths")
+                    help="paths per width of a study that takes them (ch02; default: none wm, "
+                         "weight matching at every width); '--matchings none' skips it (its exact "
+                         "assignments are the slow part at large widths: docs/BENCHMARKS.md)")
     ap.add_argument("--root", default=str(RECORDED), help="output folder (default results/)")
     ap.add_argument("--force", action="store_true", help="record again when a record exists")
     ap.add_argument("--plan", action="store_true", help="print what would be trained; train nothing")
