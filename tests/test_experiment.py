@@ -67,3 +67,12 @@ def test_seed_offset_shifts_every_model_seed():
 def test_bad_seed_offset_is_a_clear_error(bad):
     with pytest.raises(LmcError, match="parameter seed = "):
         Setup.from_params(device="cpu", seed=bad)
+
+
+@pytest.mark.parametrize("profile", ["smoke", "cpu", "paper"])
+def test_costly_chapters_sweep_the_costly_widths(profile):
+    book = book_settings(profile)
+    costly = Setup.from_params(profile=profile, device="cpu", costly=True)
+    assert costly.widths == tuple(sorted(book["costly_widths"]))
+    assert set(costly.widths) <= set(book["widths"])  # the same models, a prefix of the sweep
+    assert Setup.from_params(profile=profile, device="cpu", costly=True, width=0.5).widths == (0.5,)

@@ -54,13 +54,15 @@ class Setup:
     @classmethod
     def from_params(cls, *, profile="cpu", dataset="fashion_mnist", model="mlp", widths=(),
                     width=0.0, epochs=0, n_pairs=0, weight_decay=-1.0, device="auto",
-                    variant="plain", seed=0, **overrides) -> "Setup":
-        """Build from a chapter's parameters cell (0 / empty list / weight_decay -1: the profile's)."""
+                    variant="plain", seed=0, costly=False, **overrides) -> "Setup":
+        """Build from a chapter's parameters cell (0 / empty list / weight_decay -1: the profile's;
+        `costly`: a chapter that evaluates many models per pair sweeps the profile's costly_widths)."""
         p = params.validate(dict(profile=profile, dataset=dataset, model=model, widths=widths,
                                  width=width, epochs=epochs, n_pairs=n_pairs,
                                  weight_decay=weight_decay, device=device, seed=seed))
         book = book_settings(p["profile"])
-        default = book["widths"] if p["model"] == "mlp" else book["conv_widths"]
+        default = book["conv_widths"] if p["model"] != "mlp" else \
+            book["costly_widths"] if costly else book["widths"]
         chosen = (p["width"],) if p["width"] else tuple(float(w) for w in p["widths"] or default)
         if p["epochs"]:
             overrides["epochs"] = p["epochs"]

@@ -87,8 +87,8 @@ PROFILES = {
                             wd_sweep=(0.0, 3e-3), n_eval=512, bn_batches=2)),
     "cpu": dict(mlp=dict(_MLP, epochs=3),
                 conv=dict(_CONV, lr=0.1, epochs=3, n_train=10000, warmup_epochs=0.5),
-                book=dict(widths=(1 / 8, 1 / 4, 1 / 2, 1, 2), conv_widths=(1 / 8, 1 / 4),
-                          n_pairs=2, wd_sweep=(0.0, 1e-4, 1e-3, 3e-3), n_eval=10000,
+                book=dict(widths=(1 / 8, 1 / 4, 1 / 2, 1, 2, 4), costly_widths=(1 / 8, 1 / 4, 1 / 2, 1, 2),
+                          conv_widths=(1 / 8, 1 / 4), n_pairs=3, wd_sweep=(0.0, 1e-4, 1e-3, 3e-3), n_eval=10000,
                           bn_batches=4)),
     "paper": dict(mlp=dict(_MLP, epochs=100), conv=dict(_CONV, epochs=100),
                   book=dict(widths=(1 / 4, 1 / 2, 1, 2, 4, 8, 16), conv_widths=(1 / 4, 1, 4),
@@ -118,8 +118,11 @@ def make_config(profile: str, dataset: str, arch: str, width: float, seed: int =
 
 def book_settings(profile: str) -> dict:
     """The book's sweep settings of a profile (widths, conv_widths, n_pairs, wd_sweep, n_eval,
-    bn_batches: batches of 500 training images for the BN reset of a merged conv net)."""
-    return dict(_check_profile(profile)["book"])
+    bn_batches: batches of 500 training images for the BN reset of a merged conv net;
+    costly_widths: the MLP widths of chapters whose studies evaluate many models per pair, default
+    the widths)."""
+    book = dict(_check_profile(profile)["book"])
+    return dict(book, costly_widths=book.get("costly_widths", book["widths"]))
 
 
 def width_label(width: float) -> str:
