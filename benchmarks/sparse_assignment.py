@@ -1,8 +1,8 @@
 """Exact assignment for weight matching of TRAINED pairs: dense solvers against the certified
 sparse solve (lmc_lib.matching.sparselap), on one CPU thread.
 
-Usage: python benchmarks/sparse_assignment.py [--widths 2 4 8] [--wide 16] [--wide-epochs 1]
-                                              [--wide-n-train 5120] [--cold-wm-max 4]
+Usage: python benchmarks/sparse_assignment.py [--widths 2 4 8] [--epochs 3] [--wide 16]
+                                              [--wide-epochs 1] [--wide-n-train 2560] [--cold-wm-max 4]
 The pairs (cpu profile MLPs on Fashion-MNIST, 3 epochs; the --wide pair briefly: --wide-epochs on
 the first --wide-n-train images) are trained through the model cache (.cache/models) when missing.
 Comparison packages are optional and benchmark-only: `lapjv` (MIT; dense JV returning duals, run
@@ -59,9 +59,12 @@ def timed(f, *args, **kw):
     return time.perf_counter() - start, out
 
 
+TRAINING = {}  # --epochs: overrides of the cpu profile for the --widths pairs
+
+
 def pair(width: float, **over):
     """The trained (model_a, model_b) pair of the cpu profile at `width` (cached)."""
-    c = config.make_config("cpu", "fashion_mnist", "mlp", width, 0, **over)
+    c = config.make_config("cpu", "fashion_mnist", "mlp", width, 0, **(over or TRAINING))
     return cache.model_pairs(c, 1, "cpu", progress=False)[0]
 
 
@@ -259,17 +262,19 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--widths", type=float, nargs="+", default=[2.0, 4.0, 8.0])
     ap.add_argument("--tables", type=int, nargs="+", default=[1, 2, 3, 4])
+    ap.add_argument("--epochs", type=int, default=0, help="train the --widths pairs this long (0: 3)")
     ap.add_argument("--cold-wm-max", type=float, default=4.0, help="widest pair matched every solve cold")
     ap.add_argument("--all-groups-max", type=float, default=4.0, help="wider pairs: table 1 on h2 only")
     ap.add_argument("--cap", type=float, default=120.0, help="seconds before a comparison solver is stopped")
     ap.add_argument("--wide", type=float, default=16.0)
     ap.add_argument("--wide-epochs", type=int, default=1)
-    ap.add_argument("--wide-n-train", type=int, default=5120)
+    ap.add_argument("--wide-n-train", type=int, default=2560)
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
+    TRAINING.update(dict(epochs=args.epochs) if args.epochs else {})
     sparselap.solve(np.eye(3))  # compile (or load the cached kernels) before timing
     print(f"# exact assignment of trained pairs, one CPU thread, torch {torch.__version__}; "
-          f"K_ROW {sparselap.K_ROW}, K_COL {sparselap.K_COL}")
+          f"K_ROW {sparselap.K_ROW}, K_COL {sparselap.K_COL}; epochs {args.epochs or 3}")
     if 1 in args.tables:
         table_first(args.widths, lambda w, spec: sorted(spec.groups) if w <= args.all_groups_max else ["h2"],
                     args.cap)

@@ -62,8 +62,8 @@ def test_warm_solves_of_a_changing_matrix_are_optimal(kind):
 
 
 def test_few_candidates_need_certificate_rounds_and_reach_the_optimum():
-    S = matrix("congested", 120, 5)
-    x, _, keys, stats = sparselap.solve(S, k=1, kc=0, max_fraction=1.0)
+    S = matrix("congested", 120, 5)  # from the column maxima as duals: far from the optimum's
+    x, _, keys, stats = sparselap.solve(S, -S.max(axis=0), None, k=1, kc=0, max_fraction=1.0)
     assert stats["rounds"] > 1 and len(keys) > 120 + 1  # violated rows added entries
     assert total(S, x) == pytest.approx(best(S), abs=1e-9)
 
@@ -82,7 +82,17 @@ def test_the_certificate_rejects_a_wrong_assignment():
 
 def test_the_solve_gives_up_when_the_candidate_set_may_not_grow():
     S = matrix("congested", 120, 5)
-    assert sparselap.solve(S, k=1, kc=0, max_fraction=0.0) is None  # needs > 1 round (above)
+    assert sparselap.solve(S, -S.max(axis=0), None, k=1, kc=0, max_fraction=0.0) is None  # as above
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_an_auction_stopped_by_its_bid_cap_still_ends_at_the_optimum(monkeypatch, kind):
+    S = matrix(kind, 80, 9)
+    monkeypatch.setattr(sparselap, "AUCTION_BIDS", 0.5)  # 40 bids: rows are left without a column
+    v, x, bids = sparselap.priced_start(S, float(S.max() - S.min()))
+    assert bids == 40 and (x < 0).any()
+    x, _, _, stats = sparselap.solve(S, max_fraction=1.0)
+    assert total(S, x) == pytest.approx(best(S), abs=1e-9) and stats["bids"] == 40
 
 
 def test_a_bad_matrix_is_refused():
@@ -131,6 +141,6 @@ def test_weight_matching_of_a_trained_pair_is_the_same_with_sparse_solves(traine
     sparse, info_s = perm.weight_matching(spec, a, b, seed=1, sparse=True)
     assert all(torch.equal(dense[g], sparse[g]) for g in spec.groups)
     assert info_s["distance_after"] == pytest.approx(info_d["distance_after"], rel=1e-12)
-    warm = info_s["warm"]  # at 128 units some sparse solves give up (MAX_FRACTION): dense ones
-    assert warm["sparse"] > 0 and warm["sparse"] + warm["dense"] == warm["warm"]
+    warm = info_s["warm"]  # every solve tried sparse; at 128 units some give up (MAX_FRACTION)
+    assert warm["sparse"] > 0 and warm["sparse"] + warm["dense"] == info_s["solves"]
     assert info_d["warm"]["sparse"] == 0

@@ -3,7 +3,7 @@
 All work on the minimisation of c[i, j] = -S[i, j] (S the similarity weight matching maximises)
 with column duals v; the reduced cost of an edge is c[i, j] - v[j] - u[i], u[i] the row's dual.
 `scan` reads the dense S once for the first candidate lists, `row_min` for the
-certificate, `row_top` for the rows that failed it; `sap` solves the
+certificate, `row_top` for the rows that failed it; `auction` prices a first solve; `sap` solves the
 assignment restricted to a sparse candidate set (CSR: indptr, indices, cost) by Dijkstra with a
 binary heap, warm-started from v and a previous assignment. Each is one sequential loop (no
 threads), compiled once and cached on disk (numba's cache=True).
@@ -215,3 +215,49 @@ def sap(indptr, indices, cost, v, x, tol):
             if i == f:
                 break
     return col_of, free, scans, True
+
+
+@njit(cache=True)
+def _bid(row, p):
+    """A bidder's best column by S - p and the margin over its second best (inf when n = 1)."""
+    b1, b2, j1 = -np.inf, -np.inf, 0
+    for j in range(len(row)):
+        val = row[j] - p[j]
+        if val > b2:
+            if val > b1:
+                b2, b1, j1 = b1, val, j
+            else:
+                b2 = val
+    return j1, b1 - b2
+
+
+@njit(cache=True)
+def auction(S, p, eps, eps_end, factor, max_bids):
+    """Forward auction maximising S with prices p (raised in place), eps-scaling from eps down to
+    eps_end by `factor`; (column of each row, bids). Stops early (a row without a column, -1)
+    once max_bids bids were made."""
+    n = S.shape[0]
+    owner, col, todo = np.full(n, -1, np.int64), np.full(n, -1, np.int64), np.empty(n, np.int64)
+    bids = 0
+    while True:
+        owner[:], col[:] = -1, -1
+        for t in range(n):
+            todo[t] = n - 1 - t
+        top = n
+        while top > 0:
+            if bids >= max_bids:
+                return col, bids
+            top -= 1
+            i = todo[top]
+            j, margin = _bid(S[i], p)
+            p[j] += (margin if margin < np.inf else 0.0) + eps  # n = 1: no second column
+            if owner[j] >= 0:
+                col[owner[j]] = -1
+                todo[top] = owner[j]
+                top += 1
+            owner[j], col[i] = i, j
+            bids += 1
+        if eps <= eps_end:
+            return col, bids
+        eps = max(eps / factor, eps_end)
+

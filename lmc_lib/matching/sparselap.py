@@ -6,9 +6,9 @@ solvers scan most columns for each of many rows. This module solves on a candida
 proves the answer on the whole matrix:
 
 1. candidates: each row's K_ROW columns of least reduced cost c[i, j] - v[j] (c = -S, v the
-   column duals the group's last solve left, or the column minima for a first solve), each
-   column's K_COL rows of least reduced cost, and the previous assignment (the identity for a
-   first solve), so that a perfect matching exists;
+   column duals the group's last solve left; for a first solve the prices of a coarse
+   eps-scaling auction), each column's K_COL rows of least reduced cost, and the previous (or
+   the auction's) assignment, so that a perfect matching exists;
 2. the sparse problem is solved exactly by shortest augmenting paths (Dijkstra on reduced costs,
    lmc_lib.matching.sparsekernels), warm-started from v and the previous assignment;
 3. certificate: with u_i = min_j (c[i, j] - v[j]) over the DENSE matrix, the assignment is
@@ -30,6 +30,9 @@ K_ROW = 32  # candidate columns per row (least reduced cost)
 K_COL = 8  # candidate rows per column (least reduced cost)
 MAX_FRACTION = 0.25  # a candidate set above this x n^2 entries: give up, solve densely
 MAX_ROUNDS = 50  # certificate rounds before giving up
+AUCTION_EPS = 1e-9  # a first solve's auction stops at eps = this x the span of S
+AUCTION_FACTOR = 8.0  # eps shrinks by this factor between the auction's phases
+AUCTION_BIDS = 2000  # at most this x n bids (then the certificate rounds finish from its prices)
 GAP_TOLERANCE = 1e-9  # accept when the optimality bound is below this x (1 + |cost|) (as warmlap)
 ROUNDING = 1e-13  # a row is violated when it misses its minimum by more than this x max|S|
 
@@ -91,14 +94,26 @@ def certify(S, v, x, tol: float) -> tuple:
     return float(slack.sum()), np.nonzero(slack > tol)[0]
 
 
+def priced_start(S, span: float) -> tuple:
+    """(v, x, bids) for a first solve: an eps-scaling auction (eps from span / 4 down to
+    AUCTION_EPS x span) maximising S; v = -its prices; x has -1 where the bid cap stopped it."""
+    from lmc_lib.matching import sparsekernels
+    n, span = len(S), span or 1.0
+    p = np.zeros(n)
+    x, bids = sparsekernels.auction(S, p, span / 4, AUCTION_EPS * span, AUCTION_FACTOR,
+                                    int(AUCTION_BIDS * n))
+    return -p, x, bids
+
+
 def solve(S, v=None, x=None, keys=None, k: int | None = None, kc: int | None = None,
           max_fraction: float | None = None):
     """Maximise sum_i S[i, x_i] exactly from column duals v (of c = -S) and a previous x.
 
+    Without v (a first solve) a coarse auction's prices and assignment start it (`priced_start`).
     `keys` (entries i * n + j) is a candidate set to start from, e.g. the last solve's (None: the
     rows' and columns' best by reduced cost). Returns (x, v, keys, stats): the certified optimum,
     its duals and candidate set (a warm start for the next solve), stats = {rounds, entries (set
-    size), free (rows re-augmented), scans}; or None when the set outgrew max_fraction x n^2.
+    size), free (rows re-augmented), scans, bids (of the auction)}; or None when the set outgrew max_fraction x n^2.
     k, kc and max_fraction default to K_ROW, K_COL and MAX_FRACTION.
     """
     k, kc = K_ROW if k is None else k, K_COL if kc is None else kc
@@ -106,16 +121,18 @@ def solve(S, v=None, x=None, keys=None, k: int | None = None, kc: int | None = N
     from lmc_lib.matching import sparsekernels
     S = np.ascontiguousarray(S, dtype=np.float64)
     n = len(S)
-    cold = v is None or x is None
-    v = -S.max(axis=0) if cold else np.array(v, dtype=np.float64)
-    x = np.arange(n, dtype=np.int64) if cold else np.asarray(x, dtype=np.int64)
-    keys = _first_keys(S, v, x, k, kc) if keys is None else _merge(keys, np.arange(n) * n + x)
-    start = np.full(1, -1, dtype=np.int64) if cold else x
     top, low = float(S.max()), float(S.min())
     if not np.isfinite(top - low):
         raise AssignmentError("assignment matrix has NaN or infinite entries; remove them first")
+    stats = dict(rounds=0, entries=0, free=0, scans=0, bids=0)
+    if v is None:  # a first solve: a coarse auction's prices and assignment start it
+        v, x, stats["bids"] = priced_start(S, top - low)
+    v = np.array(v, dtype=np.float64)
+    cold = x is None or bool((np.asarray(x) < 0).any())
+    x = np.arange(n, dtype=np.int64) if cold else np.asarray(x, dtype=np.int64)
+    keys = _first_keys(S, v, x, k, kc) if keys is None else _merge(keys, np.arange(n) * n + x)
+    start = np.full(1, -1, dtype=np.int64) if cold else x
     tol = ROUNDING * max(top, -low)
-    stats = dict(rounds=0, entries=0, free=0, scans=0)
     while stats["rounds"] < MAX_ROUNDS:
         if stats["rounds"] and len(keys) > max_fraction * n * n:  # grown too far: solve densely
             return None

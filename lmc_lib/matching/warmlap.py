@@ -182,13 +182,18 @@ def column_duals(cost: np.ndarray, x: np.ndarray) -> np.ndarray:
 class WarmStart:
     """Per-key warm state for repeated maximisations: `solve(key, sim)` -> LongTensor permutation.
 
-    The first solve of a key is cold: the compiled `method` (lmc_lib.matching.assignment) plus
-    `column_duals`, or with method "auction" a coarse auction (eps = span / n) whose prices and
-    assignment start `sap`'s exact finish ("priced"). Later solves start from that key's last
-    assignment and duals ("warm"). A start whose result fails the certificate is redone by the
-    exact cold solver ("redone"). Matrices below WARM_MIN_N rows are always solved cold
-    (benchmarks/warm_assignment.py: warm starts were slower at n <= 256, faster from n = 512 on).
-    `stats` counts those solves, the rows re-augmented and the columns scanned.
+    With `sparse` (default: when numba is installed) every solve is a certified sparse one
+    (lmc_lib.matching.sparselap): a key's first from a compiled eps-scaling auction's prices
+    ("priced"), later ones from the key's last assignment, duals and candidate set ("warm");
+    one that gives up (its candidate set grew past sparselap.MAX_FRACTION) counts as "dense" and
+    goes the dense way below (benchmarks/sparse_assignment.py measures both ways).
+    Dense: the first solve of a key is cold, the compiled `method` (lmc_lib.matching.assignment)
+    plus `column_duals`, or with method "auction" a coarse torch auction (eps = span / n) whose
+    prices and assignment start `sap`'s exact finish ("priced"); later solves start from the
+    key's last assignment and duals ("warm"). A start whose result fails the certificate is
+    redone by the exact cold solver ("redone"). Matrices below WARM_MIN_N rows are always solved
+    cold (benchmarks/warm_assignment.py: warm starts were slower at n <= 256, faster from n = 512
+    on). `stats` counts those solves, the rows re-augmented and the columns scanned.
     """
 
     def __init__(self, method: str = "auto", sparse: bool | None = None):
@@ -207,8 +212,8 @@ class WarmStart:
         start, kind = self.state.get(key), "warm"
         if start is None and self.method == "auction":
             start, kind = auction_start(sim), "priced"
-        if start is not None and self.sparse and kind == "warm":
-            x = self._sparse(key, sim, start)
+        if self.sparse and kind == "warm":  # a first solve (no start) is auction-priced there
+            x = self._sparse(key, sim, start or ())
             if x is not None:
                 return x
         cost = assignment.as_matrix(sim, negate=True)
@@ -226,7 +231,8 @@ class WarmStart:
         return torch.from_numpy(x)
 
     def _sparse(self, key, sim, start):
-        """The certified sparse solve from `start` (lmc_lib.matching.sparselap); None if it gave up."""
+        """The certified sparse solve (lmc_lib.matching.sparselap) from `start`, or auction-priced
+        when it is empty; None if it gave up."""
         sim = assignment.as_tensor(sim).to(device="cpu", dtype=torch.float64)  # sparselap checks it
         found = sparselap.solve(sim.contiguous().numpy(), *start)
         if found is None:
@@ -235,8 +241,8 @@ class WarmStart:
         x, v, keys, info = found
         if len(keys) > KEEP_CANDIDATES * len(x) * (sparselap.K_ROW + sparselap.K_COL):
             keys = None  # grown over the solves: the next solve picks a fresh set
-        for k, add in (("warm", 1), ("sparse", 1), ("free", info["free"]), ("scans", info["scans"]),
-                       ("rounds", info["rounds"])):
+        for k, add in (("warm" if start else "priced", 1), ("sparse", 1), ("free", info["free"]),
+                       ("scans", info["scans"]), ("rounds", info["rounds"])):
             self.stats[k] += add
         self.state[key] = (v, x, keys)
         return torch.from_numpy(x)
