@@ -16,7 +16,8 @@ slower than lapjvr on one CPU thread (5.4 s); and the similarity matrices of tra
 the hard kind: capped at 2,000 rounds before handing over to lapjvr, it made weight matching of a
 trained w = 1 MNIST pair 12.5 s instead of 0.6 s with lapjvr alone. Weight matching re-solves each
 group many times; lmc_lib.matching.warmlap starts those solves from the last one and uses this module for
-the first solve of each group only.
+the first solve of each group only (and, with its certified sparse solves, lmc_lib.matching.sparselap,
+only where one of those gives up).
 """
 from __future__ import annotations
 

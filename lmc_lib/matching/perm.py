@@ -11,9 +11,11 @@ as Git Re-Basin does: running statistics are permuted along by `apply_permutatio
 enter the cost (they are data statistics, not weights, and merged BN nets get a BN reset anyway).
 Pass `include_buffers=True` to match on them too. Each coordinate-descent step updates the
 group's similarity matrix (lmc_lib.matching.similarity) by the columns whose permutation moved (not a
-rebuild), skips a group whose matrix did not change, and solves it with lmc_lib.matching.assignment (same
-optimum, faster solver when installed), from the second solve of a group on warm-started from its
-last assignment and duals (lmc_lib.matching.warmlap).
+rebuild), skips a group whose matrix did not change, and solves it exactly through
+lmc_lib.matching.warmlap: by default certified sparse solves (lmc_lib.matching.sparselap; a
+group's first priced by an auction, later ones warm-started from its last assignment and duals,
+each proven optimal on the whole matrix), else lmc_lib.matching.assignment's solver for the first
+solve and dense warm starts after it. Every way gives the same optimum.
 """
 from __future__ import annotations
 
@@ -212,8 +214,9 @@ def weight_matching(spec: PermSpec, model_a, model_b, seed: int = 0, max_iter: i
     `method` picks the linear-assignment solver (lmc_lib.matching.assignment); every solver gives the same
     optimum. With `warm_start` a group's second and later solves start from its last assignment and
     duals (lmc_lib.matching.warmlap, also exact) and `method` does only the first; `sparse` (None:
-    when numba is installed) makes those later solves certified sparse ones
-    (lmc_lib.matching.sparselap: a candidate set proven optimal on the whole matrix). info: distances
+    when numba is installed) makes every solve of 512 units or more a certified sparse one
+    (lmc_lib.matching.sparselap: a candidate set proven optimal on the whole matrix; `method` then
+    only where one gives up). info: distances
     before/after, sweeps (`iterations`), `converged`, `solves`, `method` (the solver used),
     `warm` (the warm-start counts, or None), `seconds`.
     """
