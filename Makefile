@@ -38,7 +38,8 @@ notebooks: setup
 
 # make chapter CH=02                     -> _build/executed/<chapter>.ipynb (what the book renders)
 # make chapter CH=02 ARGS="-p width 2"  -> _build/variants/02_width-width=2/ (notebook, verdicts, log)
-# a failed run goes to failed/ beside it; -p profile X works like PROFILE=X (give one of them)
+# a failed run goes to failed/ beside it; every -p (profile too) makes a variant, while PROFILE=X
+# builds the book's own outputs at profile X
 chapter: setup
 	$(PY) -m lmc_lib.build.bookbuild execute $(if $(filter-out file,$(origin PROFILE)),--profile $(PROFILE)) --chapters $(CH) $(ARGS)
 
