@@ -214,7 +214,7 @@ def table_warm(widths, k) -> None:
 
 def table_wm(widths, cold_max) -> None:
     print(f"\n## 3. weight matching end to end; load before:{load()}\n")
-    print("| w | n | variant | seconds | sweeps | solves | warm solves: sparse / dense fallbacks | "
+    print("| w | n | variant | seconds | sweeps | solves | sparse solves / gave up (dense) | "
           "same permutations |")
     print("|---|---|---|---|---|---|---|---|")
     for w in widths:

@@ -144,3 +144,18 @@ def test_weight_matching_of_a_trained_pair_is_the_same_with_sparse_solves(traine
     warm = info_s["warm"]  # every solve tried sparse; at 128 units some give up (MAX_FRACTION)
     assert warm["sparse"] > 0 and warm["sparse"] + warm["dense"] == info_s["solves"]
     assert info_d["warm"]["sparse"] == 0
+
+
+def test_the_plan_estimates_weight_matching_for_the_chapters_that_use_it():
+    from lmc_lib.chapters import plan
+    from lmc_lib.chapters.experiment import Setup
+
+    def seconds(line):  # the estimate, back in seconds
+        value, unit = line.split("\u2248 ")[1].split(" on one")[0].split()
+        return float(value) * {"s": 1, "min": 60, "h": 3600, "d": 86400}[unit]
+
+    narrow, wide = (Setup.from_params(profile="smoke", device="cpu", widths=ws) for ws in ([4.0], [4.0, 16.0]))
+    assert seconds(plan.wm_line(["02", "08"], wide)) > seconds(plan.wm_line(["02", "08"], narrow))
+    assert seconds(plan.wm_line(["02", "08"], narrow)) > seconds(plan.wm_line(["08"], narrow))
+    assert "none" in plan.wm_line(["04"], wide) and "none" in plan.wm_line(["02"], wide, ["none"])
+    assert "estimate" in plan.wm_line(["03"], wide)

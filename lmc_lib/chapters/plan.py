@@ -15,6 +15,7 @@ import math
 from lmc_lib.chapters import studies
 from lmc_lib.core import cache, cost
 from lmc_lib.core.config import TrainConfig
+from lmc_lib.core.models import MLP_HIDDEN, scaled
 from lmc_lib.core.train_group import recipe_key
 
 
@@ -106,6 +107,26 @@ def _summary(configs, total: float, rates: dict) -> str:
     todo = sum(not is_cached(c) for c in unique(configs))
     return (f"{len(unique(configs))} models, {todo} to train; training time \u2248 {duration(total)} "
             f"if trained one after another (estimate: FLOP model {how}). Evaluation not included.")
+
+
+WM_CHAPTERS = ("02", "03", "08")  # studies that weight-match every MLP pair at every width
+WM_SECONDS = (2048, 5.5, 2.0)  # (units, seconds, exponent): WM of one trained MLP pair, one CPU
+# thread, certified sparse solves: seconds x (units / 2048) ** exponent (benchmarks/sparse_assignment.py)
+
+
+def wm_line(chapters, setup, matchings=None) -> str:
+    """The plan's weight-matching line: an estimate of its CPU time for the chapters that use it
+    (chapter 02 only when `matchings`, its --matchings, is None or names wm)."""
+    skip = {"02"} if matchings is not None and "wm" not in matchings else set()
+    uses = [ch for ch in chapters if ch in WM_CHAPTERS and ch not in skip]
+    if not uses or setup.arch != "mlp":
+        return "weight matching: " + ("none in these chapters" if not uses else "not estimated for conv nets")
+    units, secs, power = WM_SECONDS
+    per_pair = [secs * (scaled(MLP_HIDDEN, w) / units) ** power for w in setup.widths]
+    total = len(uses) * setup.n_pairs * sum(per_pair)
+    return (f"weight matching (chapters {' '.join(uses)}, {setup.n_pairs} pairs per width): \u2248 "
+            f"{duration(total)} on one CPU thread (estimate: {duration(per_pair[-1])} per pair at the "
+            f"widest width, scaled from a measured {secs:g} s at {units} units by (units / {units})^{power:g}).")
 
 
 def table(configs, device="auto", measure: bool = True) -> str:

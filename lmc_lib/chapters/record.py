@@ -249,6 +249,7 @@ def run_dataset(args, setup: Setup, over: dict) -> None:
     if args.plan:
         print(f"plan for {setup.dataset} ({setup.profile}), chapters {' '.join(chapters) or '-'}:")
         print(plan.table(configs, setup.device), flush=True)
+        print(plan.wm_line(chapters, setup, over.get("matchings")), flush=True)
         return
     if configs:
         t0 = time.time()
