@@ -11,7 +11,7 @@ Chapter 2's weight-matched paths are skipped (`--matchings none`): its verdicts 
 only the paths without permutation, so the records are the same and the slow matching is saved.
 
     python benchmarks/verdict_flips.py [--profile cpu] [--seeds 0 1000] [--chapters 02 04 05 06]
-                                       [--root DIR] [--threads 2]
+                                       [--root DIR] [--threads 2] [--precision fp32]
 """
 from __future__ import annotations
 
@@ -35,20 +35,22 @@ HEADLINE = ("C1", "C2", "C4", "C10")  # the claims that must not flip
 
 
 def _kwargs(fn, defaults: dict, tuples: bool) -> dict:
-    """The chapter's parameter values that `fn` takes by name (lists as tuples for a study's run)."""
+    """The chapter's parameter values that `fn` takes by name and that differ from fn's own
+    defaults (lists as tuples for a study's run; equal calls share the study cache)."""
     names = inspect.signature(fn).parameters
-    return {k: (tuple(v) if tuples and isinstance(v, list) else v)
-            for k, v in defaults.items() if k in names and k != "setup"}
+    out = {k: (tuple(v) if tuples and isinstance(v, list) else v)
+           for k, v in defaults.items() if k in names and k != "setup"}
+    return {k: v for k, v in out.items() if names[k].default != v}
 
 
-def chapter_runs(src: Path, profile: str, seed: int) -> list[tuple]:
+def chapter_runs(src: Path, profile: str, seed: int, overrides: dict) -> list[tuple]:
     """(chapter, setup, run kwargs, verdict kwargs) for each data set the chapter runs on."""
     ch, d = src.name[:2], executor.chapter_defaults(src)
     mod = studies.load(ch)
     common = dict(profile=profile, dataset=d["dataset"], model=d.get("model", "mlp"),
                   widths=d.get("widths", []), width=d.get("width", 0.0), epochs=d.get("epochs", 0),
                   n_pairs=d.get("n_pairs", 0), weight_decay=d.get("weight_decay", -1.0),
-                  device="cpu", seed=seed)
+                  device="cpu", seed=seed, **overrides)
     setup = Setup.from_params(**common)
     run_kw = _kwargs(mod.run, d, True)
     if "matchings" in inspect.signature(mod.run).parameters:
@@ -97,14 +99,18 @@ def main(argv=None) -> int:
     ap.add_argument("--chapters", nargs="*", default=["02", "04", "05", "06"])
     ap.add_argument("--root", default="_build/verdict_flips")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--precision", default="", help="training precision override (fp32 | bf16; "
+                    "on a CPU fp32 trains what the profile's auto trains, under its own cache key)")
     args = ap.parse_args(argv)
+    over = dict(precision=args.precision) if args.precision else {}
     torch.set_num_threads(args.threads)
     log = lambda s: print(s, flush=True)  # noqa: E731
     log(f"load average before: {os.getloadavg()}")
     found = {}
     for seed in args.seeds:
         root = Path(args.root).absolute() / f"seed-{seed}"
-        runs = [r for src in chapter_sources(args.chapters) for r in chapter_runs(src, args.profile, seed)]
+        runs = [r for src in chapter_sources(args.chapters)
+                for r in chapter_runs(src, args.profile, seed, over)]
         log(f"seed offset {seed} ({time.strftime('%H:%M:%S')}, load {os.getloadavg()[0]:.2f})")
         build(runs, root, log)
         found[seed] = verdicts(root, args.profile)
