@@ -158,6 +158,10 @@ def test_cached_wall_times_set_the_rate_instead_of_a_timing(fake_timing):
     assert plan.rate_for(big, "cpu", entries[2:4] + entries[5:], measure=False) is None
     assert plan.rate_for(big, "cpu", entries[2:4]) == cost.Rate(4e9, "one 0.0 s timing on this cpu")
     assert len(fake_timing) == 1
+    short = big.replace(epochs=1, n_train=2048)  # a smoke-sized run of the same model: fixed cost
+    assert plan.rate_for(big, "cpu", [_entry(short, 1.0)], measure=False) is None
+    assert plan.rate_for(short, "cpu", [_entry(short, 1.0)], measure=False).flops == pytest.approx(
+        cost.train_flops(short))
 
 
 def test_calibration_times_the_trainer_step_here(one_thread, monkeypatch):

@@ -17,6 +17,7 @@ from lmc_lib.core import cache, cost
 from lmc_lib.core.config import TrainConfig
 from lmc_lib.core.models import MLP_HIDDEN, scaled
 from lmc_lib.core.train_group import recipe_key
+from lmc_lib.core.utils import resolve_device
 
 
 def pair_configs(setup, widths=None, **overrides) -> list[TrainConfig]:
@@ -65,7 +66,8 @@ def is_cached(config: TrainConfig, cache_dir=None) -> bool:
 def rate_for(config: TrainConfig, device, entries, measure: bool = True) -> cost.Rate | None:
     """The FLOP rate for the config's arch: cached models' wall times, else the one calibration
     timing of this process (None when there are no cached ones and `measure` is False)."""
-    found = cost.cache_rate(entries, config.arch, device)
+    found = cost.cache_rate(entries, config.arch, device,  # runs of at least a tenth of its cost
+                            min_flops=cost.train_flops(config, resolve_device(device).type) / 10)
     return found or (cost.calibrate(device) if measure else None)
 
 

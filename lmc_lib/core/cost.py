@@ -168,9 +168,10 @@ def _device_type(entry: dict) -> str | None:
         return None
 
 
-def cache_rate(entries, arch: str, device) -> Rate | None:
+def cache_rate(entries, arch: str, device, min_flops: float = 0.0) -> Rate | None:
     """The FLOP rate from cached `arch` models trained on the device's type, at least as big per
-    step as the calibration MLP (total FLOPs over total wall time); None when there are none."""
+    step as the calibration MLP and, in all, at least `min_flops` to train (a short smoke run is
+    mostly fixed cost: no rate for a long one); total FLOPs over total wall time; None when none."""
     dev = resolve_device(device)
     least = step_flops(calibration_config(dev), dev.type)
     flops = wall = n = 0
@@ -183,6 +184,7 @@ def cache_rate(entries, arch: str, device) -> Rate | None:
             config = TrainConfig(**c)
         except TypeError:  # a sidecar of an older TrainConfig: not a rate to trust
             continue
-        if config.dataset in SHAPES and step_flops(config, dev.type) >= least:
-            flops, wall, n = flops + train_flops(config, dev.type), wall + secs, n + 1
+        total = train_flops(config, dev.type) if config.dataset in SHAPES else 0.0
+        if total >= min_flops and step_flops(config, dev.type) >= least:
+            flops, wall, n = flops + total, wall + secs, n + 1
     return Rate(flops / wall, f"the wall times of {n} cached {arch} models", dev.type, "cache") if n else None
