@@ -10,8 +10,7 @@ import numpy as np
 
 from lmc_lib.chapters.experiment import width_label
 from lmc_lib.chapters.plots.style import PAGE_W, band, errorbars, finish, finish_with_legend, grid, width_colors
-from lmc_lib.chapters.studies.ch02 import LEWC_FACTOR_MLP, MATCHINGS, per_pair, wkey
-from lmc_lib.chapters.studies.ch03 import pair_means, wm_gain
+from lmc_lib.chapters.results import LEWC_FACTOR_MLP, MATCHINGS, pair_means, per_pair, wkey, wm_gain
 
 LOSS_LABELS = {"loss": "test loss (nats)", "cal_loss": "calibrated test loss (nats)"}
 

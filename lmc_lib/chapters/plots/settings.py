@@ -119,7 +119,7 @@ def ro_per_layer(studies: dict, title: str):
 def beta_vs_width(calib: dict, title: str):
     """Fitted inverse temperature of theta(1/2), of the ensemble and of the endpoints vs width,
     with the data-free LEWC prediction 2^(L-1) (beta multiplies the logits)."""
-    from lmc_lib.chapters.studies.ch11 import calib_stat
+    from lmc_lib.chapters.results import calib_stat
 
     fig, ax = plt.subplots(figsize=(6.5, 4.4))
     ws = calib["widths"]
@@ -138,7 +138,7 @@ def beta_vs_width(calib: dict, title: str):
 
 def calib_barriers(calib: dict, title: str):
     """Loss barrier at lam = 1/2 vs width: raw, with the fitted beta, and with beta = 2^(L-1)."""
-    from lmc_lib.chapters.studies.ch11 import calib_barriers as barriers
+    from lmc_lib.chapters.results import calib_barriers as barriers
 
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     labels = {"raw": r"raw ($\beta$ = 1)", "fitted": r"fitted $\beta$ (20% of the test set)",
@@ -154,7 +154,7 @@ def calib_barriers(calib: dict, title: str):
 
 def merged_vs_ensemble(calib: dict, title: str):
     """Test accuracy and calibrated loss vs width: endpoints, merged theta(1/2), output ensemble."""
-    from lmc_lib.chapters.studies.ch11 import calib_stat
+    from lmc_lib.chapters.results import calib_stat
 
     fig, axes = grid(2)
     panels = (("acc", "test accuracy (%)", 100), ("cal_loss", "calibrated test loss (nats)", 1))

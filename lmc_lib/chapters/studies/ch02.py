@@ -7,24 +7,15 @@ Results are keyed by `wkey(width)`; every list over pairs keeps one value per pa
 """
 from __future__ import annotations
 
-import numpy as np
-
 from lmc_lib.chapters import report
 from lmc_lib.chapters.experiment import Setup, pair_curves, width_label
+from lmc_lib.chapters.results import COLUMNS, LEWC_FACTOR_MLP, MATCHINGS, half_index, means, per_pair, wkey  # noqa: F401 (read as ch02.* too)
 from lmc_lib.chapters.studycache import cached_study
 from lmc_lib.core.stats import pm
 from lmc_lib.lmc import barriers, claims
 
-COLUMNS = ("acc", "loss", "cal_loss", "beta", "inv_beta")
 BARRIERS = {"acc": ("acc", barriers.accuracy_barrier), "cal": ("cal_loss", barriers.loss_barrier),
             "loss": ("loss", barriers.loss_barrier)}
-MATCHINGS = {"none": "no permutation", "random": "random permutations", "wm": "weight matching"}
-LEWC_FACTOR_MLP = 2 ** 3  # Def 4.1: 2^(L-1) for the MLP's L = 4 weight layers
-
-
-def wkey(width: float) -> str:
-    """The key of a width in result dicts (exact float repr, JSON-safe)."""
-    return repr(float(width))
 
 
 def default_lams(setup: Setup) -> int:
@@ -65,34 +56,6 @@ def run(setup: Setup, lams: int = 0, matchings=("none", "wm")) -> dict:
         out[m] = per_width
     out["lams"] = curves[0].column("lam").tolist()
     return out
-
-
-def half_index(result: dict) -> int:
-    """Index of lam = 1/2 on the result's grid."""
-    return int(np.argmin(np.abs(np.asarray(result["lams"]) - 0.5)))
-
-
-def per_pair(result: dict, matching: str, key: str) -> list:
-    """[width][pair] values of `key`: a barrier name, or a column name ending in _half / _end.
-
-    `acc_half` is the column at lam = 1/2; `acc_end` the mean of the two endpoints' values.
-    """
-    i = half_index(result)
-    rows = []
-    for w in result["widths"]:
-        s = result[matching][wkey(w)]
-        if key.endswith("_half") and key[:-5] in COLUMNS:
-            rows.append([c[i] for c in s[key[:-5]]])
-        elif key.endswith("_end"):
-            rows.append([(c[0] + c[-1]) / 2 for c in s[key[:-4]]])
-        else:
-            rows.append(list(s[key]))
-    return rows
-
-
-def means(result: dict, matching: str, key: str) -> list:
-    """Mean over pairs of `key` at each width (see per_pair)."""
-    return [float(np.mean(v)) for v in per_pair(result, matching, key)]
 
 
 def table1_markdown(result: dict) -> str:

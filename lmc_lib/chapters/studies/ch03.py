@@ -11,7 +11,8 @@ import numpy as np
 
 from lmc_lib.chapters import report
 from lmc_lib.chapters.experiment import Setup, pair_curves
-from lmc_lib.chapters.studies.ch02 import default_lams, means, per_pair, settings, summarize_curves, wkey
+from lmc_lib.chapters.results import means, pair_means, per_pair, wkey, wm_gain  # noqa: F401
+from lmc_lib.chapters.studies.ch02 import default_lams, settings, summarize_curves
 from lmc_lib.chapters.studycache import cached_study
 from lmc_lib.lmc import claims, merge
 from lmc_lib.matching import perm
@@ -50,21 +51,6 @@ def run(setup: Setup, n_perms: int = 3, lams: int = 5) -> dict:
             out[m][wkey(w)] = summarize_curves(curves)
     out["lams"] = curves[0].column("lam").tolist()
     return out
-
-
-def pair_means(result: dict, matching: str, key: str) -> list:
-    """[width][pair] of `key` (see ch02.per_pair); random draws are averaged within each pair."""
-    rows = per_pair(result, matching, key)
-    if matching != "random":
-        return rows
-    k = result["n_perms"]
-    return [np.asarray(r, dtype=float).reshape(-1, k).mean(axis=1).tolist() for r in rows]
-
-
-def wm_gain(result: dict, which: str = "cal_barrier_max") -> list:
-    """Fig 18 (b): [width][pair] barrier after random permutations minus barrier after WM."""
-    rnd, wm = pair_means(result, "random", which), pair_means(result, "wm", which)
-    return [(np.asarray(r) - np.asarray(m)).tolist() for r, m in zip(rnd, wm)]
 
 
 def verdicts(result: dict, setup: Setup, c3_tol_pp: float = 1.0) -> list:

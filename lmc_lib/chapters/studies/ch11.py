@@ -13,6 +13,7 @@ import numpy as np
 
 from lmc_lib.chapters import report
 from lmc_lib.chapters.experiment import Setup, pair_curves, width_label
+from lmc_lib.chapters.results import calib_barriers, calib_stat, many_means  # noqa: F401
 from lmc_lib.chapters.studies.ch10 import bn_reset, curve_block, merged_half
 from lmc_lib.chapters.studycache import cached_study
 from lmc_lib.core.train import evaluate
@@ -92,28 +93,6 @@ def run(setup: Setup, spawn_widths=None, lams: int = 11) -> dict:
 
 
 # ----------------------------------------------------------------------------- summaries
-def calib_stat(calib: dict, model: str, key: str) -> np.ndarray:
-    """[pairs, widths] array of calib stat `key` of `model` ("ends": mean of a and b)."""
-    if model == "ends":
-        return (calib_stat(calib, "a", key) + calib_stat(calib, "b", key)) / 2
-    return np.array([calib["by_width"][str(w)][model][key] for w in calib["widths"]], dtype=float).T
-
-
-def calib_barriers(calib: dict) -> dict:
-    """[pairs, widths] loss barriers at lam = 1/2: raw (beta = 1), fitted beta, and predicted beta
-    2^(L-1) for theta(1/2) against the endpoints' raw losses (no calibration data at all)."""
-    return {"raw": calib_stat(calib, "merged", "loss") - calib_stat(calib, "ends", "loss"),
-            "fitted": calib_stat(calib, "merged", "cal_loss") - calib_stat(calib, "ends", "cal_loss"),
-            "predicted": calib_stat(calib, "merged", "pred_cal_loss") - calib_stat(calib, "ends", "loss")}
-
-
-def many_means(result_many: dict, model: str, key: str) -> dict:
-    """{N: [mean over subsets of `key` per width]} for merged or ensemble models."""
-    bw, ws = result_many["by_width"], result_many["widths"]
-    ns = list(bw[str(ws[0])])
-    return {n: [float(np.mean([s[model][key] for s in bw[str(w)][n]])) for w in ws] for n in ns}
-
-
 def _fmt(values) -> str:
     return ", ".join(f"{v:.3g}" for v in values)
 
