@@ -205,5 +205,6 @@ def test_bf16_precision_autocasts_on_cpu_and_stays_close_to_fp32():
     (half, mh), = group([MLP.replace(precision="bf16")])
     (full, mf), = group([MLP])
     assert not same_weights(half, full)
+    assert all(p.dtype == torch.float32 for p in half.parameters())  # fp32 master weights
     assert all(np.isfinite(mh["step_losses"])) and mh["epoch_losses"][-1] < mh["epoch_losses"][0]
     assert abs(mh["test_acc"] - mf["test_acc"]) < 0.2
