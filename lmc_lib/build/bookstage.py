@@ -46,8 +46,8 @@ def failure(nb_path: Path) -> str | None:
 
 def placeholder(source: Path, why: str) -> str:
     """A short MyST page standing in for a chapter that has no good executed notebook."""
-    nn = source.name[:2]
-    return (f"# {chapter_title(source)}\n\n:::{{note}}\nThis chapter was {why}.\n"
+    nn, title = source.name[:2], re.sub(r"^\d+\.\s+", "", chapter_title(source))  # the toc numbers it
+    return (f"# {title}\n\n:::{{note}}\nThis chapter was {why}.\n"
             f"Run it with `make chapter CH={nn}`, then `make render`.\n:::\n")
 
 
