@@ -282,7 +282,7 @@ def test_edited_chapter_runs_in_the_servers_kernel_like_make_chapter_and_saves_o
 def _in_kernel(monkeypatch, tmp_path, **edits) -> Path:
     """Pretend to be a kernel that ran chapter 02's parameters cell with `edits`: its verdict folder."""
     src = next(bookbuild.BOOK.glob("02_*.py"))
-    values = dict(report._cell_literals(src), **edits)
+    values = dict(params.chapter_defaults(src), **edits)
     shell = types.SimpleNamespace(user_ns=values)
     monkeypatch.setitem(sys.modules, "IPython", types.SimpleNamespace(get_ipython=lambda: shell))
     for name in ("LMC_RESULTS", "JPY_SESSION_NAME"):

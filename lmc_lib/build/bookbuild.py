@@ -180,15 +180,10 @@ def train_limit(value=None) -> float:
 def check_training(sources: list[Path], per_chapter: list[dict], limit: float) -> float:
     """The build's training estimate, printed before any kernel starts; refused above `limit`."""
     from lmc_lib.chapters import guard
-    from lmc_lib.chapters.executor import chapter_defaults
-    from lmc_lib.chapters.experiment import Setup
-    from lmc_lib.chapters.params import COMMON
+    from lmc_lib.chapters.executor import chapter_setups
 
-    runs = []
-    for src, given in zip(sources, per_chapter):
-        values = {**chapter_defaults(src), **given}
-        setup = Setup.from_params(**{k: v for k, v in values.items() if k in COMMON})
-        runs.append((src, setup, values.get("second_dataset") or ""))
+    runs = [(src, setup, values.get("second_dataset") or "")
+            for src, setup, values in chapter_setups(sources, per_chapter)]
     return guard.check_book(runs, limit)
 
 

@@ -14,12 +14,11 @@ Ray is optional (`pip install -e '.[ray]'`) and imported only here, only when as
 """
 from __future__ import annotations
 
-import ast
 import os
 from pathlib import Path
 
 from lmc_lib.chapters import plan
-from lmc_lib.chapters.params import parameters_cell
+from lmc_lib.chapters.params import chapter_defaults  # noqa: F401 (executor.chapter_defaults)
 from lmc_lib.core import cache
 from lmc_lib.core.utils import LmcError
 
@@ -129,30 +128,23 @@ def _report(failed, retries) -> str:
     return "\n".join(lines)
 
 
-def chapter_defaults(source: Path) -> dict:
-    """The literal values of a chapter's parameters cell (name -> value)."""
-    out = {}
-    for node in parameters_cell(source)[0]:
-        if isinstance(node, (ast.AnnAssign, ast.Assign)) and node.value is not None:
-            target = node.target if isinstance(node, ast.AnnAssign) else node.targets[0]
-            try:
-                out[target.id] = ast.literal_eval(node.value)
-            except (ValueError, AttributeError):
-                continue
-    return out
-
-
-def book_configs(sources, per_chapter) -> list:
-    """The configs the chapters `sources` will ask for, with the -p values of `per_chapter`."""
+def chapter_setups(sources, per_chapter) -> list:
+    """(source, Setup, values) per chapter: its parameters cell's values with the -p values of
+    `per_chapter` over them, as a kernel would build its Setup."""
     from lmc_lib.chapters.experiment import Setup
     from lmc_lib.chapters.params import COMMON
 
     out = []
     for src, given in zip(sources, per_chapter):
         values = {**chapter_defaults(src), **given}
-        setup = Setup.from_params(**{k: v for k, v in values.items() if k in COMMON})
-        out += plan.configs(Path(src).name[:2], setup)
-    return plan.unique(out)
+        out.append((src, Setup.from_params(**{k: v for k, v in values.items() if k in COMMON}), values))
+    return out
+
+
+def book_configs(sources, per_chapter) -> list:
+    """The configs the chapters `sources` will ask for, with the -p values of `per_chapter`."""
+    return plan.unique([c for src, setup, _ in chapter_setups(sources, per_chapter)
+                        for c in plan.configs(Path(src).name[:2], setup)])
 
 
 def pretrain_book(sources, per_chapter, executor: str = "local", address: str | None = None) -> None:

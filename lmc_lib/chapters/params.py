@@ -140,6 +140,19 @@ def parameters_cell(source: Path) -> tuple[list, int]:
     return (ast.parse(cells[0].split("\n", 1)[1]).body if len(cells) == 1 else []), len(cells)
 
 
+def chapter_defaults(source: Path) -> dict:
+    """The literal values of a chapter's parameters cell (name -> value)."""
+    out = {}
+    for node in parameters_cell(source)[0]:
+        if isinstance(node, (ast.AnnAssign, ast.Assign)) and node.value is not None:
+            target = node.target if isinstance(node, ast.AnnAssign) else node.targets[0]
+            try:
+                out[target.id] = ast.literal_eval(node.value)
+            except (ValueError, AttributeError):
+                continue
+    return out
+
+
 def syntax_message(source: Path, err: SyntaxError) -> str:
     """'book/12_x.py line 40: invalid syntax (in the parameters cell): `width: float = = 1`'."""
     text = source.read_text().splitlines() if source.exists() else []

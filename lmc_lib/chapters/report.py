@@ -7,7 +7,6 @@ recorded by a paper-profile run on a GPU are committed under `results/paper/` by
 """
 from __future__ import annotations
 
-import ast
 import datetime as _dt
 import json
 import os
@@ -73,7 +72,7 @@ def kernel_variant(chapter: str) -> tuple[str, dict] | None:
     if shell is None or source is None:
         return None
     known, given = params.schema(source.name[:2], source), {}
-    for name, default in _cell_literals(source).items():
+    for name, default in params.chapter_defaults(source).items():
         now, then = _parsed(name, shell.user_ns.get(name, default), known), _parsed(name, default, known)
         if name in known and now is not None and now != then:
             given[name] = now
@@ -84,18 +83,6 @@ def kernel_variant(chapter: str) -> tuple[str, dict] | None:
     profile = _parsed("profile", shell.user_ns.get("profile", "cpu"), known) or "cpu"
     picked = params.variant(dict(given, profile=profile))
     return (source.stem, picked) if picked else None
-
-
-def _cell_literals(source: Path) -> dict:
-    """name -> value of the literal assignments of a chapter's parameters cell."""
-    body, out = params.parameters_cell(source)[0], {}
-    for node in body:
-        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value:
-            try:
-                out[node.target.id] = ast.literal_eval(node.value)
-            except ValueError:
-                pass
-    return out
 
 
 def _parsed(name: str, value, known: dict):
