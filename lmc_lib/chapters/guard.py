@@ -72,14 +72,19 @@ def announce(setup) -> None:
     if notebook.shell() is None or notebook.environ().get(BUILD_CHECKED):
         return
     chapter, values = params.kernel_chapter(), notebook.values()
-    configs = planned(chapter, setup, values.get("second_dataset") or "")
-    seconds, todo, rates = estimate(configs, setup.device)
+    announce_configs(planned(chapter, setup, values.get("second_dataset") or ""), setup.device,
+                     "training", f"chapter {chapter or ''}".strip())
+
+
+def announce_configs(configs, device, label: str, what: str) -> None:
+    """On the terminal's stderr: `label`: how many of `configs` are missing from the cache and about
+    how long they take, with the rate; TooLong (naming `what`) above max_train_minutes."""
+    seconds, todo, rates = estimate(configs, device)
     limit = params.train_limit_minutes()
-    print(f"training: {todo} of {len(configs)} models to train, \u2248 {plan.duration(seconds)} one "
+    print(f"{label}: {todo} of {len(configs)} models to train, \u2248 {plan.duration(seconds)} one "
           f"after another (estimate: FLOP model, {rates_text(rates)}); limit max_train_minutes = "
           f"{limit:g}", file=sys.__stderr__, flush=True)
-    check(seconds, limit, f"chapter {chapter or ''}".strip(),
-          "give -p max_train_minutes 0 (no limit) or a larger limit")
+    check(seconds, limit, what, "give -p max_train_minutes 0 (no limit) or a larger limit")
 
 
 def check_book(runs, limit_min: float) -> float:

@@ -8,12 +8,10 @@ and levels are judged against the spread over pairs by lmc_lib.lmc.claims (rises
 """
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 import torch
 
-from lmc_lib.chapters import guard, params, plan
+from lmc_lib.chapters import guard, plan
 from lmc_lib.chapters.experiment import pair_curves
 from lmc_lib.chapters.studycache import cached_study
 from lmc_lib.core.config import TrainConfig
@@ -49,15 +47,8 @@ def announce(setup) -> None:
     """Before its models train: how many of the setup's pairs are missing from the cache and about
     how long they take (printed on the terminal's stderr: a build's own estimate cannot know a
     recipe chosen inside the chapter); above max_train_minutes nothing trains (guard.TooLong)."""
-    configs = plan.pair_configs(setup)
-    seconds, todo, rates = guard.estimate(configs, setup.device)
-    limit = params.train_limit_minutes()
-    print(f"training [{recipe_of(setup)}]: {todo} of {len(configs)} models to train, "
-          f"\u2248 {plan.duration(seconds)} one after another (estimate: FLOP model, "
-          f"{guard.rates_text(rates)}); limit max_train_minutes = {limit:g}",
-          file=sys.__stderr__, flush=True)
-    guard.check(seconds, limit, f"the recipe {recipe_of(setup)}",
-                "give -p max_train_minutes 0 (no limit) or a larger limit")
+    guard.announce_configs(plan.pair_configs(setup), setup.device, f"training [{recipe_of(setup)}]",
+                           f"the recipe {recipe_of(setup)}")
 
 
 def recipe_of(setup) -> str:
