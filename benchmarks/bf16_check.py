@@ -15,11 +15,20 @@ with fp32 within 0.5 pp, i.e. a precision change against zero instead of against
     fp32. Curves and probes are evaluated in fp32 in both runs (the rule says nothing about
     evaluating in bf16).
 
+The same rule for evaluation (`--stage eval`, fixed before its run): the models trained in fp32 once,
+their interpolation curves evaluated twice, every forward in fp32 and under bf16 autocast (weights,
+logits, beta fit and losses fp32); the quantities are the curve's (merged accuracy at 1/2, accuracy
+barrier, calibrated-loss barrier, beta at 1/2) at every width of the profile and w = 4 (pass
+`--widths`), three pairs, both data sets; the verdicts C1, C2, C10 (ch02.verdicts) must be equal.
+Only then may the cpu profile evaluate curves in bf16 (`curve_precision`); probes (LEWC and the
+other per-layer quantities) stay fp32 whatever this gives.
+
 Prints the table (width x quantity: fp32 mean ± std, bf16 mean ± std, |diff|, spread, pass), the
 verdicts, training and evaluation times, and the decision; writes the raw numbers as JSON.
 
     python benchmarks/bf16_check.py [--profile cpu] [--datasets fashion_mnist mnist] [--threads 2]
                                     [--widths 0.125 ... 4] [--n-pairs 3] [--out FILE.json]
+                                    [--stage train|eval]
 """
 from __future__ import annotations
 
@@ -65,6 +74,19 @@ def run(setup: Setup, log) -> dict:
     return dict(quantities=q, verdicts=verdicts, train_s=t1 - t0, eval_s=t2 - t1)
 
 
+def run_eval(setup: Setup, log) -> dict:
+    """The curve quantities and C1, C2, C10 of fp32-trained models, curves in setup.curve_precision."""
+    t0 = time.perf_counter()
+    r2 = ch02.run(setup, matchings=("none",))
+    secs = time.perf_counter() - t0
+    log(f"  curves in {setup.curve_precision}: {secs:.0f} s")
+    q = {name: [[v * scale for v in row] for row in ch02.per_pair(r2, "none", key)]
+         for name, (key, scale) in SCALARS.items()}
+    verdicts = {v["claim"]: v["verdict"] for v in ch02.verdicts(r2, setup)
+                if v["claim"] in ("C1", "C2", "C10")}
+    return dict(quantities=q, verdicts=verdicts, train_s=0.0, eval_s=secs)
+
+
 def compare(widths, runs: dict) -> tuple[list, bool]:
     """Table rows (width, quantity, fp32 mean±std, bf16 mean±std, |diff|, spread, pass) and all-pass."""
     rows, ok = [], True
@@ -89,6 +111,8 @@ def main(argv=None) -> int:
     ap.add_argument("--n-pairs", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default="")
+    ap.add_argument("--stage", choices=("train", "eval"), default="train",
+                    help="train: bf16 training (curves fp32); eval: fp32 models, curves in bf16")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     os.environ.setdefault("LMC_RESULTS", tempfile.mkdtemp(prefix="bf16_check_"))
@@ -99,9 +123,12 @@ def main(argv=None) -> int:
         base = Setup.from_params(profile=args.profile, dataset=ds, device="cpu", widths=args.widths,
                                  n_pairs=args.n_pairs)
         runs = {}
+        if args.stage == "eval":
+            cache.ensure_trained(pair_configs(base, base.widths), base.device, progress=False)
         for p in PRECISIONS:
             log(f"{ds} {p} ({time.strftime('%H:%M:%S')}, load {os.getloadavg()[0]:.2f})")
-            runs[p] = run(base.but(overrides=dict(precision=p)), log)
+            runs[p] = (run_eval(base.but(curve_precision=p), log) if args.stage == "eval"
+                       else run(base.but(overrides=dict(precision=p)), log))
         rows, ok = compare(base.widths, runs)
         same = runs["fp32"]["verdicts"] == runs["bf16"]["verdicts"]
         every_ok &= ok and same
@@ -115,9 +142,10 @@ def main(argv=None) -> int:
                 f"verdicts {r['verdicts']}")
         if args.out:
             Path(args.out).write_text(json.dumps(found, indent=1))
+    what = "evaluate curves" if args.stage == "eval" else "train"
     log(f"\nload average after: {os.getloadavg()}\nbf16 {'passes' if every_ok else 'fails'} the rule "
-        "(every |diff| < fp32 spread and equal verdicts): the cpu profile "
-        f"{'may train in bf16' if every_ok else 'stays fp32'}")
+        f"(every |diff| < fp32 spread and equal verdicts): the cpu profile "
+        f"{f'may {what} in bf16' if every_ok else f'does not {what} in bf16'}")
     return 0
 
 

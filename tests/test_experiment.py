@@ -76,3 +76,10 @@ def test_costly_chapters_sweep_the_costly_widths(profile):
     assert costly.widths == tuple(sorted(book["costly_widths"]))
     assert set(costly.widths) <= set(book["widths"])  # the same models, a prefix of the sweep
     assert Setup.from_params(profile=profile, device="cpu", costly=True, width=0.5).widths == (0.5,)
+
+
+def test_curve_precision_comes_from_the_profile_and_is_stated():
+    s = Setup.from_params(profile="smoke", device="cpu")
+    assert s.curve_precision == book_settings("smoke")["curve_precision"]
+    assert "bf16" not in s.scale_line()
+    assert "curves in bf16" in s.but(curve_precision="bf16").scale_line()

@@ -236,3 +236,12 @@ def test_cuda_path(data):
                         data.y_test)), data.mean, data.std, 10, data.classes)
     c = curve(a, b, cuda_data, lams=3, perm=perm, bn_batches=2, bn_batch_size=100)
     assert len(c) == 3 and next(interpolate(a, b, 0.5).parameters()).is_cuda
+
+
+def test_curve_in_bf16_is_close_to_fp32_and_says_so(data):
+    a, b = model(0), model(1)
+    full = curve(a, b, data, lams=3)
+    half = curve(a, b, data, lams=3, precision="bf16")
+    assert full.meta["precision"] == "fp32" and half.meta["precision"] == "bf16"
+    assert not np.array_equal(full.column("loss"), half.column("loss"))
+    np.testing.assert_allclose(half.column("loss"), full.column("loss"), atol=0.05)

@@ -263,3 +263,16 @@ def test_the_log_line_names_the_recipe_and_a_groups_wall_time(monkeypatch, tmp_p
     assert share_s == pytest.approx(group_s / 3, abs=0.06) and group_s <= took + 0.05
     fit(MLP.replace(seed=7))  # alone: its own time, no group
     assert "group" not in log.read_text().splitlines()[-1]
+
+
+def test_evaluate_in_bf16_rounds_the_forward_but_returns_fp32():
+    model, _ = fit(MLP)
+    x = TOY.normalize(TOY.x_test)
+    full = train.evaluate(model, x)
+    half = train.evaluate(model, x, precision="bf16")
+    assert half.dtype == torch.float32 and half.shape == full.shape
+    gap = (half - full).abs().max().item()
+    # bf16 keeps 8 significant bits: the logits move, but by far less than their own size
+    assert 0 < gap < 0.05 * full.abs().max().item()
+    with pytest.raises(LmcError, match="precision"):
+        train.evaluate(model, x, precision="fp16")

@@ -50,6 +50,7 @@ class Setup:
     variant: str = "plain"
     overrides: dict = field(default_factory=dict)
     seed: int = 0  # offset added to every seed the chapter uses (models, splits, directions)
+    curve_precision: str = "fp32"  # the forward of interpolation curves: fp32 | bf16 (autocast)
 
     @classmethod
     def from_params(cls, *, profile="cpu", dataset="fashion_mnist", model="mlp", widths=(),
@@ -72,7 +73,7 @@ class Setup:
                     widths=tuple(sorted(chosen)), n_pairs=p["n_pairs"] or book["n_pairs"],
                     device=_device(p["device"]), n_eval=book["n_eval"],
                     bn_batches=book["bn_batches"], variant=variant, overrides=dict(overrides),
-                    seed=p["seed"])
+                    seed=p["seed"], curve_precision=book["curve_precision"])
         setup.check_resources(max(default))
         guard.announce(setup)  # in a kernel: the training estimate; stop above max_train_minutes
         return setup
@@ -136,8 +137,10 @@ class Setup:
         ws = ", ".join(width_label(w) for w in self.widths)
         epochs = self.config(self.widths[-1]).epochs
         seed = f", seed offset {self.seed}" if self.seed else ""
+        bf16 = ", curves in bf16" if self.curve_precision == "bf16" else ""
         return (f"profile `{self.profile}`, {self.data_label()}, widths {ws}; {epochs} "
-                f"epoch{'s' * (epochs != 1)}, {self.n_pairs} pairs, {self.n_eval} test inputs{seed}.")
+                f"epoch{'s' * (epochs != 1)}, {self.n_pairs} pairs, {self.n_eval} test inputs"
+                f"{bf16}{seed}.")
 
     def __repr__(self) -> str:
         """Setup(<scale line>, device, variant): short enough to read under a chapter's Setup cell."""
@@ -180,7 +183,7 @@ def pair_curves(setup: Setup, width: float, matching: str = "none", lams=11, **o
             p = (perm.random_permutation(spec, seed=seed) if matching == "random"
                  else _matched(spec, a, b, i, width, seed))
         curves.append(merge.curve(a, b, ds, lams=lams, n_eval=setup.n_eval, perm=p, seed=seed,
-                                  bn_batches=setup.bn_batches,
+                                  bn_batches=setup.bn_batches, precision=setup.curve_precision,
                                   meta=dict(width=width, pair=i, matching=matching)))
     return curves
 

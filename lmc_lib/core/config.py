@@ -120,9 +120,11 @@ def book_settings(profile: str) -> dict:
     """The book's sweep settings of a profile (widths, conv_widths, n_pairs, wd_sweep, n_eval,
     bn_batches: batches of 500 training images for the BN reset of a merged conv net;
     costly_widths: the MLP widths of chapters whose studies evaluate many models per pair, default
-    the widths)."""
+    the widths; curve_precision: the forward of interpolation curves, fp32 unless
+    benchmarks/bf16_check.py's rule admitted bf16)."""
     book = dict(_check_profile(profile)["book"])
-    return dict(book, costly_widths=book.get("costly_widths", book["widths"]))
+    return dict(book, costly_widths=book.get("costly_widths", book["widths"]),
+                curve_precision=book.get("curve_precision", "fp32"))
 
 
 def width_label(width: float) -> str:

@@ -322,30 +322,42 @@ def metrics_of(model: nn.Module, ds, hist: dict, wall: float, dev) -> dict:
 
 # ---------------------------------------------------------------- evaluation
 
+EVAL_PRECISIONS = ("fp32", "bf16")
+
+
 @torch.no_grad()
-def _logits(model: nn.Module, x: torch.Tensor, batch_size: int, transform=None) -> torch.Tensor:
-    """fp32 CPU logits of `model` (eval mode, its training flag restored) on x, batch by batch."""
+def _logits(model: nn.Module, x: torch.Tensor, batch_size: int, transform=None,
+            precision: str = "fp32") -> torch.Tensor:
+    """fp32 CPU logits of `model` (eval mode, its training flag restored) on x, batch by batch;
+    precision "bf16": the forward under bf16 autocast (weights stay fp32, logits returned as fp32)."""
     if len(x) == 0 or int(batch_size) < 1:
         raise LmcError(f"evaluate needs a non-empty input and batch_size >= 1; got {len(x)} "
                        f"inputs, batch_size={batch_size}")
+    if precision not in EVAL_PRECISIONS:
+        raise LmcError(f"evaluation precision must be one of {EVAL_PRECISIONS}; got {precision!r}")
     dev = next(model.parameters()).device
+    amp = (torch.autocast(dev.type, dtype=torch.bfloat16) if precision == "bf16"
+           else contextlib.nullcontext())
     was_training, out = model.training, []
     model.eval()
     try:
         for i in range(0, len(x), int(batch_size)):
             xb = x[i:i + int(batch_size)].to(dev, non_blocking=True)
-            out.append(model(transform(xb) if transform else xb).float().cpu())
+            with amp:
+                out.append(model(transform(xb) if transform else xb).float().cpu())
     finally:
         model.train(was_training)
     return torch.cat(out)
 
 
-def evaluate(model: nn.Module, x_float: torch.Tensor, batch_size: int = 2048) -> torch.Tensor:
-    """Logits (float32, CPU) of `model` in eval mode, no grad, on a batch of normalised inputs."""
+def evaluate(model: nn.Module, x_float: torch.Tensor, batch_size: int = 2048,
+             precision: str = "fp32") -> torch.Tensor:
+    """Logits (float32, CPU) of `model` in eval mode, no grad, on a batch of normalised inputs
+    (`precision` "bf16": the forward under bf16 autocast)."""
     if x_float.dtype == torch.uint8:
         raise LmcError("evaluate expects normalised float inputs; use data.normalize(x) first "
                        "(or accuracy_and_loss(model, data))")
-    return _logits(model, x_float, batch_size)
+    return _logits(model, x_float, batch_size, precision=precision)
 
 
 def accuracy_and_loss(model: nn.Module, data: data_mod.Dataset, split: str = "test",

@@ -222,13 +222,14 @@ def _path_model(model_a, model_b, lam, x_bn, bn_kw, reset_endpoints):
 
 def curve(model_a, model_b, data, lams=11, calib_frac: float = 0.2, seed: int = 0, n_eval=None,
           bn_batches: int = 50, bn_batch_size: int = 500, perm=None, reset_endpoints: bool = False,
-          batch_size: int = 2048, meta=None) -> Curve:
+          batch_size: int = 2048, precision: str = "fp32", meta=None) -> Curve:
     """Def 2.1 / Sec 3.1: acc, loss, calibrated loss and beta of theta(lam) on one shared 20/80 test split.
 
     The first `n_eval` test images (all if None) are split once by calibrate.split_indices(n, calib_frac,
     seed); beta is fitted on the fit part and acc, loss, cal_loss are measured on the eval part, for
     every lam. `perm` (from weight_matching) is applied to model_b first. BN nets: every interior
     theta(lam) is BN-reset on a seeded training subset of bn_batches * bn_batch_size images.
+    `precision` "bf16": every forward under bf16 autocast (the logits, beta and losses stay fp32).
     """
     check_same_architecture(model_a, model_b)
     if perm is not None:
@@ -244,11 +245,12 @@ def curve(model_a, model_b, data, lams=11, calib_frac: float = 0.2, seed: int = 
     rows = []
     for lam in grid:
         model = _path_model(model_a, model_b, float(lam), x_bn, bn_kw, reset_endpoints)
-        stats = cal.calibrate(evaluate(model, x, batch_size), y, split=split)
+        stats = cal.calibrate(evaluate(model, x, batch_size, precision), y, split=split)
         rows.append({"lam": float(lam), **{c: float(stats[c]) for c in COLUMNS[1:]}})
     kw = model_a.build_kwargs
     info = dict(arch=kw["arch"], width=kw["width"], variant=kw["variant"], build_kwargs=dict(kw),
                 dataset=getattr(data, "name", None), n_eval=len(y), n_calib=len(split[0]),
                 calib_frac=calib_frac, seed=seed, bn_reset=x_bn is not None, bn_batches=bn_batches,
-                bn_batch_size=bn_batch_size, reset_endpoints=reset_endpoints, permuted=perm is not None)
+                bn_batch_size=bn_batch_size, reset_endpoints=reset_endpoints, permuted=perm is not None,
+                precision=precision)
     return Curve(rows=rows, meta={**info, **(meta or {})})

@@ -28,6 +28,7 @@ def random_curves(setup: Setup, width: float, n_perms: int = 3, lams=11) -> list
             pa = perm.apply_permutation(spec, a, perm.random_permutation(spec, seed))
             pb = perm.apply_permutation(spec, b, perm.random_permutation(spec, seed + 1))
             curves.append(merge.curve(pa, pb, ds, lams=lams, n_eval=setup.n_eval, seed=setup.seed_of(i),
+                                      precision=setup.curve_precision,
                                       bn_batches=setup.bn_batches,
                                       meta=dict(width=width, pair=i, perm=k, matching="random")))
     return curves
