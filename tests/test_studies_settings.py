@@ -121,26 +121,36 @@ def test_ch10_run_smoke(smoke_env):
     assert v[("C1", "10")] == v[("C7", "10")] == "inconclusive"
 
 
-def test_ch11_findings_and_barriers_on_a_hand_made_result(results_dir):
-    def stats(acc, beta, loss=0.5, cal_loss=0.4, pred=0.45):
-        return dict(acc=[acc] * 2, beta=[beta] * 2, loss=[loss] * 2, cal_loss=[cal_loss] * 2,
-                    pred_cal_loss=[pred] * 2, inv_beta=[1 / beta] * 2)
-    by_width = {str(w): dict(a=stats(0.85, 1.0), b=stats(0.85, 1.0), merged=stats(0.84, 8.4, loss=1.2),
-                             ensemble=stats(0.86, 1.05)) for w in W}
+def _stats(acc, beta, loss=0.5, cal_loss=0.4, pred=0.45, pairs=2):
+    """Sec 3.1 stats of one model over `pairs` pairs (a scalar: the same value for every pair)."""
+    per = lambda v: [float(x) for x in v] if np.ndim(v) else [float(v)] * pairs  # noqa: E731
+    return dict(acc=per(acc), beta=per(beta), loss=per(loss), cal_loss=per(cal_loss),
+                pred_cal_loss=per(pred), inv_beta=[1 / b for b in per(beta)])
+
+
+def _ch11(merged_beta=8.4, gap=(0.02, 0.02, 0.02), ind=0.1, spn=0.1):
+    """A hand-made chapter-11 result over W, two pairs: the merged model's beta (every width), the
+    ensemble's accuracy minus the merged one's per width, spawned and independent barriers."""
+    by_width = {str(w): dict(a=_stats(0.85, 1.0), b=_stats(0.85, 1.0), merged=_stats(0.84, merged_beta, loss=1.2),
+                             ensemble=_stats(np.add(0.84, g), 1.05)) for w, g in zip(W, gap)}
     calib = dict(widths=W, n_layers=4, beta_pred=8.0, by_width=by_width)
     sub = dict(merged=dict(acc=0.8, beta=8.0), ensemble=dict(acc=0.85, beta=1.0))
     many = dict(widths=W, n_layers=4, by_width={str(w): {"2": [sub] * 6, "4": [sub]} for w in W})
-    blk = dict(cal_barrier={"half": [0.1, 0.1]})
-    spawn = {k: dict(widths=W, by_width={str(w): blk for w in W}) for k in ("independent", "spawned")}
-    res = dict(calib=calib, many=many, spawn=spawn)
-    bars = ch11.calib_barriers(calib)
+    spawn = {k: dict(widths=W, by_width={str(w): dict(cal_barrier={"half": list(np.broadcast_to(v, 2))})
+                                         for w in W}) for k, v in (("independent", ind), ("spawned", spn))}
+    return dict(calib=calib, many=many, spawn=spawn)
+
+
+def test_ch11_findings_and_barriers_on_a_hand_made_result(results_dir):
+    res = _ch11()
+    bars = ch11.calib_barriers(res["calib"])
     assert bars["raw"].shape == (2, 3) and bars["raw"][0, 0] == pytest.approx(0.7)
     assert bars["predicted"][0, 0] == pytest.approx(-0.05)
     text = " ".join(ch11.findings(res))
-    assert "fitted / predicted = 1.05, within a factor 1.5" in text
-    assert "N = 4: 80.0" in text and "predicted 64" in text and "for N = 2." in text
-    assert "spawned below independent at 0 of 3 widths" in text
-    assert ch11.many_means(many, "merged", "beta") == {"2": [8.0] * 3, "4": [8.0] * 3}
+    assert "fitted / predicted = 1.05 (means over pairs)" in text
+    assert "N = 4: 80.0" in text and "predicted 64" in text
+    assert "the mean spawned barrier is below the independent one at 0 of 3 widths" in text
+    assert ch11.many_means(res["many"], "merged", "beta") == {"2": [8.0] * 3, "4": [8.0] * 3}
     v = {r["claim"]: r for r in ch11.verdicts(res, Setup.from_params(profile="smoke"))}
     assert [v[b]["verdict"] for b in ("B1", "B2", "B3", "B4", "B5")] == [
         "reproduced", "reproduced", "not reproduced", "not reproduced", "not reproduced"]
@@ -148,6 +158,49 @@ def test_ch11_findings_and_barriers_on_a_hand_made_result(results_dir):
     # factor allowed: a single value that already fails its level is "no" (docs/VERDICTS.md)
     assert v["B1"]["statement"] == ch11.BEYOND["B1"]
     assert json.loads((results_dir / "smoke" / "B5_11_fashion_mnist.json").read_text())["verdict"] == "not reproduced"
+
+
+def _rows(records):
+    return {r["claim"]: r["rows"] for r in records}
+
+
+def test_ch11_rows_show_the_checked_values_their_rule_and_outcome(results_dir):
+    """Each B-row: the quantity, mean ± std over pairs (per width where the check uses widths), the
+    rule as compared and the outcome, from the values the check used; the table prints them."""
+    from lmc_lib.chapters import resultview
+
+    gap = [(0.06, 0.07), (0.03, 0.04), (0.0, 0.01)]  # ensemble minus merged accuracy, per pair
+    res = _ch11(merged_beta=(8.0, 9.0), gap=gap, ind=(0.2, 0.22), spn=(0.1, 0.1))
+    recs = ch11.verdicts(res, Setup.from_params(profile="smoke"))
+    rows = _rows(recs)
+    assert all(len(rows[b]) == len(r["checks"]) for b, r in zip(rows, recs))
+    (b1,) = rows["B1"]
+    ln = np.log([8.0 / 8.0, 9.0 / 8.0])
+    assert b1["values"] == [["", pytest.approx(ln.mean()), pytest.approx(ln.std(ddof=1)), 2]]
+    assert b1["rule"] == f"|mean| + std ≤ {np.log(1.5):.4g}" and b1["answer"] is True
+    (b3,) = rows["B3"]
+    assert [v[0] for v in b3["values"]] == ["w = 1/8", "w = 1/4", "w = 1/2"]
+    assert [v[1] for v in b3["values"]] == pytest.approx([100 * np.mean(g) for g in gap])
+    assert b3["unit"] == "pp" and b3["p"] is not None and b3["answer"] is (b3["p"] <= 0.05)
+    (b5,) = rows["B5"]
+    assert [v[1:] for v in b5["values"]] == [[pytest.approx(0.11), pytest.approx(np.std([0.1, 0.12], ddof=1)), 2]] * 3
+    assert b5["rule"] == "mean − std > 0 nats, at every one" and b5["answer"] is True
+    assert [r["verdict"] for r in recs] == ["reproduced", "reproduced", "reproduced", "not reproduced",
+                                            "reproduced"]
+    table = resultview.table(recs[0])
+    assert f"{ln.mean():.4g} ± {ln.std(ddof=1):.2g}" in table and "| yes |" in table
+    assert recs[0]["sentences"][0].startswith("Fitted β") and recs[0]["sentences"][-1].startswith("Verdict")
+
+
+def test_ch11_a_spread_that_breaks_the_factor_fails_b1_though_the_mean_is_close(results_dir):
+    """β = 4 and 16 against 8: the mean β (10) is within a factor 1.5, the rule on ln(β / 8) with
+    its spread is not: the row shows why B1 fails."""
+    recs = ch11.verdicts(_ch11(merged_beta=(4.0, 16.0)), Setup.from_params(profile="smoke"))
+    (b1,) = _rows(recs)["B1"]
+    ln = np.log([0.5, 2.0])
+    assert b1["values"][0][1:] == [pytest.approx(0.0, abs=1e-12), pytest.approx(ln.std(ddof=1)), 2]
+    assert b1["answer"] is False and recs[0]["verdict"] == "not reproduced"
+    assert "no" in recs[0]["sentences"][1] and "failed" in recs[0]["sentences"][-1]
 
 
 @pytest.mark.chapters
