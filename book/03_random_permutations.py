@@ -63,7 +63,7 @@ n_perms, lams, c3_tol_pp = checked("03", n_perms=n_perms, lams=lams, c3_tol_pp=c
 setup = Setup.from_params(profile=profile, dataset=dataset, model=model, widths=widths,
                           width=width, epochs=epochs, n_pairs=n_pairs,
                           weight_decay=weight_decay, device=device, seed=seed,
-                          costly=True)  # many models per pair: the profile's costly_widths
+                          costly=ch03.COSTLY)  # many models per pair: the profile's costly_widths
 setup
 
 # %% tags=["remove-input"]

@@ -63,7 +63,7 @@ ts, = checked("09", ts=ts)
 setup = Setup.from_params(profile=profile, dataset=dataset, model=model, widths=widths,
                           width=width, epochs=epochs, n_pairs=n_pairs,
                           weight_decay=weight_decay, device=device, seed=seed,
-                          costly=True)  # many models per pair: the profile's costly_widths
+                          costly=ch09.COSTLY)  # many models per pair: the profile's costly_widths
 result = ch09.run(setup, ts=ts)
 
 # %% [markdown]

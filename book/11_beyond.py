@@ -59,7 +59,7 @@ spawn_widths, lams = checked("11", spawn_widths=spawn_widths, lams=lams)
 setup = Setup.from_params(profile=profile, dataset=dataset, model=model, widths=widths,
                           width=width, epochs=epochs, n_pairs=n_pairs,
                           weight_decay=weight_decay, device=device, seed=seed,
-                          costly=True)  # many models per pair: the profile's costly_widths
+                          costly=ch11.COSTLY)  # many models per pair: the profile's costly_widths
 spawn = [width] if width > 0 else spawn_widths
 result = ch11.run(setup, spawn_widths=spawn, lams=lams)
 calib, title = result["calib"], setup.title()

@@ -166,3 +166,24 @@ def test_bookbuild_pretrains_the_chapters_plan_through_ray(ray_cluster, sequenti
     executor.pretrain_book([src], [given], "ray")
     assert f"trained {len(SMOKE)} of {len(SMOKE)} planned models with ray" in capsys.readouterr().out
     assert_same_entries(sequential, tmp_path)
+
+
+def test_costly_chapters_sweep_the_costly_widths(monkeypatch):
+    from lmc_lib.core import config
+    smoke = config.PROFILES["smoke"]
+    monkeypatch.setitem(config.PROFILES, "smoke", dict(smoke, book=dict(
+        smoke["book"], costly_widths=smoke["book"]["widths"][:1])))
+    srcs = [next((REPO / "book").glob(f"{ch}_*.py")) for ch in ("02", "03")]
+    (_, plain, _), (_, costly, _) = executor.chapter_setups(srcs, [{"profile": "smoke"}] * 2)
+    assert plain.widths == tuple(smoke["book"]["widths"]) and costly.widths == plain.widths[:1]
+
+
+def test_a_chapter_passes_costly_exactly_when_its_study_is_costly():
+    from lmc_lib.chapters import studies
+    for src in sorted((REPO / "book").glob("[0-9][0-9]_*.py")):
+        ch = src.name[:2]
+        try:
+            costly = getattr(studies.load(ch), "COSTLY", False)
+        except LmcError:  # a chapter without a study module
+            continue
+        assert (f"costly=ch{ch}.COSTLY" in src.read_text()) == costly, src.name

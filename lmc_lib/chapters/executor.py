@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from lmc_lib.chapters import plan
+from lmc_lib.chapters import plan, studies
 from lmc_lib.chapters.params import chapter_defaults  # noqa: F401 (executor.chapter_defaults)
 from lmc_lib.core import cache
 from lmc_lib.core.utils import LmcError
@@ -130,14 +130,17 @@ def _report(failed, retries) -> str:
 
 def chapter_setups(sources, per_chapter) -> list:
     """(source, Setup, values) per chapter: its parameters cell's values with the -p values of
-    `per_chapter` over them, as a kernel would build its Setup."""
+    `per_chapter` over them, as a kernel would build its Setup (costly_widths where the chapter's
+    study says COSTLY)."""
     from lmc_lib.chapters.experiment import Setup
     from lmc_lib.chapters.params import COMMON
 
     out = []
     for src, given in zip(sources, per_chapter):
         values = {**chapter_defaults(src), **given}
-        out.append((src, Setup.from_params(**{k: v for k, v in values.items() if k in COMMON}), values))
+        costly = getattr(studies.load(Path(src).name[:2]), "COSTLY", False)
+        out.append((src, Setup.from_params(costly=costly,
+                                           **{k: v for k, v in values.items() if k in COMMON}), values))
     return out
 
 

@@ -17,6 +17,8 @@ from lmc_lib.chapters.studycache import cached_study
 from lmc_lib.lmc import claims, merge
 from lmc_lib.matching import perm
 
+COSTLY = True  # many models per pair: the chapter sweeps the profile's costly_widths
+
 
 def random_curves(setup: Setup, width: float, n_perms: int = 3, lams=11) -> list:
     """Fig 18: n_perms curves per pair, each after permuting BOTH models by independent random perms."""

@@ -16,6 +16,8 @@ from lmc_lib.chapters.studycache import cached_study
 from lmc_lib.core.models import has_batchnorm
 from lmc_lib.lmc import claims, merge, probes_flat
 
+COSTLY = True  # many models per pair: the chapter sweeps the profile's costly_widths
+
 CHAPTER = "09"
 GAP = 0.1  # "b is not a random neighbour": cos(a, a + d u) - cos(a, b) at least this, every layer
 

@@ -20,6 +20,8 @@ from lmc_lib.core.train import evaluate
 from lmc_lib.lmc import calibrate as cal
 from lmc_lib.lmc import claims, merge
 
+COSTLY = True  # many models per pair: the chapter sweeps the profile's costly_widths
+
 MODELS = ("a", "b", "merged", "ensemble")
 SPAWN_WIDTHS = {"smoke": (1 / 16, 1 / 4), "cpu": (1 / 8, 1 / 2, 1), "paper": (1 / 4, 1, 4, 16)}
 N_MODELS = (2, 3, 4)
