@@ -4,7 +4,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from lmc_lib.chapters.plots.style import finish
+from lmc_lib.chapters.plots.style import finish, finish_with_legend
 
 
 def sample_grid(ds, per_class: int = 6, title: str | None = None):
@@ -34,5 +34,4 @@ def loss_curve(metrics: dict, title: str = ""):
         ax.plot((np.arange(len(epochs)) + 1) * per_epoch - 1, epochs, "o-", label="epoch mean")
     ax.set_xlabel("optimisation step")
     ax.set_ylabel("training cross-entropy (nats)")
-    ax.legend()
-    return finish(fig, title)
+    return finish_with_legend(fig, ax, title)

@@ -6,7 +6,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from lmc_lib.chapters.experiment import width_label
-from lmc_lib.chapters.plots.style import PAGE_W, band, errorbars, finish, grid, log_ticks, width_colors
+from lmc_lib.chapters.plots.style import PAGE_W, band, errorbars, finish_with_legend, grid, log_ticks, width_colors
 
 
 def wd_label(wd: float) -> str:
@@ -45,8 +45,7 @@ def fig9_barriers_vs_wd(result: dict, title: str = ""):
         ax.axhline(0, color="grey", lw=0.8)
         ax.set_title(rf"{name} at $\lambda$ = 1/2")
         ax.set_ylabel(f"{name} ({unit})")
-        ax.legend()
-    return finish(fig, title)
+    return finish_with_legend(fig, axes, title)
 
 
 def _layer_panel(ax, result, key, panel, ylabel):
@@ -62,7 +61,6 @@ def _layer_panel(ax, result, key, panel, ylabel):
     ax.set_xlabel("layer l")
     ax.set_title(panel)
     ax.set_ylabel(ylabel)
-    ax.legend()
 
 
 def fig10_conditions_vs_wd(result: dict, title: str = ""):
@@ -73,7 +71,7 @@ def fig10_conditions_vs_wd(result: dict, title: str = ""):
     _layer_panel(axes[2], result, "ro_ratio", "(c) reciprocal orthogonality",
                  r"$\|W_a h_b\| / \|W_a h_a\|$ (both ways)")
     axes[1].axhline(0.9304, color="grey", ls=":", lw=1)
-    return finish(fig, title)
+    return finish_with_legend(fig, axes[0], title)
 
 
 def fig23_curves_per_wd(result: dict, title: str = ""):
@@ -89,8 +87,7 @@ def fig23_curves_per_wd(result: dict, title: str = ""):
     axes[1].set_ylabel("calibrated test loss (nats)")
     for ax in axes:
         ax.set_xlabel(r"$\lambda$  (0: model b, 1: model a)")
-    axes[0].legend()
-    return finish(fig, title)
+    return finish_with_legend(fig, axes[0], title)
 
 
 def effective_rank_vs_wd(result: dict, title: str = ""):
@@ -104,8 +101,7 @@ def effective_rank_vs_wd(result: dict, title: str = ""):
         for l in range(vals.shape[2]):
             errorbars(ax, x, vals[:, :, l], **_layer_style(l, vals.shape[2]))
         ax.set_ylabel(lab)
-    axes[0].legend()
-    return finish(fig, title)
+    return finish_with_legend(fig, axes[0], title)
 
 
 def fig11_commutativity(result: dict, title: str = ""):
@@ -121,9 +117,8 @@ def fig11_commutativity(result: dict, title: str = ""):
         ax.set_yscale("log")
         log_ticks(ax)
         ax.set_title(name)
-    axes[0].legend()
     axes[0].set_ylabel(r"residual $r_l$ (log scale)")
-    return finish(fig, title)
+    return finish_with_legend(fig, axes[0], title)
 
 
 def fig12_flatness(result: dict, title: str = ""):
@@ -144,8 +139,7 @@ def fig12_flatness(result: dict, title: str = ""):
             ax.set_title(name)
     for ax in axes[1]:
         ax.set_xlabel(r"$t$  ($d = \|\theta_a - \theta_b\|$)")
-    axes[0, 0].legend()
-    return finish(fig, title)
+    return finish_with_legend(fig, axes[0, 0], title)
 
 
 def fig13_14_activation_cosine(result: dict, title: str = ""):
@@ -162,6 +156,5 @@ def fig13_14_activation_cosine(result: dict, title: str = ""):
         ax.set_xticks(widths, [width_label(w) for w in widths])
         ax.set_xlabel("width multiplier w")
         ax.set_title(lab)
-    axes[0].legend(title="hidden layer")
     axes[0].set_ylabel("mean activation cosine")
-    return finish(fig, title)
+    return finish_with_legend(fig, axes[0], title, legend_title="hidden layer")

@@ -6,7 +6,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from lmc_lib.chapters.experiment import width_label
-from lmc_lib.chapters.plots.style import band, errorbars, finish, finish_with_legend, grid, width_colors
+from lmc_lib.chapters.plots.style import band, errorbars, finish_with_legend, grid, width_colors
 from lmc_lib.core.stats import mean_std
 
 
@@ -21,7 +21,6 @@ def _per_layer(ax, result, key, layers, ylabel, scale=None):
     ax.set_xticks(layers)
     ax.set_xlabel("layer l")
     ax.set_ylabel(ylabel)
-    ax.legend()
 
 
 def _width_axis(ax, widths):
@@ -37,22 +36,21 @@ def lewc_cosine(result: dict, title: str = ""):
     fig, ax = plt.subplots(figsize=(6.5, 4.0))
     _per_layer(ax, result, "cos", result["layers"], "LEWC cosine (merged vs endpoint mean)")
     ax.set_xlabel(f"layer l (l = {result['layers'][-1]}: logits)")
-    return finish(fig, title)
+    return finish_with_legend(fig, ax, title)
 
 
 def norm_decay(result: dict, title: str = ""):
     """Fig 20: ||f_l(theta(1/2))|| / mean endpoint norm per layer vs LEWC and 2^-(l-1) (log y)."""
     fig, axes = grid(2, sharey=True)
     layers = result["layers"]
-    _per_layer(axes[0], result, "norm_merged", layers, "norm ratio (merged / endpoints)")
+    _per_layer(axes[0], result, "norm_merged", layers, "norm ratio\n(merged / endpoints)")
     axes[0].set_title("measured")
-    _per_layer(axes[1], result, "norm_lewc", layers, "norm ratio (LEWC target / endpoints)")
+    _per_layer(axes[1], result, "norm_lewc", layers, "norm ratio\n(LEWC target / endpoints)")
     axes[1].set_title(r"LEWC target $2^{-l}(f_a + f_b)$")
     for ax in axes:
         ax.plot(layers, result["prediction"], "k--", lw=1, label=r"$2^{-(l-1)}$")
         ax.set_yscale("log", base=2)
-        ax.legend()
-    return finish(fig, title)
+    return finish_with_legend(fig, axes, title)
 
 
 def lewc_general(result: dict, title: str = ""):
@@ -77,7 +75,7 @@ def lewc_general(result: dict, title: str = ""):
     for ax in axes:
         ax.set_xticks(layers)
         ax.set_xlabel("layer l")
-    return finish_with_legend(fig, axes[0], title, ncol=3, bottom=0.32)
+    return finish_with_legend(fig, axes[0], title, ncol=3)
 
 
 def gaussian_wa(gauss: dict, title: str = r"Theorem 5.4: $x, y \sim N(0, I_d)$, Monte Carlo"):
@@ -91,8 +89,7 @@ def gaussian_wa(gauss: dict, title: str = r"Theorem 5.4: $x, y \sim N(0, I_d)$, 
     ax.set_xlabel("dimension d")
     ax.set_ylabel("weak-additivity cosine")
     ax.set_title(r"$\cos(\sigma(\lambda x + (1-\lambda) y),\ \lambda\sigma(x) + (1-\lambda)\sigma(y))$")
-    ax.legend(ncol=2, fontsize=10)
-    return finish(fig, title)
+    return finish_with_legend(fig, ax, title, ncol=2, fontsize=10)
 
 
 def weak_additivity(result: dict, title: str = ""):
@@ -101,8 +98,7 @@ def weak_additivity(result: dict, title: str = ""):
     _per_layer(ax, result, "wa", result["hidden"], "weak-additivity cosine")
     ax.axhline(result["gaussian_limit"], color="k", ls="--", lw=0.8, label="Gaussian limit 0.9304")
     ax.set_xlabel("hidden layer l")
-    ax.legend()
-    return finish(fig, title)
+    return finish_with_legend(fig, ax, title)
 
 
 def second_moments(result: dict, title: str = "", layers=None, widths=None):
@@ -118,8 +114,7 @@ def second_moments(result: dict, title: str = "", layers=None, widths=None):
         ax.set_yscale("log")
         ax.set_xlabel(rf"second moment $s_i$, hidden layer {l}")
         ax.set_ylabel("units (log scale)")
-        ax.legend()
-    return finish(fig, title)
+    return finish_with_legend(fig, axes[0], title)
 
 
 def active_overlap(result: dict, title: str = ""):
@@ -136,8 +131,7 @@ def active_overlap(result: dict, title: str = ""):
         ax.set_title(f"hidden layer {l}")
         if i % 2 == 0:
             ax.set_ylabel(rf"overlap (active: {result['mass']:.0%} of $\sum s_i^2$)")
-    axes[0].legend()
-    return finish(fig, title)
+    return finish_with_legend(fig, axes[0], title)
 
 
 def effective_rank(result: dict, title: str = ""):
@@ -151,8 +145,7 @@ def effective_rank(result: dict, title: str = ""):
         errorbars(ax, widths, vals, label=f"layer {l + 1}")
     _width_axis(ax, widths)
     ax.set_ylabel("effective rank / min(out, in)")
-    ax.legend()
-    return finish(fig, title)
+    return finish_with_legend(fig, ax, title)
 
 
 def reciprocal_orthogonality(result: dict, title: str = ""):
@@ -163,7 +156,7 @@ def reciprocal_orthogonality(result: dict, title: str = ""):
     _per_layer(axes[1], result, "ro_ba", result["layers"], "RO ratio")
     axes[1].set_title(r"$\|W_b h_a\| \,/\, \|W_b h_b\|$")
     axes[1].set_ylabel("")
-    return finish(fig, title)
+    return finish_with_legend(fig, axes[0], title)
 
 
 def merged_projection(result: dict, title: str = ""):
@@ -174,5 +167,5 @@ def merged_projection(result: dict, title: str = ""):
     _per_layer(axes[1], result, "cos_b", result["layers"], "cosine")
     axes[1].set_title(r"$\cos(W_b h(\theta(1/2)),\ W_b h_b)$")
     axes[1].set_ylabel("")
-    return finish(fig, title)
+    return finish_with_legend(fig, axes[0], title)
 

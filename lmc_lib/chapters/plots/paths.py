@@ -45,8 +45,7 @@ def barrier_example(example: dict, title: str):
                 bbox=dict(fc="white", ec="none", alpha=0.8))
         ax.set_xlabel(r"$\lambda$  (0: model b, 1: model a)")
         ax.set_ylabel(name)
-    return finish_with_legend(fig, axes[0], f"{title} | pair {example['pair']}", ncol=2,
-                              bottom=0.27)
+    return finish_with_legend(fig, axes[0], f"{title} | pair {example['pair']}", ncol=2)
 
 
 def accuracy_vs_lam(result: dict, title: str, matching: str = "none"):
@@ -75,8 +74,7 @@ def loss_vs_lam(result: dict, title: str, matching: str = "none"):
         ax.set_xlabel(r"$\lambda$")
         ax.set_ylabel(LOSS_LABELS[col])
         ax.set_title(f"{tag} loss, {MATCHINGS[matching]}")
-        ax.legend()
-    return finish(fig, title)
+    return finish_with_legend(fig, axes, title)
 
 
 def barriers_vs_width(result: dict, title: str, which: str = "max"):
@@ -92,9 +90,8 @@ def barriers_vs_width(result: dict, title: str, which: str = "max"):
         ax.axhline(0, color="grey", lw=0.8)
         _width_axis(ax, widths)
         ax.set_ylabel(ylabel)
-    axes[0].legend()
     where = "max over the λ grid" if which == "max" else "at λ = 1/2"
-    return finish(fig, f"{title} | barrier = {where}")
+    return finish_with_legend(fig, axes[0], f"{title} | barrier = {where}")
 
 
 def beta_vs_width(result: dict, title: str):
@@ -114,7 +111,7 @@ def beta_vs_width(result: dict, title: str):
         _width_axis(ax, widths)
         ax.set_yscale("log", base=2)
         ax.set_ylabel(ylabel)
-    return finish_with_legend(fig, axes[0], title, ncol=2, bottom=0.3)
+    return finish_with_legend(fig, axes[0], title, ncol=2)
 
 
 def random_permutations(result: dict, title: str):
@@ -131,7 +128,6 @@ def random_permutations(result: dict, title: str):
     _width_axis(ax, widths)
     ax.set_ylabel("test accuracy at λ = 1/2 (%)")
     ax.set_title(f"(a) {result['n_perms']} random draws per pair")
-    ax.legend()
     ax = axes[1]
     errorbars(ax, widths, np.asarray(wm_gain(result), dtype=float).T, color="C1",
               label="random − WM")
@@ -139,5 +135,4 @@ def random_permutations(result: dict, title: str):
     _width_axis(ax, widths)
     ax.set_ylabel("calibrated-loss barrier difference (nats)")
     ax.set_title("(b) barrier, random minus WM")
-    ax.legend()
-    return finish(fig, title)
+    return finish_with_legend(fig, axes, title)

@@ -6,7 +6,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from lmc_lib.chapters.experiment import width_label
-from lmc_lib.chapters.plots.style import PAGE_W, band, errorbars, finish, finish_with_legend, grid, width_colors
+from lmc_lib.chapters.plots.style import PAGE_W, band, errorbars, finish_with_legend, grid, width_colors
 
 NAMES = {"adam": "MLP, Adam", "sophia": "MLP, Sophia", "skip": "MLP + skip", "bn": "MLP + BN",
          "vgg11": "VGG-11", "resnet20": "ResNet-20", "independent": "independent init",
@@ -17,6 +17,11 @@ def per_pair(study: dict, key: str, sub: str | None = None) -> np.ndarray:
     """[pairs, widths] array of a per-pair scalar (or barrier[sub]) of a study."""
     cols = [study["by_width"][str(w)][key] for w in study["widths"]]
     return np.array([c[sub] if sub else c for c in cols], dtype=float).T
+
+
+def _colors(studies: dict) -> dict:
+    """One colour per width over every study's widths: a width looks the same in every panel."""
+    return width_colors(sorted({w for st in studies.values() for w in st["widths"]}))
 
 
 def width_axis(ax, widths, xlabel: str = "width multiplier w (hidden units = 512 w for the MLP)"):
@@ -32,8 +37,8 @@ def lam_paths(studies: dict, title: str, cols=("acc", "cal_loss")):
     labels = {"acc": "test accuracy (%)", "cal_loss": "calibrated test loss (nats)", "loss": "test loss (nats)"}
     fig, axes = plt.subplots(len(studies), len(cols), figsize=(PAGE_W, 3.3 * len(studies)),
                              squeeze=False)
+    colors = _colors(studies)
     for row, (name, st) in zip(axes, studies.items()):
-        colors = width_colors(st["widths"])
         for ax, col in zip(row, cols):
             for w in st["widths"]:
                 blk = st["by_width"][str(w)]
@@ -43,8 +48,7 @@ def lam_paths(studies: dict, title: str, cols=("acc", "cal_loss")):
             ax.set_xlabel(r"$\lambda$  (0: model b, 1: model a)")
             ax.set_ylabel(labels[col])
             ax.set_title(NAMES.get(name, name))
-        row[0].legend()
-    return finish(fig, title)
+    return finish_with_legend(fig, [row[0] for row in axes], title)
 
 
 def norm_decay(studies: dict, title: str):
@@ -63,8 +67,7 @@ def norm_decay(studies: dict, title: str):
         ax.set_xlabel("layer l")
         ax.set_ylabel("norm / mean endpoint norm")
         ax.set_title(f"{NAMES.get(name, name)}, w = {width_label(w)}")
-    axes[0].legend(fontsize=10)
-    return finish(fig, title)
+    return finish_with_legend(fig, axes[0], title)
 
 
 def barriers_vs_width(studies: dict, title: str, keys=("acc_barrier", "cal_barrier")):
@@ -80,8 +83,7 @@ def barriers_vs_width(studies: dict, title: str, keys=("acc_barrier", "cal_barri
         width_axis(ax, next(iter(studies.values()))["widths"], "width multiplier w")
         ax.set_ylabel(labels[key])
         ax.set_title(rf"{labels[key].split(' (')[0]} at $\lambda$ = 1/2")
-    axes[0].legend()
-    return finish(fig, title)
+    return finish_with_legend(fig, axes[0], title)
 
 
 def endpoints_vs_width(studies: dict, title: str):
@@ -93,15 +95,14 @@ def endpoints_vs_width(studies: dict, title: str):
             errorbars(ax, st["widths"], scale * per_pair(st, key), label=NAMES.get(name, name))
         width_axis(ax, next(iter(studies.values()))["widths"], "width multiplier w")
         ax.set_ylabel(label)
-    axes[0].legend()
-    return finish(fig, title)
+    return finish_with_legend(fig, axes[0], title)
 
 
 def ro_per_layer(studies: dict, title: str):
     """Fig 27: reciprocal-orthogonality ratio ||W_a h_b|| / ||W_a h_a|| per layer (l >= 2), per width."""
     fig, axes = grid(len(studies), sharey=True)
+    colors = _colors(studies)
     for i, (ax, (name, st)) in enumerate(zip(axes, studies.items())):
-        colors = width_colors(st["widths"])
         for w in st["widths"]:
             ratio = st["by_width"][str(w)]["ro_ratio"]
             layers = np.arange(2, len(ratio[0]) + 2)
@@ -111,8 +112,7 @@ def ro_per_layer(studies: dict, title: str):
         ax.set_title(NAMES.get(name, name))
         if i % 2 == 0:
             ax.set_ylabel(r"$\|W_a h_b\| / \|W_a h_a\|$ (both ways)")
-    axes[0].legend()
-    return finish(fig, title)
+    return finish_with_legend(fig, axes, title)
 
 
 # ----------------------------------------------------------------------------- chapter 11
@@ -132,8 +132,7 @@ def beta_vs_width(calib: dict, title: str):
     ax.set_yscale("log", base=2)
     width_axis(ax, ws)
     ax.set_ylabel(r"fitted inverse temperature $\beta$")
-    ax.legend(fontsize=10)
-    return finish(fig, title)
+    return finish_with_legend(fig, ax, title, fontsize=10)
 
 
 def calib_barriers(calib: dict, title: str):
@@ -148,8 +147,7 @@ def calib_barriers(calib: dict, title: str):
     ax.axhline(0, color="k", lw=0.6)
     width_axis(ax, calib["widths"])
     ax.set_ylabel(r"loss barrier at $\lambda$ = 1/2 (nats)")
-    ax.legend(fontsize=10)
-    return finish(fig, title)
+    return finish_with_legend(fig, ax, title, fontsize=10)
 
 
 def merged_vs_ensemble(calib: dict, title: str):
@@ -168,8 +166,7 @@ def merged_vs_ensemble(calib: dict, title: str):
                       marker=marker, ls=ls, mfc="none" if model == "ends" else None)
         width_axis(ax, calib["widths"], "width multiplier w")
         ax.set_ylabel(label)
-    axes[0].legend()
-    return finish(fig, title)
+    return finish_with_legend(fig, axes[0], title)
 
 
 def many_models(many: dict, title: str):
@@ -191,4 +188,4 @@ def many_models(many: dict, title: str):
         width_axis(ax, ws, "width multiplier w")
         ax.set_ylabel(label)
     return finish_with_legend(fig, axes[0], title + " | mean ± std over the subsets of N models",
-                              ncol=len(ns), bottom=0.3)
+                              ncol=len(ns))

@@ -102,9 +102,38 @@ def finish(fig, title: str):
     return fig
 
 
-def finish_with_legend(fig, ax, title: str, ncol: int, bottom: float):
-    """`finish`, with one legend for the whole figure (ax's entries) in a strip `bottom` high below."""
-    fig.legend(*ax.get_legend_handles_labels(), loc="lower center", ncol=ncol)
+def _entries(axes) -> tuple[list, list]:
+    """(handles, labels) of the axes' legend entries in drawing order, each label once."""
+    seen = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            seen.setdefault(label, handle)
+    return list(seen.values()), list(seen)
+
+
+def _strip(fig, handles, labels, ncol, **kw):
+    """A figure legend at the bottom centre with at most `ncol` columns (default: as many as fit the
+    figure's width)."""
+    for n in ([ncol] if ncol else range(len(labels), 0, -1)):
+        legend = fig.legend(handles, labels, loc="lower center", ncol=n, **kw)
+        if ncol or n == 1 or legend.get_window_extent().width <= fig.bbox.width:
+            return legend
+        legend.remove()
+
+
+def finish_with_legend(fig, ax, title: str, ncol: int | None = None, legend_title: str | None = None, **kw):
+    """`finish`, with one legend for the whole figure (the entries of ax, or of a list of axes, each
+    label once) off the data: in the grid's empty cell if it has one, else in a strip below the
+    panels, which are laid out again above it."""
+    handles, labels = _entries(ax if isinstance(ax, (list, tuple)) else [ax])
+    spare = [a for a in fig.axes if not a.get_visible()]
+    if spare:
+        spare[0].set_visible(True)
+        spare[0].axis("off")
+        spare[0].legend(handles, labels, loc="center", ncol=ncol or 1 + (len(labels) > 5),
+                        title=legend_title, **kw)
+        return finish(fig, title)
+    legend = _strip(fig, handles, labels, ncol, title=legend_title, **kw)
     finish(fig, title)
-    fig.subplots_adjust(bottom=bottom)
+    fig.tight_layout(rect=(0, legend.get_window_extent().height / fig.bbox.height + 0.01, 1, 1))
     return fig
