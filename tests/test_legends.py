@@ -273,3 +273,14 @@ def test_every_figure_function_with_a_legend_is_checked():
         for name, fn in inspect.getmembers(module, inspect.isfunction):
             if fn.__module__ == module.__name__ and not name.startswith("_") and "legend" in inspect.getsource(fn):
                 assert f"{module.__name__.rsplit('.', 1)[1]}.{name}" in drawn, name
+
+
+def test_a_figure_without_labelled_curves_finishes_without_a_legend():
+    from lmc_lib.chapters.plots import style
+
+    fig, axes = style.grid(3)
+    axes[0].plot([0, 1], [0, 1])
+    style.finish_with_legend(fig, axes, "t")
+    assert not fig.legends and not any(ax.get_legend() for ax in fig.axes)
+    assert not fig.axes[3].get_visible()  # the empty cell stays empty
+    plt.close(fig)

@@ -127,6 +127,8 @@ def finish_with_legend(fig, ax, title: str, ncol: int | None = None, legend_titl
     panels, which are laid out again above it."""
     handles, labels = _entries(ax if isinstance(ax, (list, tuple)) else [ax])
     spare = [a for a in fig.axes if not a.get_visible()]
+    if not labels:
+        return finish(fig, title)
     if spare:
         spare[0].set_visible(True)
         spare[0].axis("off")
