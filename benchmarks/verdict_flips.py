@@ -50,7 +50,7 @@ def chapter_runs(src: Path, profile: str, seed: int, overrides: dict) -> list[tu
     common = dict(profile=profile, dataset=d["dataset"], model=d.get("model", "mlp"),
                   widths=d.get("widths", []), width=d.get("width", 0.0), epochs=d.get("epochs", 0),
                   n_pairs=d.get("n_pairs", 0), weight_decay=d.get("weight_decay", -1.0),
-                  device="cpu", seed=seed, costly=getattr(mod, "COSTLY", False), **overrides)
+                  device="cpu", seed=seed, costly=studies.costly(ch), **overrides)
     setup = Setup.from_params(**common)
     run_kw = _kwargs(mod.run, d, True)
     if "matchings" in inspect.signature(mod.run).parameters:

@@ -83,3 +83,9 @@ def test_curve_precision_comes_from_the_profile_and_is_stated():
     assert s.curve_precision == book_settings("smoke")["curve_precision"]
     assert "bf16" not in s.scale_line()
     assert "curves in bf16" in s.but(curve_precision="bf16").scale_line()
+
+
+def test_conv_setups_evaluate_curves_in_fp32_whatever_the_profile_says():
+    s = Setup.from_params(profile="smoke", device="cpu").but(curve_precision="bf16")
+    assert s.curve_precision == "bf16"
+    assert s.but(arch="vgg11").curve_precision == "fp32"

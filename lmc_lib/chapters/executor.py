@@ -138,7 +138,7 @@ def chapter_setups(sources, per_chapter) -> list:
     out = []
     for src, given in zip(sources, per_chapter):
         values = {**chapter_defaults(src), **given}
-        costly = getattr(studies.load(Path(src).name[:2]), "COSTLY", False)
+        costly = studies.costly(Path(src).name[:2])
         out.append((src, Setup.from_params(costly=costly,
                                            **{k: v for k, v in values.items() if k in COMMON}), values))
     return out

@@ -12,3 +12,12 @@ def load(chapter: str):
         return importlib.import_module(f"{__name__}.ch{chapter}")
     except ModuleNotFoundError as err:
         raise LmcError(f"chapter {chapter!r} has no study module lmc_lib/chapters/studies/ch{chapter}.py") from err
+
+
+def costly(chapter: str) -> bool:
+    """Whether a chapter's study evaluates many models per pair (its COSTLY: the profile's
+    costly_widths); False for a chapter without a study module (a chapter of your own)."""
+    try:
+        return bool(getattr(load(chapter), "COSTLY", False))
+    except LmcError:
+        return False
