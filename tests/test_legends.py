@@ -12,6 +12,7 @@ from matplotlib.collections import Collection  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
+from lmc_lib.chapters import hypothesis  # noqa: E402
 from lmc_lib.chapters.plots import basics, conditions, layers, paths, settings  # noqa: E402
 from lmc_lib.chapters.results import wkey  # noqa: E402
 
@@ -143,6 +144,9 @@ def _figures():
         "settings.calib_barriers": lambda: settings.calib_barriers(calib, "t"),
         "settings.merged_vs_ensemble": lambda: settings.merged_vs_ensemble(calib, "t"),
         "settings.many_models": lambda: settings.many_models(_many(), "t"),
+        "hypothesis.plot_widths": lambda: hypothesis.plot_widths(W, {"a": _v(3, 4), "b": _v(3, 4)}, "t"),
+        "hypothesis.plot_compare": lambda: hypothesis.plot_compare(
+            {"recipe 1": _v(3, 4), "recipe 2": _v(3, 4, lo=0.5)}, W, "y", "t"),
     }
 
 
@@ -269,7 +273,7 @@ def test_every_figure_function_with_a_legend_is_checked():
     import inspect
 
     drawn = {name.split()[0] for name in FIGURES}
-    for module in (basics, conditions, layers, paths, settings):
+    for module in (basics, conditions, layers, paths, settings, hypothesis):
         for name, fn in inspect.getmembers(module, inspect.isfunction):
             if fn.__module__ == module.__name__ and not name.startswith("_") and "legend" in inspect.getsource(fn):
                 assert f"{module.__name__.rsplit('.', 1)[1]}.{name}" in drawn, name

@@ -154,12 +154,11 @@ def plot_widths(widths, panels: dict, title: str):
 
     fig, axes = style.grid(len(panels))
     for ax, (label, values) in zip(axes, panels.items()):
-        style.errorbars(ax, widths, np.atleast_2d(values), label="mean +- std over pairs")
+        style.errorbars(ax, widths, np.atleast_2d(values), label="mean ± std over pairs")
         ax.set_xscale("log", base=2)
         ax.set_xticks(list(widths), [width_label(w) for w in widths])
         ax.set(xlabel="width multiplier w", ylabel=label)
-        ax.legend()
-    return style.finish(fig, title)
+    return style.finish_with_legend(fig, list(axes), title)
 
 
 def plot_compare(series: dict, widths, ylabel: str, title: str, ax=None):
@@ -181,5 +180,4 @@ def plot_compare(series: dict, widths, ylabel: str, title: str, ax=None):
     ax.set_xscale("log", base=2)
     ax.set_xticks(list(widths), [width_label(w) for w in widths])
     ax.set(xlabel="width multiplier w", ylabel=ylabel)
-    ax.legend(title="mean +- std over pairs")
-    return style.finish(fig, title)
+    return style.finish_with_legend(fig, ax, title, legend_title="mean ± std over pairs")
