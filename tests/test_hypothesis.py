@@ -218,8 +218,9 @@ def test_plot_compare_draws_every_series_in_one_panel():
 
     vals = torch.tensor([[1.0, 2.0, 3.0], [1.5, 2.5, 3.5]]).numpy()
     fig = hyp.plot_compare({"Adam": vals, "SGD": vals / 2}, [0.25, 0.5, 1.0], "barrier", "a title")
-    (ax,) = [a for a in fig.axes if a.get_visible()]
-    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["Adam", "SGD"]
+    (ax,) = [a for a in fig.axes if a.get_visible() and a.axison]
+    (legend,) = list(fig.legends) + [a.get_legend() for a in fig.axes if a.get_legend()]
+    assert [t.get_text() for t in legend.get_texts()] == ["Adam", "SGD"]
     assert [t.get_text() for t in ax.get_xticklabels()] == ["1/4", "1/2", "1"]
     plt.close(fig)
     with pytest.raises(LmcError, match="'SGD' has 2 widths, expected 3"):
