@@ -208,7 +208,9 @@ def smoke_book(tmp_path_factory, smoke_runs):
     """A smoke-profile build of the whole book into a tmp _build, rendered from the session's smoke
     executions (conftest.smoke_runs: the ones test_book's smoke test checks; each chapter runs once).
 
-    LMC_SMOKE_EXECUTED=<folder of executed smoke notebooks> renders those instead of executing.
+    LMC_SMOKE_EXECUTED=<folder of executed notebooks> renders those instead of executing (e.g. a
+    full cpu build's _build/executed, with LMC_BROWSER_RESULTS=<its _build/results> for the index's
+    verdicts).
     """
     root = tmp_path_factory.mktemp("book")
     executed = Path(os.environ.get("LMC_SMOKE_EXECUTED") or smoke_runs.folder)
@@ -217,7 +219,7 @@ def smoke_book(tmp_path_factory, smoke_runs):
         assert not failed, "chapters failed in the smoke profile:\n" + "\n".join(failed)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("LMC_CACHE", str(smoke_runs.cache))
-        mp.setenv("LMC_RESULTS", str(smoke_runs.results))
+        mp.setenv("LMC_RESULTS", os.environ.get("LMC_BROWSER_RESULTS") or str(smoke_runs.results))
         index = bookbuild.render(executed, root, root / "stage", root / "failed")
     return sorted(index.parent.glob("*.html"))
 

@@ -23,10 +23,10 @@ from pathlib import Path
 
 import yaml
 
-from lmc_lib.core.utils import REPO, LmcError
+from lmc_lib.core.utils import REPO, LmcError, build_dir
 
 BOOK = Path(os.environ.get("LMC_BOOK") or REPO / "book").absolute()  # tests use a tiny book
-BUILD = Path(os.environ.get("LMC_BUILD") or REPO / "_build").absolute()  # tests build elsewhere
+BUILD = build_dir()  # $LMC_BUILD: tests build elsewhere
 EXECUTED = BUILD / "executed"
 STAGE = BUILD / "stage"
 FAILED = BUILD / "failed"

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from lmc_lib.chapters import notebook, params, resultview
 from lmc_lib.core.data import DATASET_NAMES
-from lmc_lib.core.utils import REPO, LmcError, jsonable
+from lmc_lib.core.utils import REPO, LmcError, build_dir, jsonable
 from lmc_lib.lmc import claims
 
 RECORDED = REPO / "results"
@@ -50,9 +50,8 @@ def results_dir(profile: str, chapter: str | None = None) -> Path:
         return Path(env).expanduser().absolute() / profile
     found = kernel_variant(chapter) if chapter else None
     if found:
-        build = Path(os.environ.get("LMC_BUILD") or REPO / "_build").absolute()  # as bookbuild's
-        return build / "variants" / params.variant_name(*found) / "results" / profile
-    return REPO / "_build" / "results" / profile
+        return build_dir() / "variants" / params.variant_name(*found) / "results" / profile
+    return build_dir() / "results" / profile
 
 
 def chapter_source(chapter: str) -> Path | None:

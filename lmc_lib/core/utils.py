@@ -15,6 +15,11 @@ class LmcError(ValueError):
     """An error the user can cause and fix (bad name, bad value, missing file)."""
 
 
+def build_dir() -> Path:
+    """The build folder: $LMC_BUILD (tests build elsewhere) or <repo>/_build, absolute."""
+    return Path(os.environ.get("LMC_BUILD") or REPO / "_build").absolute()
+
+
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
     """Turn "auto" / "cpu" / "cuda" / torch.device into a torch.device ("auto": cuda when present)."""
     if isinstance(device, torch.device):
