@@ -12,6 +12,11 @@ only the paths without permutation, so the records are the same and the slow mat
 
     python benchmarks/verdict_flips.py [--profile cpu] [--seeds 0 1000] [--chapters 02 04 05 06]
                                        [--root DIR] [--threads 2] [--precision fp32]
+
+Or compare the records of two whole builds (every chapter, as `make book` ran them), e.g. the
+book's and a `make book SEED=1000` variant's:
+
+    python benchmarks/verdict_flips.py --compare _build/results _build/variants/<name>/results
 """
 from __future__ import annotations
 
@@ -77,7 +82,7 @@ def build(runs: list, root: Path, log) -> None:
 def verdicts(root: Path, profile: str) -> dict:
     """{(claim, chapter, dataset): record} of the verdict files under root."""
     out = {}
-    for f in sorted((root / profile).glob("C*_*.json")):
+    for f in sorted((root / profile).glob("[BC]*_*.json")):
         r = json.loads(f.read_text())
         out[(r["claim"], r["chapter"], r["dataset"])] = r
     return out
@@ -101,10 +106,16 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--precision", default="", help="training precision override (fp32 | bf16; "
                     "on a CPU fp32 trains what the profile's auto trains, under its own cache key)")
+    ap.add_argument("--compare", nargs=2, metavar=("RESULTS_A", "RESULTS_B"), default=None,
+                    help="no runs: list the flips between two builds' results folders")
     args = ap.parse_args(argv)
+    log = lambda s: print(s, flush=True)  # noqa: E731
+    if args.compare:
+        a, b = (verdicts(Path(d), args.profile) for d in args.compare)
+        report(a, b, *args.compare, log)
+        return 0
     over = dict(precision=args.precision) if args.precision else {}
     torch.set_num_threads(args.threads)
-    log = lambda s: print(s, flush=True)  # noqa: E731
     log(f"load average before: {os.getloadavg()}")
     found = {}
     for seed in args.seeds:
@@ -115,19 +126,25 @@ def main(argv=None) -> int:
         build(runs, root, log)
         found[seed] = verdicts(root, args.profile)
     a, b = args.seeds
-    log(f"\n| claim | chapter | data set | seed {a} | seed {b} | numbers, seed {a} | numbers, seed {b} |"
+    log(f"\nload average after: {os.getloadavg()}")
+    report(found[a], found[b], f"seed {a}", f"seed {b}", log)
+    return 0
+
+
+def report(found_a: dict, found_b: dict, name_a: str, name_b: str, log) -> list:
+    """One row per (claim, chapter, data set) with both verdicts and numbers; the flips, listed."""
+    log(f"\n| claim | chapter | data set | {name_a} | {name_b} | numbers, {name_a} | numbers, {name_b} |"
         "\n|---|---|---|---|---|---|---|")
     flips = []
-    for key in sorted(set(found[a]) | set(found[b])):
-        va, vb = (found[s].get(key, {}).get("verdict", "missing") for s in (a, b))
+    for key in sorted(set(found_a) | set(found_b)):
+        va, vb = (f.get(key, {}).get("verdict", "missing") for f in (found_a, found_b))
         flips += [key] if va != vb else []
-        na, nb = (_numbers(found[s][key]) if key in found[s] else "" for s in (a, b))
+        na, nb = (_numbers(f[key]) if key in f else "" for f in (found_a, found_b))
         log(f"| {' | '.join(key)} | {va} | {'**' + vb + '**' if va != vb else vb} | {na} | {nb} |")
-    log(f"\nload average after: {os.getloadavg()}")
     log("flips: " + (", ".join(f"{c} (ch{ch}, {ds})" for c, ch, ds in flips) or "none"))
     bad = [f for f in flips if f[0] in HEADLINE]
     log(f"headline flips ({', '.join(HEADLINE)}): " + (", ".join(f"{c} ({ds})" for c, _, ds in bad) or "none"))
-    return 0
+    return flips
 
 
 if __name__ == "__main__":

@@ -161,11 +161,20 @@ def test_bookbuild_pretrains_the_chapters_plan_through_ray(ray_cluster, sequenti
     monkeypatch.setenv("LMC_CACHE", str(tmp_path))
     src = next((REPO / "book").glob("02_*.py"))
     given = {"profile": "smoke", "dataset": "mnist", "device": "cpu"}
-    executor.pretrain_book([src], [given], "local")
-    assert not list(tmp_path.glob("*.pt"))  # the default path trains in the kernels, as before
     executor.pretrain_book([src], [given], "ray")
     assert f"trained {len(SMOKE)} of {len(SMOKE)} planned models with ray" in capsys.readouterr().out
     assert_same_entries(sequential, tmp_path)
+
+
+def test_a_local_build_trains_the_plan_first_second_dataset_included(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("LMC_CACHE", str(tmp_path))
+    src = next((REPO / "book").glob("02_*.py"))
+    given = {"profile": "smoke", "device": "cpu", "widths": [1 / 16]}
+    configs = executor.book_configs([src], [given])
+    assert {c.dataset for c in configs} == {"fashion_mnist", "mnist"}  # ch02's second_dataset
+    executor.pretrain_book([src], [given], "local")
+    assert f"trained {len(configs)} of {len(configs)} planned models with local" in capsys.readouterr().out
+    assert all(plan.is_cached(c, tmp_path) for c in configs)
 
 
 def test_the_build_plan_gives_costly_chapters_the_costly_widths(monkeypatch):

@@ -159,7 +159,7 @@ def execute_all(profile=None, selected=None, parameters=None, jobs=1, executor="
     env["LMC_TRAIN_CHECKED"] = "1"  # the kernels need not estimate again
     plan = buildrun.plan(todo, per_chapter, BUILD, env, given=set(given))
     total = time.time()
-    trainer.pretrain_book(todo, per_chapter, executor, address)  # EXECUTOR=ray only
+    trainer.pretrain_book(todo, per_chapter, executor, address)  # every core, before the kernels
     failures = list(broken.values()) + buildrun.run(plan, n_jobs, BUILD / "running")
     print(f"executed {len(todo) + len(broken) - len(failures)} of {len(todo) + len(broken)} "
           f"chapter(s) in {time.time() - total:.0f} s")

@@ -145,19 +145,25 @@ def chapter_setups(sources, per_chapter) -> list:
 
 
 def book_configs(sources, per_chapter) -> list:
-    """The configs the chapters `sources` will ask for, with the -p values of `per_chapter`."""
-    return plan.unique([c for src, setup, _ in chapter_setups(sources, per_chapter)
-                        for c in plan.configs(Path(src).name[:2], setup)])
+    """The configs the chapters `sources` will ask for (their second_dataset's too), with the -p
+    values of `per_chapter`."""
+    from lmc_lib.chapters import guard
+
+    return plan.unique([c for src, setup, values in chapter_setups(sources, per_chapter)
+                        for c in guard.planned(Path(src).name[:2], setup,
+                                               values.get("second_dataset") or "")])
 
 
 def pretrain_book(sources, per_chapter, executor: str = "local", address: str | None = None) -> None:
-    """Before the kernels start: train the chapters' planned models with `executor` (Ray only)."""
-    if executor == "local":  # the kernels train what they need, as they always have
-        return
+    """Before the kernels start: train the chapters' planned models with `executor` (local: in
+    this process, on every core, one group after another; the kernels, which share the cores,
+    then find them cached instead of waiting on each other's training locks)."""
     import time
 
     configs, t0 = book_configs(sources, per_chapter), time.time()
+    print(f"training the {len(configs)} planned models first ({executor}; cached ones are kept)",
+          flush=True)
     trained = train_plan(configs, executor, address, device=per_chapter[0].get("device", "auto")
-                         if per_chapter else "auto")
+                         if per_chapter else "auto", progress=executor == "local")
     print(f"trained {len(trained)} of {len(configs)} planned models with {executor} "
           f"in {time.time() - t0:.1f} s", flush=True)
