@@ -280,3 +280,23 @@ def test_a_sentence_is_built_from_the_row_it_reports():
     _, row = claims.level_row("", "below", [0.40, 0.50], 0.5, "residual")
     text = claims.row_sentence("residual small", row)
     assert "0.45 ± 0.071" in text and "mean + std < 0.5" in text and text.endswith(": no.")
+
+
+def test_every_row_answers_as_its_check_does_a_drifting_c11_included():
+    """A row's yes/no is the check's own answer (C11's 'does not drift' row once showed the rank
+    test of a rise, 'yes', beside a failed check)."""
+    layers = [1, 2, 3, 4]
+    pred = [2.0 ** -(l - 1) for l in layers]
+    drift = [[p * 1.3 ** l * (1 + 0.01 * k) for l, p in zip(layers, pred)] for k in range(3)]
+    flat = [[p * (1 + 0.02 * ((k + l) % 3)) for l, p in zip(layers, pred)] for k in range(3)]
+    for ratio, holds in ((drift, False), (flat, True)):
+        j = claims.c11(layers, ratio, pred)
+        assert j.checks["measured / predicted does not drift with depth"] is holds
+        for name, row in j.rows.items():
+            assert row["answer"] == j.checks[name], name
+
+
+def test_a_row_that_contradicts_its_check_is_refused():
+    _, row = claims.level_row("", "above", [1.0, 1.1, 0.9], 0.0, "q")
+    with pytest.raises(ValueError, match="not their check's"):
+        claims.judgement({"q above 0": False}, rows={"q above 0": dict(row, check="q above 0")})

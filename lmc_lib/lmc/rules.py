@@ -140,11 +140,19 @@ def summary(values, scale: float = 1.0) -> tuple[float, float, int]:
 
 def trend_row(check: str, kind: str, xs, values, quantity: str, labels, scale: float = 1.0,
               unit: str = "", alpha: float = ALPHA) -> tuple:
-    """(answer, row) of a rank-test check: kind 'rises' or 'falls' (values[i][pair] over xs)."""
+    """(answer, row) of a rank-test check: kind 'rises' or 'falls' (one-sided), or 'none' (no
+    trend: two-sided p above alpha, as `no_trend`) (values[i][pair] over xs)."""
+    if kind not in ("rises", "falls", "none"):
+        raise ValueError(f"trend_row kind must be rises, falls or none; got {kind!r}")
     up, down, p_min = trend_test(xs, values)
-    p = up if kind == "rises" else down
-    answer = None if p_min > alpha else bool(p <= alpha)
-    rule = f"one-sided rank test of a {'rise' if kind == 'rises' else 'fall'}: p ≤ {alpha}"
+    if kind == "none":
+        p, p_min = min(1.0, 2 * min(up, down)), 2 * p_min
+        answer = None if p_min > alpha else bool(p > alpha)
+        rule = f"two-sided rank test: no trend unless p ≤ {alpha}"
+    else:
+        p = up if kind == "rises" else down
+        answer = None if p_min > alpha else bool(p <= alpha)
+        rule = f"one-sided rank test of a {'rise' if kind == 'rises' else 'fall'}: p ≤ {alpha}"
     if p_min > alpha:
         rule += f" (the smallest p these points allow is {p_min:.3g}: cannot decide)"
     vals = [[str(lab), *summary(v, scale)] for lab, v in zip(labels, values)]
