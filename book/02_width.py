@@ -198,6 +198,10 @@ record.show("02", setup.dataset, [paths.accuracy_vs_lam, paths.loss_vs_lam,
 #   demanding at this scale; both thresholds are parameters of this chapter, not the paper's.
 # * Learning rate and weight decay of the MLP are documented defaults (Adam 1e-3, weight decay
 #   3e-3), since the paper's values were lost.
+# * The curves' forward passes may run in bf16 (the scale line says "curves in bf16" when they
+#   do; weights, logits and the $\beta$ fit stay in fp32): `benchmarks/bf16_check.py` admitted it
+#   for the `cpu` profile's MLPs, since on the same models it moved no curve quantity by as much
+#   as the spread over pairs and changed no verdict (docs/BENCHMARKS.md).
 # * Barriers are reported both at $\lambda = 1/2$ and as the maximum over an 11-point grid; the
 #   verdicts use the maximum.
 # * For conv nets (`model = "vgg11"` or `"resnet20"`) on (Fashion-)MNIST, images are zero-padded
