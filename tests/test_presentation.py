@@ -97,3 +97,10 @@ def test_hypothesis_figure_fits_the_page_like_the_other_figures():
     assert w <= style.PAGE_W + 1e-9 and len([a for a in fig.axes if a.get_visible() and a.axison]) == 3
     assert h > style.PANEL_H  # three panels wrap onto two rows instead of widening the figure
     plt.close(fig)
+
+
+def test_the_index_scale_reads_widths_not_pair_counts():
+    from lmc_lib.chapters import report
+    recs = {"C7": [{"setting": "VGG-11 (BN) at w = 1/8, 1/4, 1 pair(s); MLP at w = 1/8, 1/2, 3 pairs"}],
+            "C1": [{"setting": "MNIST | MLP | profile cpu | w = 1/8, 4 | 3 pairs | epochs 3"}]}
+    assert report._scale(recs) == "w = 1/8, 1/4, 1/2, 4; 1-3 pairs; 3 epochs"

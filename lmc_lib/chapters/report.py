@@ -245,8 +245,10 @@ def _scale(records: dict) -> str:
         return "nothing recorded"
     widths, pairs, epochs = set(), set(), set()
     for s in settings:
-        for group in re.findall(r"w = ([0-9/., ]+)", s):
-            widths.update(w.strip() for w in group.split(",") if w.strip())
+        for m in re.finditer(r"w = ([0-9/., ]+)", s):
+            found = [w.strip() for w in m.group(1).split(",") if w.strip()]
+            # "at w = 1/8, 1/4, 3 pairs": the last number counts pairs, it is not a width
+            widths.update(found[:-1] if s[m.end():].startswith("pair") else found)
         pairs.update(re.findall(r"(\d+) pair", s))
         epochs.update(re.findall(r"epochs (\d+)", s))
     parts = [f"w = {', '.join(sorted(widths, key=_value))}" if widths else "",
