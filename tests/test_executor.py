@@ -193,3 +193,11 @@ def test_a_chapter_passes_costly_exactly_when_its_study_is_costly():
         ch = src.name[:2]
         assert (f"costly=ch{ch}.COSTLY" in src.read_text()) == studies.costly(ch), src.name
     assert studies.costly("98") is False  # no study module: a chapter of your own
+
+
+def test_a_local_build_leaves_a_chapter_without_a_study_to_its_kernel(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("LMC_CACHE", str(tmp_path))
+    src = tmp_path / "98_own.py"
+    src.write_text('# %% tags=["parameters"]\nprofile: str = "smoke"  # p\n\n# %%\nx = 1\n')
+    executor.pretrain_book([src], [{"profile": "smoke", "device": "cpu"}], "local")
+    assert "planned models" not in capsys.readouterr().out and not list(tmp_path.glob("*.pt"))

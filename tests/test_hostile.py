@@ -110,9 +110,13 @@ def test_far_wider_than_the_profile_prints_a_time_estimate(capsys):
 # --- 1, 8: bookbuild checks everything before any kernel ----------------------------------------
 @pytest.fixture
 def no_kernels(monkeypatch, tmp_path):
-    """bookbuild with its build folder in tmp_path; starting a chapter process fails the test."""
+    """bookbuild with its build folder in tmp_path; starting a chapter process (or the up-front
+    training) fails the test."""
+    from lmc_lib.chapters import executor
+
     monkeypatch.setattr(bookbuild, "BUILD", tmp_path / "build")
     monkeypatch.setattr(buildrun, "run", lambda *a, **k: pytest.fail("a chapter was started"))
+    monkeypatch.setattr(executor, "pretrain_book", lambda *a, **k: pytest.fail("models were trained"))
     for var in ("PROFILE", "JOBS"):
         monkeypatch.delenv(var, raising=False)
 
@@ -383,13 +387,17 @@ def test_a_broken_chapter_fails_alone_named_by_file_and_line(tmp_path, monkeypat
 
 @pytest.fixture
 def counted_runs(monkeypatch, tmp_path):
-    """bookbuild with an empty model cache whose chapter runs are recorded, not started."""
+    """bookbuild with an empty model cache whose chapter runs (and up-front training) are
+    recorded, not started."""
+    from lmc_lib.chapters import executor
+
     monkeypatch.setattr(bookbuild, "BUILD", tmp_path / "build")
     monkeypatch.setenv("LMC_CACHE", str(tmp_path / "cache"))
     for var in ("PROFILE", "JOBS", "MAX_TRAIN_MINUTES"):
         monkeypatch.delenv(var, raising=False)
     started = []
     monkeypatch.setattr(buildrun, "run", lambda jobs, *a, **k: started.extend(jobs) or [])
+    monkeypatch.setattr(executor, "pretrain_book", lambda *a, **k: None)
     return started
 
 

@@ -156,10 +156,16 @@ def book_configs(sources, per_chapter) -> list:
 
 def pretrain_book(sources, per_chapter, executor: str = "local", address: str | None = None) -> None:
     """Before the kernels start: train the chapters' planned models with `executor` (local: in
-    this process, on every core, one group after another; the kernels, which share the cores,
-    then find them cached instead of waiting on each other's training locks)."""
+    this process, on every core, one group after another, for the chapters with a study module;
+    the kernels, which share the cores, then find them cached instead of waiting on each other's
+    training locks; a chapter of your own trains what its kernel asks for)."""
     import time
 
+    if executor == "local":
+        chosen = [(s, p) for s, p in zip(sources, per_chapter) if studies.exists(Path(s).name[:2])]
+        sources, per_chapter = [s for s, _ in chosen], [p for _, p in chosen]
+        if not sources:
+            return
     configs, t0 = book_configs(sources, per_chapter), time.time()
     print(f"training the {len(configs)} planned models first ({executor}; cached ones are kept)",
           flush=True)

@@ -14,10 +14,16 @@ def load(chapter: str):
         raise LmcError(f"chapter {chapter!r} has no study module lmc_lib/chapters/studies/ch{chapter}.py") from err
 
 
+def exists(chapter: str) -> bool:
+    """Whether a chapter has a study module (a chapter of your own may not)."""
+    try:
+        load(chapter)
+        return True
+    except LmcError:
+        return False
+
+
 def costly(chapter: str) -> bool:
     """Whether a chapter's study evaluates many models per pair (its COSTLY: the profile's
     costly_widths); False for a chapter without a study module (a chapter of your own)."""
-    try:
-        return bool(getattr(load(chapter), "COSTLY", False))
-    except LmcError:
-        return False
+    return exists(chapter) and bool(getattr(load(chapter), "COSTLY", False))
