@@ -300,9 +300,10 @@ def _bookbuild_results(tmp_path, given: dict) -> Path:
 
 def test_kernel_with_the_cells_own_parameters_records_the_books_verdicts(monkeypatch, tmp_path):
     monkeypatch.delenv("LMC_PROFILE", raising=False)
-    assert _in_kernel(monkeypatch, tmp_path) == report.REPO / "_build" / "results" / "cpu"
+    # the book's own folder: <build>/results/<profile>, the build being $LMC_BUILD (here tmp_path)
+    assert _in_kernel(monkeypatch, tmp_path) == tmp_path / "results" / "cpu"
     monkeypatch.setenv("LMC_PROFILE", "smoke")  # the profile of the build that started the kernel
-    assert _in_kernel(monkeypatch, tmp_path, profile="smoke") == report.REPO / "_build" / "results" / "smoke"
+    assert _in_kernel(monkeypatch, tmp_path, profile="smoke") == tmp_path / "results" / "smoke"
 
 
 @pytest.mark.parametrize("edits", [dict(width=2), dict(width=2.0, widths="0.25,1"), dict(c1_gap_pp=3, profile="smoke"),
