@@ -217,12 +217,17 @@ def channels_last(config: TrainConfig, dev: torch.device) -> bool:
     return dev.type == "cuda" and uses_bf16(config, dev) and config.arch != "mlp"
 
 
+def bf16_context(dev: torch.device, on: bool, cache: bool = True):
+    """bf16 autocast on `dev` when `on`, else a no-op context (`cache=False`: no cast cache)."""
+    return (torch.autocast(dev.type, dtype=torch.bfloat16, cache_enabled=cache) if on
+            else contextlib.nullcontext())
+
+
 def autocast_for(config: TrainConfig, dev: torch.device, cache: bool = True):
     """A context factory: bf16 autocast on `dev` when uses_bf16, else a no-op (`cache=False`:
     no cast cache, as a step captured in a CUDA graph needs)."""
     amp = uses_bf16(config, dev)
-    return lambda: (torch.autocast(dev.type, dtype=torch.bfloat16, cache_enabled=cache) if amp
-                    else contextlib.nullcontext())
+    return lambda: bf16_context(dev, amp, cache)
 
 
 def make_step(config, model, opt, dev, gen):
@@ -336,14 +341,12 @@ def _logits(model: nn.Module, x: torch.Tensor, batch_size: int, transform=None,
     if precision not in EVAL_PRECISIONS:
         raise LmcError(f"evaluation precision must be one of {EVAL_PRECISIONS}; got {precision!r}")
     dev = next(model.parameters()).device
-    amp = (torch.autocast(dev.type, dtype=torch.bfloat16) if precision == "bf16"
-           else contextlib.nullcontext())
     was_training, out = model.training, []
     model.eval()
     try:
         for i in range(0, len(x), int(batch_size)):
             xb = x[i:i + int(batch_size)].to(dev, non_blocking=True)
-            with amp:
+            with bf16_context(dev, precision == "bf16"):
                 out.append(model(transform(xb) if transform else xb).float().cpu())
     finally:
         model.train(was_training)
