@@ -74,8 +74,7 @@ def falls(xs, values, alpha: float = ALPHA):
 
 def no_trend(xs, values, alpha: float = ALPHA):
     """True: neither a rise nor a fall at level alpha (two-sided); None: the design cannot tell."""
-    up, down, p_min = trend_test(xs, values)
-    return None if 2 * p_min > alpha else bool(min(up, down) > alpha / 2)
+    return trend_row("", "none", xs, values, "", [""] * len(values), alpha=alpha)[0]
 
 
 def _differences(values, level):
@@ -141,7 +140,7 @@ def summary(values, scale: float = 1.0) -> tuple[float, float, int]:
 def trend_row(check: str, kind: str, xs, values, quantity: str, labels, scale: float = 1.0,
               unit: str = "", alpha: float = ALPHA) -> tuple:
     """(answer, row) of a rank-test check: kind 'rises' or 'falls' (one-sided), or 'none' (no
-    trend: two-sided p above alpha, as `no_trend`) (values[i][pair] over xs)."""
+    trend: two-sided p above alpha; `no_trend` is its answer) (values[i][pair] over xs)."""
     if kind not in ("rises", "falls", "none"):
         raise ValueError(f"trend_row kind must be rises, falls or none; got {kind!r}")
     up, down, p_min = trend_test(xs, values)
