@@ -64,13 +64,11 @@ def run(setup: Setup, log) -> dict:
     r4 = ch04.run(setup, lams=())
     t2 = time.perf_counter()
     log(f"  evaluated in {t2 - t1:.0f} s")
-    q = {name: [[v * scale for v in row] for row in ch02.per_pair(r2, "none", key)]
-         for name, (key, scale) in SCALARS.items()}
+    q, verdicts = curve_numbers(r2, setup)
     cos = ch04.per_pair(r4, "cos")  # [widths][pairs][layers]
     for layer in r4["layers"]:
         q[f"LEWC cosine, layer {layer}"] = [[p[layer - 1] for p in row] for row in cos]
-    verdicts = {v["claim"]: v["verdict"] for v in ch02.verdicts(r2, setup) + ch04.verdicts(r4, setup)
-                if v["claim"] in ("C1", "C2", "C10", "C4")}
+    verdicts.update({v["claim"]: v["verdict"] for v in ch04.verdicts(r4, setup) if v["claim"] == "C4"})
     return dict(quantities=q, verdicts=verdicts, train_s=t1 - t0, eval_s=t2 - t1)
 
 
@@ -80,11 +78,17 @@ def run_eval(setup: Setup, log) -> dict:
     r2 = ch02.run(setup, matchings=("none",))
     secs = time.perf_counter() - t0
     log(f"  curves in {setup.curve_precision}: {secs:.0f} s")
+    q, verdicts = curve_numbers(r2, setup)
+    return dict(quantities=q, verdicts=verdicts, train_s=0.0, eval_s=secs)
+
+
+def curve_numbers(r2: dict, setup: Setup) -> tuple[dict, dict]:
+    """Chapter 2's curve quantities per width and pair (SCALARS), and its C1, C2, C10 verdicts."""
     q = {name: [[v * scale for v in row] for row in ch02.per_pair(r2, "none", key)]
          for name, (key, scale) in SCALARS.items()}
     verdicts = {v["claim"]: v["verdict"] for v in ch02.verdicts(r2, setup)
                 if v["claim"] in ("C1", "C2", "C10")}
-    return dict(quantities=q, verdicts=verdicts, train_s=0.0, eval_s=secs)
+    return q, verdicts
 
 
 def compare(widths, runs: dict) -> tuple[list, bool]:
