@@ -1,4 +1,6 @@
 """Tests of lmc_lib.core.train_group and cache.ensure_trained: a grouped member equals its solo run."""
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -208,3 +210,43 @@ def test_bf16_precision_autocasts_on_cpu_and_stays_close_to_fp32():
     assert all(p.dtype == torch.float32 for p in half.parameters())  # fp32 master weights
     assert all(np.isfinite(mh["step_losses"])) and mh["epoch_losses"][-1] < mh["epoch_losses"][0]
     assert abs(mh["test_acc"] - mf["test_acc"]) < 0.2
+
+
+def test_a_snapshot_is_the_shorter_run_bit_for_bit(toy_cache):
+    long = [MLP.replace(epochs=4, seed=s) for s in (0, 1)]
+    cache.ensure_trained(long, "cpu", progress=False, cache_dir=toy_cache, snapshots=(1, 3, 9))
+    short = [c.replace(epochs=3) for c in long]
+    snapped = [cache.load_or_train(c, "cpu", progress=False, cache_dir=toy_cache) for c in short]
+    assert all(cache.load_or_train(c.replace(epochs=1), "cpu", progress=False,
+                                   cache_dir=toy_cache).train_metrics for c in long)
+    assert not (toy_cache / f"{long[0].replace(epochs=9).key()}.json").exists()  # beyond the run
+    for config, snap in zip(short, snapped):
+        (ref, ref_metrics), = group([config])  # a run of 3 epochs, alone
+        assert same_weights(snap, ref) and not same_weights(snap, group([config.replace(epochs=4)])[0][0])
+        assert snap.train_metrics["epoch_losses"] == ref_metrics["epoch_losses"]
+        assert snap.train_metrics["test_acc"] == ref_metrics["test_acc"]
+
+
+def test_a_cached_entry_is_kept_and_compared_with_its_snapshot(toy_cache, monkeypatch, tmp_path):
+    log = tmp_path / "train.log"
+    monkeypatch.setenv(runlog.LOG_ENV, str(log))
+    short, other = MLP.replace(epochs=1, seed=3), MLP.replace(epochs=1, seed=4)
+    cache.ensure_trained([short, other], "cpu", progress=False, cache_dir=toy_cache)
+    cache.ensure_trained([short.replace(epochs=2)], "cpu", progress=False, cache_dir=toy_cache,
+                         snapshots=(1,))
+    assert "seed=3 (adam lr=0.001" in log.read_text()
+    assert "at epoch 1: identical to the cached entry" in log.read_text()
+    # the entry of seed 3 replaced by seed 4's weights: kept, and the log says it differs
+    (toy_cache / f"{short.key()}.pt").write_bytes((toy_cache / f"{other.key()}.pt").read_bytes())
+    side = json.loads((toy_cache / f"{other.key()}.json").read_text())
+    (toy_cache / f"{short.key()}.json").write_text(json.dumps(dict(side, key=short.key())))
+    cache.ensure_trained([short.replace(epochs=3)], "cpu", progress=False, cache_dir=toy_cache,
+                         snapshots=(1,))
+    assert f"at epoch 1: DIFFERS from the cached entry {short.key()}" in log.read_text()
+    assert (toy_cache / f"{short.key()}.pt").read_bytes() == (toy_cache / f"{other.key()}.pt").read_bytes()
+
+
+def test_snapshots_refuse_a_scheduled_learning_rate():
+    sched = [MLP.replace(epochs=3, schedule="linear", warmup_epochs=1.0)]
+    with pytest.raises(TrainingError, match="constant learning rate"):
+        tg.train_group(sched, "cpu", progress=False, data=TOY, snapshots=(1,), on_snapshot=print)

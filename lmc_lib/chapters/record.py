@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import functools
 import inspect
 import json
 import os
@@ -32,7 +33,7 @@ import torch
 from lmc_lib.chapters import executor, params, plan, studies
 from lmc_lib.chapters.experiment import Setup
 from lmc_lib.chapters.report import RECORDED, git_commit
-from lmc_lib.core import data, runlog
+from lmc_lib.core import cache, data, runlog
 from lmc_lib.core.atomic import atomic_write
 from lmc_lib.core.config import PROFILE_NAMES
 from lmc_lib.core.models import ARCHS
@@ -43,13 +44,17 @@ FLAGS = {"profile": "--profile", "model": "--model", "device": "--device", "widt
          "n_pairs": "--n-pairs", "dataset": "--datasets"}
 
 
-def provenance(setup: Setup, seconds: float, overrides: dict | None = None) -> dict:
-    """Where and how a result was produced (`overrides`: command-line widths / n_pairs given)."""
+def provenance(setup: Setup, seconds: float, overrides: dict | None = None,
+               train_seconds: float | None = None) -> dict:
+    """Where and how a result was produced (`overrides`: command-line widths / n_pairs given;
+    `seconds`: the study's run, `train_seconds`: the training this record's run did first)."""
     dev = setup.device
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor() or "cpu"
     return dict(device=str(dev), device_name=name, date=_dt.datetime.now().isoformat(timespec="seconds"),
                 commit=os.environ.get("LMC_COMMIT") or git_commit(), profile=setup.profile, dataset=setup.dataset, arch=setup.arch,
                 widths=list(setup.widths), n_pairs=setup.n_pairs, seconds=round(seconds, 1),
+                epochs=setup.config(setup.widths[-1]).epochs, threads=torch.get_num_threads(),
+                train_seconds=None if train_seconds is None else round(train_seconds, 1),
                 torch=torch.__version__, python=platform.python_version(),
                 overrides=dict(overrides or {}))
 
@@ -64,7 +69,8 @@ def takes_matchings(chapter: str) -> bool:
     return "matchings" in inspect.signature(studies.load(chapter).run).parameters
 
 
-def record(chapter: str, setup: Setup, root: Path = RECORDED, overrides: dict | None = None) -> Path:
+def record(chapter: str, setup: Setup, root: Path = RECORDED, overrides: dict | None = None,
+           train_seconds: float | None = None) -> Path:
     """Run a chapter's study under `setup` and write result + provenance (+ verdicts) as JSON.
 
     overrides["matchings"] (from --matchings) goes to a study whose run() takes it."""
@@ -74,8 +80,8 @@ def record(chapter: str, setup: Setup, root: Path = RECORDED, overrides: dict | 
         if overrides and "matchings" in overrides and takes_matchings(chapter) else {}
     result = mod.run(setup, **kw)
     out = path_of(chapter, setup.dataset, setup.profile, root)
-    payload = dict(chapter=chapter, provenance=provenance(setup, time.time() - t0, overrides),
-                   result=result)
+    payload = dict(chapter=chapter, result=result,
+                   provenance=provenance(setup, time.time() - t0, overrides, train_seconds))
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(out, json.dumps(payload, indent=1, default=float).encode())  # whole or not at all
     if hasattr(mod, "verdicts"):
@@ -156,6 +162,9 @@ def parser() -> argparse.ArgumentParser:
                     help="paths per width of a study that takes them (ch02; default: none wm, "
                          "weight matching at every width); '--matchings none' skips it (its exact "
                          "assignments are the slow part at large widths: docs/BENCHMARKS.md)")
+    ap.add_argument("--epochs", nargs="+", type=int,
+                    help="training lengths (a constant-lr recipe): the longest is trained, the "
+                         "others are kept as its snapshots; each is recorded under <root>/e<E>/")
     ap.add_argument("--root", default=str(RECORDED), help="output folder (default results/)")
     ap.add_argument("--force", action="store_true", help="record again when a record exists")
     ap.add_argument("--plan", action="store_true", help="print what would be trained; train nothing")
@@ -205,6 +214,8 @@ def check(args) -> tuple[dict, dict]:
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         raise LmcError(f"--device {args.device!r}: no CUDA GPU is visible here; use auto or cpu")
     over = {k: v for k, v in dict(widths=args.widths, n_pairs=args.n_pairs).items() if v is not None}
+    if args.epochs and min(args.epochs) < 1:
+        raise LmcError(f"--epochs {' '.join(map(str, args.epochs))}: every training length must be >= 1")
     if "n_pairs" in over and over["n_pairs"] < 1:
         raise LmcError(f"--n-pairs {over['n_pairs']!r}: give at least 1 pair per width")
     for name, value in over.items():
@@ -224,13 +235,27 @@ def check(args) -> tuple[dict, dict]:
     return setups, over
 
 
-def todo(args, setup: Setup) -> list[str]:
-    """The chapters still to record for a setup's dataset (all of them with --force)."""
+def lengths(args, setup: Setup) -> dict[int | None, tuple[Setup, Path]]:
+    """{epochs: (setup, root)} per --epochs (longest first), else {None: (setup, --root)}."""
+    if not args.epochs:
+        return {None: (setup, Path(args.root))}
+    return {e: (setup.but(overrides=dict(epochs=e)), epochs_root(Path(args.root), e))
+            for e in sorted(set(args.epochs), reverse=True)}
+
+
+def epochs_root(root: Path, epochs: int) -> Path:
+    """Where the records of one training length go under a root: <root>/e<epochs>."""
+    return Path(root) / f"e{epochs}"
+
+
+def todo(args, setup: Setup, root: Path | None = None) -> list[str]:
+    """The chapters still to record for a setup's dataset under `root` (all of them with --force)."""
     out = []
+    root = Path(args.root) if root is None else root
     for ch in args.chapters:
-        path = path_of(ch, setup.dataset, setup.profile, Path(args.root))
+        path = path_of(ch, setup.dataset, setup.profile, root)
         try:
-            done = not args.force and load(ch, setup.dataset, setup.profile, Path(args.root))
+            done = not args.force and load(ch, setup.dataset, setup.profile, root)
         except LmcError as err:
             print(f"re-recording: {err}", flush=True)
             done = False
@@ -243,25 +268,39 @@ def todo(args, setup: Setup) -> list[str]:
 
 
 def run_dataset(args, setup: Setup, over: dict) -> None:
-    """Pre-train what the plan asks for, then record each chapter still to do, one line each."""
-    chapters = todo(args, setup)
-    configs = plan.unique(c for ch in chapters for c in plan.configs(ch, setup))
+    """Pre-train what the plan asks for (with --epochs: the longest run, the others its
+    snapshots), then record each chapter still to do at each length, one line each."""
+    runs = {e: (s, root, todo(args, s, root)) for e, (s, root) in lengths(args, setup).items()}
+    longest = max((e for e in runs if e is not None), default=None)
+    configs = plan.unique(c if longest is None else c.replace(epochs=longest)
+                          for s, _, chapters in runs.values() for ch in chapters
+                          for c in plan.configs(ch, s))
+    snapshots = tuple(e for e in runs if e not in (None, longest))
     if args.plan:
-        print(f"plan for {setup.dataset} ({setup.profile}), chapters {' '.join(chapters) or '-'}:")
+        chapters = sorted({ch for _, _, chs in runs.values() for ch in chs})
+        print(f"plan for {setup.dataset} ({setup.profile}), chapters {' '.join(chapters) or '-'}"
+              + (f"; snapshots at epochs {', '.join(map(str, snapshots))}" if snapshots else "") + ":")
         print(plan.table(configs, setup.device), flush=True)
         print(plan.wm_line(chapters, setup, over.get("matchings")), flush=True)
         return
+    train_s = None
     if configs:
         t0 = time.time()
         trained = executor.train_plan(configs, args.executor, args.address, device=setup.device,
-                                      progress=sys.stderr.isatty())
+                                      progress=sys.stderr.isatty(),
+                                      train=functools.partial(cache.ensure_trained,
+                                                              snapshots=snapshots) if snapshots else None)
+        train_s = time.time() - t0
         print(f"trained {len(trained)} of {len(configs)} planned models for {setup.dataset} "
-              f"in {time.time() - t0:.1f} s", flush=True)
-    for ch in chapters:
-        t0 = time.time()
-        out = record(ch, setup, Path(args.root), over)
-        print(f"recorded chapter {ch} on {setup.dataset} ({setup.profile}) in "
-              f"{time.time() - t0:.1f} s -> {out}", flush=True)
+              f"in {train_s:.1f} s" + (f" (snapshots at epochs {snapshots})" if snapshots else ""),
+              flush=True)
+    for e, (s, root, chapters) in runs.items():
+        for ch in chapters:
+            t0 = time.time()
+            out = record(ch, s, root, over, train_s)
+            print(f"recorded chapter {ch} on {s.dataset} ({s.profile}"
+                  + (f", {e} epochs" if e else "") + f") in {time.time() - t0:.1f} s -> {out}",
+                  flush=True)
 
 
 def main(argv=None) -> int:

@@ -11,6 +11,7 @@ import argparse
 import contextlib
 import datetime
 import fcntl
+import functools
 import hashlib
 import io
 import json
@@ -29,7 +30,7 @@ from lmc_lib.core import train_group
 from lmc_lib.core.atomic import atomic_write
 from lmc_lib.core.config import RECIPE_VERSION, TrainConfig
 from lmc_lib.core.models import build_model
-from lmc_lib.core.runlog import recipe
+from lmc_lib.core.runlog import log_line, recipe
 from lmc_lib.core.utils import REPO, LmcError, jsonable, resolve_device
 
 MAX_CURVE_POINTS = 500  # metrics lists longer than this are subsampled in the sidecar
@@ -217,12 +218,14 @@ def load_or_train(config: TrainConfig, device="auto", progress: bool = True,
 
 
 def ensure_trained(configs, device="auto", progress: bool = True,
-                   cache_dir: str | Path | None = None) -> list[str]:
+                   cache_dir: str | Path | None = None, snapshots=()) -> list[str]:
     """Train every config not cached yet (seeds of one MLP recipe as one group); the keys trained.
 
     Groups come from train_group.plan_groups, capped by memory (train_group.MAX_GROUP members,
     train_group.group_bytes of weights + grads + optimiser state); every member is written as an
     ordinary entry while the group holds all its members' locks (taken in key order).
+    `snapshots` (epochs): a groupable config trained now also leaves its model at each of these
+    epochs, as the entry of the same config with that many epochs (_keep_snapshot).
     """
     root = _root(cache_dir)
 
@@ -243,11 +246,34 @@ def ensure_trained(configs, device="auto", progress: bool = True,
             for key in sorted({c.key() for c in group}):
                 locks.enter_context(_locked(root, key))
             group = [c for c in group if missing(c, discard=True)]  # others may have written some
-            results = train_group.train_group(group, device, progress) if group else []
+            keep = functools.partial(_keep_snapshot, root)
+            snaps = snapshots if group and train_group.groupable(group[0]) else ()
+            results = train_group.train_group(group, device, progress, snapshots=snaps,
+                                              on_snapshot=keep) if group else []
             for c, (model, metrics) in zip(group, results):
                 _write(root, c.key(), c, model, metrics)
                 trained.append(c.key())
     return trained
+
+
+def _keep_snapshot(root: Path, config: TrainConfig, model: nn.Module, metrics: dict) -> None:
+    """Write a snapshot as the entry of its config; an entry already there is kept, and a log line
+    says whether its weights are the snapshot's bit for bit (they should be: train_group)."""
+    key = config.key()
+    with _locked(root, key):
+        try:
+            side, _ = _read_entry(root, key)
+        except (FileNotFoundError, _BadEntry):
+            _write(root, key, config, model, metrics)
+            return
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    same = hashlib.sha256(buf.getvalue()).hexdigest() == side["sha256"]
+    log_line(f"snapshot {config.dataset} {config.arch} w={config.width:g} seed={config.seed} "
+             f"({recipe(config)}) at epoch "
+             f"{config.epochs}: {'identical to' if same else 'DIFFERS from'} the cached entry {key}",
+             False)
 
 
 def model_pairs(config: TrainConfig, n_pairs: int, device="auto", progress: bool = True,

@@ -15,6 +15,7 @@ the members one by one with train.train. A group is capped by memory: see `max_g
 """
 from __future__ import annotations
 
+import copy
 import time
 
 import torch
@@ -130,8 +131,9 @@ def _check_members(host: list, configs, epoch: int) -> None:
         train._check_finite([row[j] for row in host], c, epoch)
 
 
-def _fit(configs, params, ds, dev, progress) -> dict:
-    """Train the stacked params in place; per-member loss/accuracy history."""
+def _fit(configs, params, ds, dev, progress, at_epoch=None) -> dict:
+    """Train the stacked params in place; per-member loss/accuracy history
+    (`at_epoch(epochs_done, hist)` is called after every epoch but the last)."""
     c0, k = configs[0], len(configs)
     n = len(ds.y_train)
     bs = min(c0.batch_size, n)
@@ -160,6 +162,8 @@ def _fit(configs, params, ds, dev, progress) -> dict:
             hist["step_losses"][j] += [row[j] for row in host]
             hist["epoch_losses"][j].append(sum(row[j] for row in host) / len(host))
         hist["train_acc"] = [c / (per_epoch * bs) for c in correct.tolist()]
+        if at_epoch is not None and epoch + 1 < c0.epochs:
+            at_epoch(epoch + 1, hist)
     return hist
 
 
@@ -173,8 +177,15 @@ def _check_group(configs: list[TrainConfig]) -> None:
                                   f"{bad[0]} differs from {configs[0]}: use plan_groups first")
 
 
-def train_group(configs: list[TrainConfig], device="auto", progress: bool = True, data=None):
+def train_group(configs: list[TrainConfig], device="auto", progress: bool = True, data=None,
+                snapshots=(), on_snapshot=None):
     """Train configs that differ only in seed/init_seed; [(model, metrics)] as train.train gives.
+
+    `snapshots`: epochs (below the configs' own) at which `on_snapshot(config, model, metrics)` gets
+    each member as it stands then, `config` being the member's config with `epochs` set to that
+    epoch. With a constant learning rate (schedule "none") the data order and every step up to
+    there are those of a run of that many epochs, so a snapshot is that run's model bit for bit
+    (tests/test_train_group.py); a scheduled recipe has no snapshots (the lr depends on the total).
 
     Groupable recipes (see `groupable`) train as one stacked model, a single config too, so a
     config's weights do not depend on the group it was trained in; anything else (BN variants,
@@ -193,7 +204,8 @@ def train_group(configs: list[TrainConfig], device="auto", progress: bool = True
     models = [train.init_model(c, ds).to(dev) for c in configs]
     params = _stack(models, dev)
     start = time.perf_counter()
-    hist = _fit(configs, params, ds, dev, progress)
+    at_epoch = _snapshotter(configs, params, models, ds, dev, start, snapshots, on_snapshot)
+    hist = _fit(configs, params, ds, dev, progress, at_epoch)
     if dev.type == "cuda":
         torch.cuda.synchronize(dev)
     share = (time.perf_counter() - start) / len(configs)
@@ -202,6 +214,27 @@ def train_group(configs: list[TrainConfig], device="auto", progress: bool = True
     for c, (_, m) in zip(configs, out):
         runlog.log_trained(c, share * len(configs), m["test_acc"], progress, group=len(configs))
     return out
+
+
+def _snapshotter(configs, params, models, ds, dev, start, snapshots, on_snapshot):
+    """The per-epoch callback of _fit that hands snapshots to `on_snapshot` (None: no snapshots)."""
+    wanted = {int(e) for e in snapshots if 0 < int(e) < configs[0].epochs}
+    if not wanted or on_snapshot is None:
+        return None
+    if configs[0].schedule != "none":
+        raise train.TrainingError(f"snapshots need a constant learning rate; schedule "
+                                  f"{configs[0].schedule!r} depends on the total epochs")
+
+    def at_epoch(done: int, hist: dict) -> None:
+        if done not in wanted:
+            return
+        share = (time.perf_counter() - start) / len(configs)
+        copies = [copy.deepcopy(m) for m in models]
+        _unstack(params, copies)
+        for j, (c, m) in enumerate(zip(configs, copies)):
+            own = {k: [list(v) for v in hist[k]] if k != "train_acc" else list(hist[k]) for k in hist}
+            on_snapshot(c.replace(epochs=done), m, _metrics(m, ds, own, j, share, dev))
+    return at_epoch
 
 
 def _metrics(model, ds, hist: dict, j: int, share: float, dev) -> dict:
