@@ -67,7 +67,7 @@ decay_factor: float = 2.0       # C11: measured norm ratio within this factor of
 # %% tags=["remove-input"]
 import matplotlib.pyplot as plt
 
-from lmc_lib.chapters import record, report
+from lmc_lib.chapters import record, regimes, report
 from lmc_lib.chapters.experiment import Setup
 from lmc_lib.chapters.params import checked
 from lmc_lib.chapters.plots import layers as lplots
@@ -144,6 +144,18 @@ if second:
 # %% tags=["remove-input"]
 record.show("04", setup.dataset,
             [lplots.lewc_cosine, lplots.norm_decay, lplots.lewc_general])
+
+# %% [markdown]
+# ## The paper's recipe on a CPU (100 epochs, w ≤ 2)
+# The same study with the paper's own training recipe (100 epochs, constant learning rate) at the
+# paper's four smallest widths, recorded on a CPU and drawn by the same code; its verdicts are
+# judged by today's rules. {doc}`Chapter 12 <12_training_length>` sets this regime beside the
+# `cpu` profile's 3 epochs and attributes each verdict to one of them.
+
+# %% tags=["remove-input"]
+cpu_record = regimes.show("04", setup.dataset, [lplots.lewc_cosine, lplots.norm_decay], **thresholds)
+if second:
+    _ = regimes.show("04", second.dataset, [], **thresholds)
 
 # %% [markdown]
 # ## Departures from the paper

@@ -53,7 +53,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
 
-from lmc_lib.chapters import report
+from lmc_lib.chapters import regimes, report
 from lmc_lib.chapters.experiment import Setup, width_label
 from lmc_lib.chapters.params import checked
 from lmc_lib.chapters.plots import conditions as figs
@@ -97,6 +97,16 @@ display(Markdown(
 
 # %% tags=["remove-input"]
 _ = report.show_sentences(ch09.verdicts, (result, setup), ["C12"])
+
+# %% [markdown]
+# ## The paper's recipe on a CPU (100 epochs, w ≤ 2)
+# The same study with the paper's own training recipe (100 epochs, constant learning rate) at the
+# paper's four smallest widths, recorded on a CPU and drawn by the same code; its verdicts are
+# judged by today's rules. {doc}`Chapter 12 <12_training_length>` sets this regime beside the
+# `cpu` profile's 3 epochs and attributes each verdict to one of them.
+
+# %% tags=["remove-input"]
+cpu_record = regimes.show("09", setup.dataset, [figs.fig12_flatness])
 
 # %% [markdown]
 # ## Departures from the paper

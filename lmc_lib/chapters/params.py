@@ -117,6 +117,7 @@ CHAPTERS = {
                                "data set of the conv nets")),
     "11": dict(spawn_widths=_p("floats", *_WIDTHS, "widths of the spawning study"),
                lams=_p("int", *_ODD3, "lam grid of the spawning curves")),
+    "12": dict(**_SECOND),
 }
 
 

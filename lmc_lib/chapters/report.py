@@ -197,8 +197,11 @@ def show_found(chapter: str, profile: str) -> list[dict]:
     """The chapter's ending, "What this chapter found", computed from its verdict records."""
     from IPython.display import Markdown, display
 
+    from lmc_lib.chapters import attribution
     recs = found(chapter, profile)
     display(Markdown(resultview.found_markdown(recs, CLAIMS)))
+    if chapter in attribution.RECORDED_CHAPTERS:
+        display(Markdown(attribution.sentences(attribution.rows_for(results_dir(profile, chapter), chapter))))
     return recs
 
 
@@ -219,18 +222,26 @@ def load_verdicts(folder: Path) -> dict[str, list[dict]]:
 def verdict_table(live_profile: str | None = None) -> str:
     """Markdown tables of every claim's verdicts (live build, recorded paper runs): the paper's
     claims, then a section of claims beyond the paper; each verdict links to its chapter's Result."""
+    from lmc_lib.chapters import attribution, regimes
     live_profile = live_profile or os.environ.get("LMC_PROFILE", "cpu")
-    cols = [load_verdicts(results_dir(live_profile)), load_verdicts(RECORDED / "paper")]
+    cols = [load_verdicts(results_dir(live_profile)), regimes.all_verdicts(),
+            load_verdicts(RECORDED / "paper")]
     head = (f"| claim | what it says | verdict, `{live_profile}` profile (this build; "
-            f"{_scale(cols[0])}) | verdict, `paper` profile (recorded on a GPU; {_scale(cols[1])}) |"
-            "\n|---|---|---|---|")
-    rows = [head] + [f"| {c} | {t} | {_cell(cols[0].get(c))} | {_cell(cols[1].get(c))} |"
-                     for c, t in CLAIMS.items()]
+            f"{_scale(cols[0])}) | verdict, paper recipe recorded on a CPU ({_scale(cols[1])}) | "
+            f"verdict, `paper` profile recorded on a GPU ({_scale(cols[2])}) |"
+            "\n|---|---|---|---|---|")
+    line = lambda c, t: f"| {c} | {t} | " + " | ".join(_cell(col.get(c)) for col in cols) + " |"  # noqa: E731
+    rows = [head] + [line(c, t) for c, t in CLAIMS.items()]
     extra = sorted({c for col in cols for c in col if c not in CLAIMS}, key=_natural)
     if extra:
         rows += ["", "### Claims beyond the paper and your own", "", head]
-        rows += [f"| {c} | {_statement((cols[0].get(c) or cols[1].get(c))[0])} | "
-                 f"{_cell(cols[0].get(c))} | {_cell(cols[1].get(c))} |" for c in extra]
+        rows += [line(c, _statement(next(col[c] for col in cols if col.get(c))[0])) for c in extra]
+    rows += ["", "### Short training or the paper?", "",
+             "Each live verdict beside the same chapter's verdict on the paper's recipe (100 epochs, "
+             "recorded on a CPU at w ≤ 2), how the claim's core quantity moves from 3 to 100 epochs "
+             "of the same runs, and what follows by the rule fixed in `docs/VERDICTS.md` "
+             "(\"Attribution\"); {doc}`chapter 12 <12_training_length>` draws the movement.", "",
+             attribution.markdown(attribution.attribute(cols[0], cols[1]))]
     return "\n".join(rows)
 
 
