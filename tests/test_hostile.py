@@ -64,11 +64,11 @@ def test_unknown_name_is_an_error_listing_the_known_ones():
 
 
 def test_a_new_chapter_declares_its_own_parameters_by_its_cell(tmp_path):
-    src = tmp_path / "12_new.py"
+    src = tmp_path / "13_new.py"
     src.write_text('# %% tags=["parameters"]\nprofile: str = "cpu"  # p\nlam: float = 0.5  # l\n\n# %%\n')
-    assert params.validate({"lam": "0.3"}, "12", source=src) == {"lam": 0.3}
-    _fails(lambda: params.validate({"lam": "abc"}, "12", source=src), "lam", "a float")
-    _fails(lambda: params.validate({"lamb": 1}, "12", source=src), "lamb", "'lam'")
+    assert params.validate({"lam": "0.3"}, "13", source=src) == {"lam": 0.3}
+    _fails(lambda: params.validate({"lam": "abc"}, "13", source=src), "lam", "a float")
+    _fails(lambda: params.validate({"lamb": 1}, "13", source=src), "lamb", "'lam'")
 
 
 def test_setup_validates_in_the_kernel_too():

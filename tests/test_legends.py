@@ -13,7 +13,7 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
 from lmc_lib.chapters import hypothesis  # noqa: E402
-from lmc_lib.chapters.plots import basics, conditions, layers, paths, settings  # noqa: E402
+from lmc_lib.chapters.plots import basics, conditions, layers, lengths, paths, settings  # noqa: E402
 from lmc_lib.chapters.results import wkey  # noqa: E402
 
 W = [0.125, 0.25, 0.5, 1.0]
@@ -103,6 +103,14 @@ def _many():
                                                          "4": [sub()]} for w in W})
 
 
+def _lengths_panels():
+    """attribution.lengths dicts of three claims: [width][pair] values at 3, 10, 30, 100 epochs."""
+    eps = [3, 10, 30, 100]
+    return [dict(claim=c, name=f"quantity of {c}", direction=d, widths=W, epochs=eps,
+                 values={e: [_v(PAIRS, lo=0.5, hi=1.0) for _ in W] for e in eps})
+            for c, d in (("C1", -1), ("C4", 1), ("C6", 1))]
+
+
 def _figures():
     """(name, draw) for every figure function of the plots modules that draws a legend."""
     p, ly, c = _paths_result(), _layers_result(), _conditions_result()
@@ -134,6 +142,7 @@ def _figures():
         "conditions.effective_rank_vs_wd": lambda: conditions.effective_rank_vs_wd(c, "t"),
         "conditions.fig11_commutativity": lambda: conditions.fig11_commutativity(c, "t"),
         "conditions.fig12_flatness": lambda: conditions.fig12_flatness(c, "t"),
+        "lengths.core_vs_epochs": lambda: lengths.core_vs_epochs(_lengths_panels(), "t"),
         "conditions.fig13_14_activation_cosine": lambda: conditions.fig13_14_activation_cosine(c, "t"),
         "settings.lam_paths": lambda: settings.lam_paths(studies, "t"),
         "settings.norm_decay": lambda: settings.norm_decay(studies, "t"),
@@ -273,7 +282,7 @@ def test_every_figure_function_with_a_legend_is_checked():
     import inspect
 
     drawn = {name.split()[0] for name in FIGURES}
-    for module in (basics, conditions, layers, paths, settings, hypothesis):
+    for module in (basics, conditions, layers, lengths, paths, settings, hypothesis):
         for name, fn in inspect.getmembers(module, inspect.isfunction):
             if fn.__module__ == module.__name__ and not name.startswith("_") and "legend" in inspect.getsource(fn):
                 assert f"{module.__name__.rsplit('.', 1)[1]}.{name}" in drawn, name
