@@ -1,34 +1,35 @@
-"""Does bf16 autocast training change the book's headline numbers more than a change of seed does?
+"""Does bf16 change the book's numbers more than floating-point noise does? A rule checked on a null first.
 
-The rule, fixed before the run (it replaces an older rule that compared every merged accuracy
-with fp32 within 0.5 pp, i.e. a precision change against zero instead of against a change of seed):
+The rule (fixed on 2026-12-07, before its null or bf16 run; it replaces "every bf16 mean within one
+fp32 std of the fp32 mean, for 40 quantities at once", which fails noise itself: for two means of
+3 pairs that differ like two seed draws, |Z| > 1.22 happens for about one quantity in five, so 40
+quantities almost never all pass):
 
-    Same seeds in fp32 and in bf16 (autocast of the forward and backward; weights, gradients and
-    Adam state stay fp32), three pairs per width, every width of the profile, both data sets
-    (fashion_mnist and mnist). For every width and every headline quantity -- the merged model's
-    accuracy at lam = 1/2, the accuracy barrier and the calibrated-loss barrier (Def 2.1, max over
-    the 11-point grid), the fitted inverse temperature beta at lam = 1/2 (chapter 2), and the LEWC
-    cosine of each layer (Def 4.1, chapter 4's probe) -- the bf16 mean over pairs differs from the
-    fp32 mean by less than the spread, the sample std (ddof 1) of the fp32 values over pairs; and
-    every verdict (C1, C2, C10 of ch02.verdicts, C4 of ch04.verdicts) is equal in both precisions.
-    Only then may bf16 become the cpu profile's training precision; otherwise the profile stays
-    fp32. Curves and probes are evaluated in fp32 in both runs (the rule says nothing about
-    evaluating in bf16).
+    Same seeds, three pairs per width. For every width and every quantity q (the merged model's
+    accuracy at lam = 1/2, the accuracy barrier, the calibrated-loss barrier (Def 2.1, max over the
+    11-point grid), beta at lam = 1/2 (chapter 2), the LEWC cosine of every layer (Def 4.1, chapter
+    4)), take the paired differences d_i = q_i(condition) - q_i(fp32) over pairs i and a two-sided
+    paired t-test of mean(d) = 0. Over all quantities of a data set (one family), Holm's step-down
+    correction at a family-wise level of 0.05: the condition FAILS when any test rejects, or when
+    any verdict (C1, C2, C10 of ch02.verdicts, C4 of ch04.verdicts) differs from fp32's. False-alarm
+    rate: at most 5 % per data set when the differences are normal with mean 0 (Holm controls the
+    family-wise error under any dependence between the tests).
 
-The same rule for evaluation (`--stage eval`, fixed before its run): the models trained in fp32 once,
-their interpolation curves evaluated twice, every forward in fp32 and under bf16 autocast (weights,
-logits, beta fit and losses fp32); the quantities are the curve's (merged accuracy at 1/2, accuracy
-barrier, calibrated-loss barrier, beta at 1/2) at every width of the profile and w = 4 (pass
-`--widths`), three pairs, both data sets; the verdicts C1, C2, C10 (ch02.verdicts) must be equal.
-Only then may the cpu profile evaluate curves in bf16 (`curve_precision`); probes (LEWC and the
-other per-layer quantities) stay fp32 whatever this gives.
+    The null comparison: fp32 against fp32 with each batch's samples in reverse order (the same
+    samples, the same mean, another summation order: a pure floating-point change). It must pass;
+    only then is the rule applied to bf16. 1 vs 2 torch threads is no null here: the trained
+    weights are bit-identical on this CPU (checked), so it would test nothing.
 
-Prints the table (width x quantity: fp32 mean ± std, bf16 mean ± std, |diff|, spread, pass), the
-verdicts, training and evaluation times, and the decision; writes the raw numbers as JSON.
+Stages: `--stage train` compares training conditions (null, bf16 autocast of forward and
+backward; curves and probes in fp32); `--stage eval` compares curve evaluation (fp32-trained
+models, curves in fp32 and under bf16 autocast; the curve quantities and C1, C2, C10 only).
+Prints the table (width x quantity: reference and condition mean ± std, mean difference, p,
+Holm's threshold, pass), the verdicts, the times and the decision per condition; writes the raw
+numbers as JSON.
 
-    python benchmarks/bf16_check.py [--profile cpu] [--datasets fashion_mnist mnist] [--threads 2]
-                                    [--widths 0.125 ... 4] [--n-pairs 3] [--out FILE.json]
-                                    [--stage train|eval]
+    python benchmarks/bf16_check.py [--stage train|eval] [--conditions null bf16] [--profile cpu]
+                                    [--datasets fashion_mnist mnist] [--widths 0.125 ... 1]
+                                    [--n-pairs 3] [--threads 2] [--out FILE.json]
 """
 from __future__ import annotations
 
@@ -42,20 +43,39 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from lmc_lib.chapters.experiment import Setup, width_label  # noqa: E402
 from lmc_lib.chapters.plan import pair_configs  # noqa: E402
 from lmc_lib.chapters.studies import ch02, ch04  # noqa: E402
-from lmc_lib.core import cache  # noqa: E402
+from lmc_lib.core import cache, train_group  # noqa: E402
+from lmc_lib.core.utils import env_set  # noqa: E402
 
-PRECISIONS = ("fp32", "bf16")
+CONDITIONS = ("null", "bf16")  # compared with "fp32", the reference
+FAMILY_ALPHA = 0.05
 SCALARS = {"merged acc at 1/2 (%)": ("acc_half", 100), "acc. barrier (pp)": ("acc_barrier_max", 100),
            "cal. barrier (nats)": ("cal_barrier_max", 1), "beta at 1/2": ("beta_half", 1)}
 
 
+class ReversedBatches:
+    """`torch` as train_group sees it, except that each epoch's order is reversed inside every batch
+    (the same random draws, the same samples per batch, another summation order)."""
+
+    def __init__(self, batch_size: int):
+        self.batch_size = batch_size
+
+    def __getattr__(self, name):
+        return getattr(torch, name)
+
+    def randperm(self, n, **kw):
+        p = torch.randperm(n, **kw)
+        full = n // self.batch_size * self.batch_size
+        return torch.cat([p[:full].view(-1, self.batch_size).flip(1).reshape(-1), p[full:]])
+
+
 def run(setup: Setup, log) -> dict:
-    """Per-pair quantities, verdicts and seconds of one precision on one data set."""
+    """Per-pair quantities, verdicts and seconds of one training condition on one data set."""
     t0 = time.perf_counter()
     cache.ensure_trained(pair_configs(setup, setup.widths), setup.device, progress=False)
     t1 = time.perf_counter()
@@ -91,20 +111,52 @@ def curve_numbers(r2: dict, setup: Setup) -> tuple[dict, dict]:
     return q, verdicts
 
 
-def compare(widths, runs: dict) -> tuple[list, bool]:
-    """Table rows (width, quantity, fp32 mean±std, bf16 mean±std, |diff|, spread, pass) and all-pass."""
-    rows, ok = [], True
-    for name in runs["fp32"]["quantities"]:
+def paired_p(a, b) -> float:
+    """Two-sided paired t-test p-value of mean(b - a) = 0 (1.0 when every difference is 0)."""
+    d = np.asarray(b, float) - np.asarray(a, float)
+    if np.allclose(d, 0.0, rtol=0.0, atol=0.0):
+        return 1.0
+    if np.std(d) == 0.0:
+        return 0.0  # the same nonzero shift on every pair
+    return float(stats.ttest_rel(b, a).pvalue)
+
+
+def holm(pvalues: list[float], alpha: float = FAMILY_ALPHA) -> list[tuple[float, bool]]:
+    """Holm's step-down: (the p-value's threshold alpha / (m - rank), rejected) per test, in order."""
+    m, order = len(pvalues), np.argsort(pvalues)
+    out, stop = [None] * len(pvalues), False
+    for rank, k in enumerate(order):
+        threshold = alpha / (m - rank)
+        stop = stop or pvalues[k] > threshold
+        out[k] = (threshold, not stop)
+    return out
+
+
+def compare(widths, ref: dict, cond: dict) -> tuple[list, bool]:
+    """Table rows (width, quantity, reference and condition mean ± std, mean difference, p, Holm
+    threshold, pass) and whether no test of the family rejects."""
+    cells, ps = [], []
+    for name in ref["quantities"]:
         for i, w in enumerate(widths):
-            a = np.asarray(runs["fp32"]["quantities"][name][i])
-            b = np.asarray(runs["bf16"]["quantities"][name][i])
-            diff, spread = abs(b.mean() - a.mean()), a.std(ddof=1)
-            passed = bool(diff < spread)
-            ok &= passed
-            rows.append((width_label(w), name, f"{a.mean():.4g} ± {spread:.2g}",
-                         f"{b.mean():.4g} ± {b.std(ddof=1):.2g}", f"{diff:.2g}", f"{spread:.2g}",
-                         "yes" if passed else "**no**"))
-    return rows, ok
+            a, b = (np.asarray(r["quantities"][name][i], float) for r in (ref, cond))
+            cells.append((width_label(w), name, a, b))
+            ps.append(paired_p(a, b))
+    rows = []
+    for (w, name, a, b), p, (thr, rejected) in zip(cells, ps, holm(ps)):
+        rows.append((w, name, f"{a.mean():.4g} ± {a.std(ddof=1):.2g}",
+                     f"{b.mean():.4g} ± {b.std(ddof=1):.2g}", f"{(b - a).mean():+.2g}",
+                     f"{p:.3g}", f"{thr:.2g}", "**no**" if rejected else "yes"))
+    return rows, not any(rej for _, rej in holm(ps))
+
+
+def conditions_of(stage: str, names) -> dict:
+    """{name: (Setup change, training context)} of the conditions compared with fp32."""
+    if stage == "eval":
+        return {"bf16": (dict(curve_precision="bf16"), None)}
+    out = {}
+    for n in names:
+        out[n] = (dict(overrides=dict(precision="bf16")), None) if n == "bf16" else ({}, "reversed")
+    return out
 
 
 def main(argv=None) -> int:
@@ -116,40 +168,56 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default="")
     ap.add_argument("--stage", choices=("train", "eval"), default="train",
-                    help="train: bf16 training (curves fp32); eval: fp32 models, curves in bf16")
+                    help="train: training conditions (curves fp32); eval: fp32 models, curves in bf16")
+    ap.add_argument("--conditions", nargs="+", choices=CONDITIONS, default=list(CONDITIONS),
+                    help="train stage: null (reversed batch order, fp32) and/or bf16")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     os.environ.setdefault("LMC_RESULTS", tempfile.mkdtemp(prefix="bf16_check_"))
     log = lambda s: print(s, flush=True)  # noqa: E731
     log(f"load average before: {os.getloadavg()}")
-    every_ok, found = True, {}
+    decisions, found = {}, {}
     for ds in args.datasets:
         base = Setup.from_params(profile=args.profile, dataset=ds, device="cpu", widths=args.widths,
                                  n_pairs=args.n_pairs)
-        runs = {}
-        if args.stage == "eval":
-            cache.ensure_trained(pair_configs(base, base.widths), base.device, progress=False)
-        for p in PRECISIONS:
-            log(f"{ds} {p} ({time.strftime('%H:%M:%S')}, load {os.getloadavg()[0]:.2f})")
-            runs[p] = (run_eval(base.but(curve_precision=p), log) if args.stage == "eval"
-                       else run(base.but(overrides=dict(precision=p)), log))
-        rows, ok = compare(base.widths, runs)
-        same = runs["fp32"]["verdicts"] == runs["bf16"]["verdicts"]
-        every_ok &= ok and same
-        found[ds] = dict(widths=list(base.widths), runs=runs, rows=rows, numbers_ok=ok, verdicts_equal=same)
-        log(f"\n{base.title()}\n\n| w | quantity | fp32 mean ± std | bf16 mean ± std | |diff| | spread "
-            "| pass |\n|---|---|---|---|---|---|---|")
-        for r in rows:
-            log("| " + " | ".join(r) + " |")
-        for p, r in runs.items():
-            log(f"\n{p}: training {r['train_s']:.0f} s, evaluation {r['eval_s']:.0f} s; "
-                f"verdicts {r['verdicts']}")
+        base = base.but(curve_precision="fp32")
+        log(f"{ds} fp32 ({time.strftime('%H:%M:%S')}, load {os.getloadavg()[0]:.2f})")
+        ref = run_eval(base, log) if args.stage == "eval" else run(base, log)  # the book's models
+        found[ds] = dict(widths=list(base.widths), fp32=ref)
+        for name, (change, order) in conditions_of(args.stage, args.conditions).items():
+            log(f"{ds} {name} ({time.strftime('%H:%M:%S')}, load {os.getloadavg()[0]:.2f})")
+            setup = base.but(**change)
+            if args.stage == "eval":
+                cond = run_eval(setup, log)
+            else:
+                with tempfile.TemporaryDirectory(prefix="bf16_check_models_") as tmp:
+                    saved = train_group.torch
+                    if order == "reversed":
+                        train_group.torch = ReversedBatches(setup.config(setup.widths[0]).batch_size)
+                    try:  # the null's models (and studies) differ under the same keys: own cache
+                        with env_set("LMC_CACHE", tmp if order else None):
+                            cond = run(setup, log)
+                    finally:
+                        train_group.torch = saved
+            rows, ok = compare(base.widths, ref, cond)
+            same = ref["verdicts"] == cond["verdicts"]
+            decisions[(ds, name)] = ok and same
+            found[ds][name] = dict(run=cond, rows=rows, numbers_ok=ok, verdicts_equal=same)
+            log(f"\n{base.title()}: {name} against fp32\n\n| w | quantity | fp32 mean ± std | "
+                f"{name} mean ± std | mean diff | p | Holm threshold | pass |\n"
+                "|---|---|---|---|---|---|---|---|")
+            for r in rows:
+                log("| " + " | ".join(r) + " |")
+            log(f"\nfp32: training {ref['train_s']:.0f} s, evaluation {ref['eval_s']:.0f} s; "
+                f"verdicts {ref['verdicts']}\n{name}: training {cond['train_s']:.0f} s, evaluation "
+                f"{cond['eval_s']:.0f} s; verdicts {cond['verdicts']}\n{name} on {ds}: "
+                f"{'passes' if ok and same else 'FAILS'} (no Holm rejection: {ok}; equal verdicts: {same})")
         if args.out:
-            Path(args.out).write_text(json.dumps(found, indent=1))
-    what = "evaluate curves" if args.stage == "eval" else "train"
-    log(f"\nload average after: {os.getloadavg()}\nbf16 {'passes' if every_ok else 'fails'} the rule "
-        f"(every |diff| < fp32 spread and equal verdicts): the cpu profile "
-        f"{f'may {what} in bf16' if every_ok else f'does not {what} in bf16'}")
+            Path(args.out).write_text(json.dumps(found, indent=1, default=str))
+    log(f"\nload average after: {os.getloadavg()}")
+    for name in {n for _, n in decisions}:
+        ok = all(v for (d, n), v in decisions.items() if n == name)
+        log(f"{name}: {'passes' if ok else 'fails'} the rule on {', '.join(args.datasets)}")
     return 0
 
 
