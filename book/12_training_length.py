@@ -24,8 +24,9 @@
 # widths (1/4, 1/2, 1, 2; 3 pairs, both datasets), and each run was also kept at 3, 10 and 30
 # epochs. With a constant learning rate the first 3 epochs of a 100-epoch run *are* a 3-epoch run:
 # same data order, same steps; so the 3-epoch snapshot is the `cpu` profile's model bit for bit
-# (a test in `tests/test_train_group.py` proves it, and the record run checked every snapshot
-# against the cached `cpu` model). Chapters 2, 4 and 5 were then recorded at each length.
+# (a test in `tests/test_train_group.py` proves it on toy data, and `benchmarks/snapshot_check.py`
+# on the records' own models: see `docs/BENCHMARKS.md`). Chapters 2, 4 and 5 were then recorded at
+# each length.
 #
 # **The experiment.** For each claim with a single core quantity, draw it against the training
 # length at every recorded width (mean ± std over pairs), and apply the rule of
