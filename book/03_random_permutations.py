@@ -85,7 +85,7 @@ plt.show()
 _ = report.show_sentences(ch03.verdicts, (result, setup), ["C3"], c3_tol_pp=c3_tol_pp)
 
 # %% [markdown]
-# ## The paper's recipe on a CPU (100 epochs, w ≤ 2)
+# ## The paper's recipe on a CPU (100 epochs, the paper's smallest widths)
 # The same study with the paper's own training recipe (100 epochs, constant learning rate) at the
 # paper's four smallest widths, recorded on a CPU and drawn by the same code; its verdicts are
 # judged by today's rules. {doc}`Chapter 12 <12_training_length>` sets this regime beside the

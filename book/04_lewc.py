@@ -146,7 +146,7 @@ record.show("04", setup.dataset,
             [lplots.lewc_cosine, lplots.norm_decay, lplots.lewc_general])
 
 # %% [markdown]
-# ## The paper's recipe on a CPU (100 epochs, w ≤ 2)
+# ## The paper's recipe on a CPU (100 epochs, the paper's smallest widths)
 # The same study with the paper's own training recipe (100 epochs, constant learning rate) at the
 # paper's four smallest widths, recorded on a CPU and drawn by the same code; its verdicts are
 # judged by today's rules. {doc}`Chapter 12 <12_training_length>` sets this regime beside the

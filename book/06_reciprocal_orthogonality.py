@@ -134,7 +134,7 @@ if second:
 record.show("06", setup.dataset, [lplots.reciprocal_orthogonality, lplots.merged_projection])
 
 # %% [markdown]
-# ## The paper's recipe on a CPU (100 epochs, w ≤ 2)
+# ## The paper's recipe on a CPU (100 epochs, the paper's smallest widths)
 # The same study with the paper's own training recipe (100 epochs, constant learning rate) at the
 # paper's four smallest widths, recorded on a CPU and drawn by the same code; its verdicts are
 # judged by today's rules. {doc}`Chapter 12 <12_training_length>` sets this regime beside the

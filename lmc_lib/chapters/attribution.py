@@ -1,12 +1,13 @@
 """Is a verdict the short training or the paper? docs/VERDICTS.md, "Attribution", as code.
 
 For a claim on a dataset: L (the live `cpu` verdict), R (the paper recipe's verdict, recorded on a
-CPU at w <= 2) and M (how the claim's core quantity moves between the 3- and the 100-epoch snapshot
+CPU at the paper's smallest widths) and M (how the claim's core quantity moves between the 3- and the 100-epoch snapshot
 of the same runs at the widest recorded width) give one statement. The core quantities and the
 paper's direction are in CORE; `lengths` reads them at every recorded training length.
 """
 from __future__ import annotations
 
+import re
 from typing import NamedTuple
 
 import numpy as np
@@ -95,11 +96,22 @@ def claim_movement(claim: str, dataset: str) -> dict | None:
 
 
 HOLDS = ("reproduced", "partly")
+
+
+def widest_width(setting: str) -> str:
+    """The widest width named in a verdict's setting line ("... | w = 1/8, 1/4, 1 | 3 pairs ...")."""
+    from fractions import Fraction
+    found = re.search(r"w = ([0-9/., ]+)", setting)
+    labels = [w.strip() for w in found.group(1).split(",") if w.strip()] if found else []
+    return max(labels, key=lambda w: float(Fraction(w))) if labels else "?"
+
 RECORDED_CHAPTERS = ("02", "03", "04", "05", "06", "08", "09")  # chapters with CPU records
 
 
-def statement(live: str | None, recorded: str | None, move: dict | None) -> str:
-    """docs/VERDICTS.md's attribution rule: one statement from L, R and M."""
+def statement(live: str | None, recorded: str | None, move: dict | None, live_widest: str = "?",
+              rec_widest: str = "?") -> str:
+    """docs/VERDICTS.md's attribution rule: one statement from L, R and M (the widest widths of
+    the live run and of the record name the scales in the statement)."""
     if recorded in (None, "not run"):
         return "not recorded"
     if live in (None, "not run"):
@@ -112,11 +124,12 @@ def statement(live: str | None, recorded: str | None, move: dict | None) -> str:
     if recorded in HOLDS:
         return "appears with training (the cpu verdict reflects the short training)"
     if live in HOLDS:
-        return "holds in the short run only (the cpu run reaches w = 4, the record w = 2)"
+        return (f"holds in the short run only (the cpu run reaches w = {live_widest}, the record "
+                f"w = {rec_widest})")
     if move is None:
         return "fails in both regimes"
     if move["word"] == "towards":
-        return "moves towards the paper with training, but is not there at w ≤ 2"
+        return f"moves towards the paper with training, but is not there at w ≤ {rec_widest}"
     if move["word"] == "cannot decide":
         return "fails in both; movement cannot be decided"
     return "fails in both, no movement towards the paper with training (evidence against, at these widths)"
@@ -142,9 +155,12 @@ def attribute(live: dict[str, list[dict]], recorded: dict[str, list[dict]]) -> l
             twin = next((r for r in recorded.get(claim, [])
                          if (str(r["chapter"]), r.get("dataset", "")) == key), None)
             move = claim_movement(claim, key[1]) if twin else None
+            widest = dict(live_widest=widest_width(rec.get("setting", "")),
+                          rec_widest=widest_width(twin.get("setting", "")) if twin else "?")
             rows.append(dict(claim=claim, chapter=key[0], dataset=key[1], live=rec["verdict"],
-                             recorded=twin["verdict"] if twin else None, movement=move,
-                             statement=statement(rec["verdict"], twin and twin["verdict"], move)))
+                             recorded=twin["verdict"] if twin else None, movement=move, **widest,
+                             statement=statement(rec["verdict"], twin and twin["verdict"], move,
+                                                 **widest)))
     return rows
 
 
@@ -154,7 +170,7 @@ def markdown(rows: list[dict]) -> str:
     if not rows:
         return "No verdict to attribute: no chapter has written a live verdict in this build yet."
     head = ("| claim | chapter | dataset | `cpu` (3 epochs, live) | paper recipe (100 epochs, "
-            "w ≤ 2, recorded on a CPU) | core quantity with training | attribution |\n"
+            "recorded on a CPU) | core quantity with training | attribution |\n"
             "|---|---|---|---|---|---|---|")
     key = lambda r: ([int(t) if t.isdigit() else t for t in r["claim"].replace("C", "C ").split()],  # noqa: E731
                      r["chapter"], r["dataset"])
@@ -187,7 +203,7 @@ def sentences(rows: list[dict]) -> str:
             continue
         move = movement_text(r["movement"])
         out.append(f"- **{r['claim']}**, {ds}: `cpu` (3 epochs) {r['live']}, paper recipe "
-                   f"(100 epochs, w ≤ 2) {r['recorded']}" + (f"; {move}" if move else "")
+                   f"(100 epochs, w ≤ {r['rec_widest']}) {r['recorded']}" + (f"; {move}" if move else "")
                    + f". So: **{r['statement']}**.")
     return ("**Short training or the paper?** (the rule of docs/VERDICTS.md, \"Attribution\")\n\n"
             + "\n".join(out)) if out else ""

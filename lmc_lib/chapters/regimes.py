@@ -33,7 +33,7 @@ def load(chapter: str, dataset: str, epochs: int | None = None) -> dict | None:
 
 
 def regime_line(rec: dict) -> str:
-    """The regime of a record in words: "paper recipe, 100 epochs, w = 1/4-2, 3 pairs, recorded on a CPU"."""
+    """The regime of a record in words: "paper recipe, 100 epochs, w = 1/4-1, 3 pairs, recorded on a CPU"."""
     p = rec["provenance"]
     ws = [width_label(w) for w in p["widths"]]
     where = "a GPU" if str(p.get("device", "")).startswith("cuda") else "a CPU"
@@ -131,5 +131,5 @@ def show(chapter: str, dataset: str, draws, table=None, **thresholds) -> list[di
 
 def regime_line_missing() -> str:
     """The regime of the CPU records in words, before any exists."""
-    return (f"the paper recipe ({FULL} epochs, constant learning rate) at w = 1/4-2, recorded on a "
-            "CPU")
+    return (f"the paper recipe ({FULL} epochs, constant learning rate) at the paper's smallest "
+            "widths, recorded on a CPU")

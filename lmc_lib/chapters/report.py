@@ -238,7 +238,7 @@ def verdict_table(live_profile: str | None = None) -> str:
         rows += [line(c, _statement(next(col[c] for col in cols if col.get(c))[0])) for c in extra]
     rows += ["", "### Short training or the paper?", "",
              "Each live verdict beside the same chapter's verdict on the paper's recipe (100 epochs, "
-             "recorded on a CPU at w ≤ 2), how the claim's core quantity moves from 3 to 100 epochs "
+             "recorded on a CPU at the paper's smallest widths), how the claim's core quantity moves from 3 to 100 epochs "
              "of the same runs, and what follows by the rule fixed in `docs/VERDICTS.md` "
              "(\"Attribution\"); {doc}`chapter 12 <12_training_length>` draws the movement.", "",
              attribution.markdown(attribution.attribute(cols[0], cols[1]))]
