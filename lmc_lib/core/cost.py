@@ -38,7 +38,7 @@ BYTE_FLOPS = {"cpu": 8.0}  # FLOP-equivalents per byte of elementwise traffic; o
 ACT_BYTES = 24        # fp32 bytes moved per activation per image: ~3 reads/writes forward, 3 backward
 CALIBRATION_WIDTH = {"cpu": 0.5}  # the timed MLP (mnist, batch 512, Adam); other devices: 16
 ROUNDS = 5            # calibration timings; their median is the rate (robust to a busy moment)
-ROUND_STEPS = 3       # trainer steps per timing (the fastest of them counts for that round)
+ROUND_STEPS = 3       # trainer steps per timing (their median counts for that round)
 OVERHEAD_WIDTH = 1 / 64  # the tiny MLP whose step time is almost all per-step overhead
 
 
@@ -173,16 +173,16 @@ def _stepper(device, width: float):
 
 
 def time_steps(device) -> Timing:
-    """ROUNDS timings, each the fastest of ROUND_STEPS trainer steps, of calibration_config and of
-    the tiny MLP, interleaved; the medians (a busy moment of a shared machine spoils one round, not
-    the rate)."""
+    """ROUNDS timings, each the median of ROUND_STEPS trainer steps, of calibration_config and of
+    the tiny MLP, interleaved; the medians of the rounds: a typical step as training will see it
+    (the fastest step, on a loaded machine, is a lucky one and training runs many times slower)."""
     dev = resolve_device(device)
     big, big_flops = _stepper(dev, calibration_config(dev).width)
     tiny, tiny_flops = _stepper(dev, OVERHEAD_WIDTH)
     bigs, tinies = [], []
     for _ in range(ROUNDS):
-        bigs.append(min(big() for _ in range(ROUND_STEPS)))
-        tinies.append(min(tiny() for _ in range(ROUND_STEPS)))
+        bigs.append(statistics.median(big() for _ in range(ROUND_STEPS)))
+        tinies.append(statistics.median(tiny() for _ in range(ROUND_STEPS)))
     return Timing(big_flops, statistics.median(bigs), tiny_flops, statistics.median(tinies), ROUNDS)
 
 
