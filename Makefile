@@ -13,7 +13,7 @@ SEED ?= 0
 STAMP := $(VENV)/.lmc-installed
 LAB_STAMP := $(VENV)/.lmc-lab-installed
 
-.PHONY: setup data book render notebooks chapter new-chapter test bench clean browser lab lab-install
+.PHONY: setup data book render notebooks chapter need-ch new-chapter test bench clean browser lab lab-install
 
 setup: $(STAMP) data
 
@@ -40,8 +40,14 @@ notebooks: setup
 # make chapter CH=02 ARGS="-p width 2"  -> _build/variants/02_width-width=2/ (notebook, verdicts, log)
 # a failed run goes to failed/ beside it; every -p (profile too) makes a variant, while PROFILE=X
 # builds the book's own outputs at profile X
-chapter: setup
+chapter: need-ch setup
 	$(PY) -m lmc_lib.build.bookbuild execute $(if $(filter-out file,$(origin PROFILE)),--profile $(PROFILE)) --chapters $(CH) $(ARGS)
+
+# make chapter without CH: say what to give instead of running anything
+need-ch:
+	@if [ -z "$(strip $(CH))" ]; then \
+	  echo "make chapter needs CH=NN, the chapter's number: e.g. make chapter CH=02 (chapters: $(sort $(patsubst book/%.py,%,$(wildcard book/[0-9][0-9]_*.py))))."; \
+	  echo "make book runs every chapter."; exit 2; fi
 
 # make render: the HTML book from the executed notebooks as they are (no execution)
 render: setup
@@ -54,10 +60,10 @@ new-chapter: $(STAMP)
 # make lab: JupyterLab on the repository, the lab extra installed on first use (make setup never
 # installs it). book/NN_topic.py opens as a notebook through Jupytext and saves back to the .py
 # alone (no outputs, no .ipynb beside it): book/jupytext.toml, jupyter_config/. LAB_ARGS="--port 9000"
+# The server stops with make: Ctrl-C, SIGTERM or SIGHUP to make, or make's death (lmc_lib/build/lab.py)
 lab: setup lab-install
 	@echo "JupyterLab on $(CURDIR): open the http://127.0.0.1:...?token=... URL printed below; Ctrl-C stops it"
-	JUPYTER_CONFIG_PATH="$(CURDIR)/jupyter_config$${JUPYTER_CONFIG_PATH:+:$$JUPYTER_CONFIG_PATH}" \
-	  $(VENV)/bin/jupyter lab --ServerApp.root_dir="$(CURDIR)" $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
+	exec $(PY) -m lmc_lib.build.lab "$(CURDIR)" $(VENV)/bin/jupyter $(LAB_ARGS)
 
 lab-install: $(LAB_STAMP)
 

@@ -117,10 +117,11 @@ def test_step_flops_count_forward_backward_and_the_optimizer():
 
 @pytest.fixture
 def fake_timing(monkeypatch):
-    """cost.time_steps replaced by a counter: 2e9 FLOPs in 0.5 s (4 GFLOP/s); a fresh memo."""
+    """cost.time_steps replaced by a counter: 2e9 FLOPs in 0.5 s (4 GFLOP/s), no overhead; a fresh memo."""
     calls = []
     monkeypatch.setattr(cost, "_RATES", {})
-    monkeypatch.setattr(cost, "time_steps", lambda device: calls.append(device) or (2e9, 0.5))
+    monkeypatch.setattr(cost, "time_steps",
+                        lambda device: calls.append(device) or cost.Timing(2e9, 0.5, 0.0, 0.0, 5))
     return calls
 
 
@@ -133,39 +134,66 @@ def test_calibration_times_once_per_process_and_the_plan_says_estimate(fake_timi
     assert len(fake_timing) == 1
     assert texts[0] == texts[1]
     last = texts[0].splitlines()[-1]
-    assert "estimate: FLOP model" in last and "\u2248" in last
-    assert "4 GFLOP/s" in last and "timing on this cpu" in last and "(mlp, " in last
+    assert "estimate, not a measurement" in last and "\u2248" in last
+    assert "4 GFLOP/s" in last and "median of 5 timings on this cpu" in last and "(mlp, " in last
     rows = [line for line in texts[0].splitlines() if line.startswith("fashion_mnist")]
-    assert len(rows) == len(plan.grouped(configs)) and all(r.endswith("measured (cpu)") for r in rows)
+    assert len(rows) == len(plan.grouped(configs)) and all(r.endswith("timed (cpu)") for r in rows)
 
 
 def _entry(config, wall, device="cpu"):
     return dict(status="ok", wall_time_s=wall, device=device, config=config.to_dict())
 
 
-def test_cached_wall_times_set_the_rate_instead_of_a_timing(fake_timing):
+def test_cached_wall_times_of_the_same_size_set_the_rate_instead_of_a_timing(fake_timing):
     big = make_config("cpu", "mnist", "mlp", 1)
-    flops = cost.train_flops(big)
-    entries = [_entry(big, 10.0), _entry(big.replace(seed=1), 30.0), _entry(big, 1.0, "cuda:0"),
-               _entry(make_config("smoke", "mnist", "mlp", 1 / 16), 1e-6),  # too small to count
+    entries = [_entry(big, 10.0), _entry(big.replace(seed=1), 30.0), _entry(big.replace(seed=2), 20.0),
+               _entry(big, 1.0, "cuda:0"),
+               _entry(big.replace(width=2), 1e-6),  # another size: not this one's rate
+               _entry(big.replace(batch_size=128), 1e-6),  # another batch: another step
                _entry(make_config("cpu", "cifar10", "vgg11", 1 / 4), 1.0),
                dict(_entry(big, 1.0), status="partial")]
     rate = plan.rate_for(big, "cpu", entries)
-    assert rate.flops == pytest.approx(2 * flops / 40.0) and "2 cached mlp models" in rate.source
+    assert "3 cached mlp models of this size" in rate.source
     assert rate.origin == "cache" and rate.device == "cpu"
-    assert plan.estimate([big.replace(seed=7)], rate) == pytest.approx(20.0)
+    assert plan.estimate([big.replace(seed=7)], rate) == pytest.approx(20.0)  # the median
+    assert plan.estimate([big.replace(seed=7, epochs=2 * big.epochs)], rate) == pytest.approx(40.0)
     assert not fake_timing
-    assert plan.rate_for(big, "cpu", entries[2:4] + entries[5:], measure=False) is None
-    assert plan.rate_for(big, "cpu", entries[2:4]) == cost.Rate(4e9, "one 0.0 s timing on this cpu")
+    assert plan.rate_for(big, "cpu", entries[3:], measure=False) is None
+    assert plan.rate_for(big, "cpu", entries[3:]).source.startswith("the median of 5 timings")
     assert len(fake_timing) == 1
     short = big.replace(epochs=1, n_train=2048)  # a smoke-sized run of the same model: fixed cost
     assert plan.rate_for(big, "cpu", [_entry(short, 1.0)], measure=False) is None
-    assert plan.rate_for(short, "cpu", [_entry(short, 1.0)], measure=False).flops == pytest.approx(
-        cost.train_flops(short))
+    assert plan.estimate([short], plan.rate_for(short, "cpu", [_entry(short, 1.0)], measure=False)) \
+        == pytest.approx(1.0)
+
+
+def test_batch_size_counts_steps_and_every_step_pays_an_overhead():
+    """Batch 128 takes 4x the steps of batch 512; with a per-step overhead the small batch costs
+    more, as the trainer's fixed work per step does."""
+    c = make_config("cpu", "fashion_mnist", "mlp", 0.125)
+    small = c.replace(batch_size=128)
+    assert cost.steps(small) == 4 * cost.steps(c)
+    rate, flops_only = cost.Rate(1e10, "a test", overhead_s=2e-3), cost.Rate(1e10, "a test")
+    overhead = [plan.estimate([x], rate) - plan.estimate([x], flops_only) for x in (small, c)]
+    assert overhead[0] == pytest.approx(4 * overhead[1]) and overhead[1] == pytest.approx(
+        cost.steps(c) * 2e-3)
+    assert plan.estimate([small], rate) > plan.estimate([c], rate)
+
+
+def test_the_calibration_is_the_median_of_several_timings(monkeypatch):
+    """One slow round (the machine busy for a moment) does not move the rate."""
+    times = {True: iter([0.1, 0.1, 5.0, 0.1, 0.1]), False: iter([0.001] * 5)}  # big, tiny steps
+    monkeypatch.setattr(cost, "ROUND_STEPS", 1)
+    monkeypatch.setattr(cost, "_stepper", lambda dev, width: (
+        lambda it=times[width > 0.1]: next(it), 1e9 if width > 0.1 else 0.0))
+    timing = cost.time_steps("cpu")
+    assert timing.secs == pytest.approx(0.1) and timing.rounds == cost.ROUNDS
 
 
 def test_calibration_times_the_trainer_step_here(one_thread, monkeypatch):
     monkeypatch.setattr(cost, "_RATES", {})
-    flops, secs = cost.time_steps("cpu")
-    assert flops == cost.step_flops(cost.calibration_config("cpu")) and secs > 0
-    assert cost.calibrate("cpu").flops > 0 and cost.calibrate("cpu") is cost.calibrate("cpu")
+    timing = cost.time_steps("cpu")
+    assert timing.flops == cost.step_flops(cost.calibration_config("cpu")) and timing.secs > 0
+    assert timing.tiny_flops < timing.flops / 10 and timing.tiny_secs > 0
+    rate = cost.calibrate("cpu")
+    assert rate.flops > 0 and rate.overhead_s >= 0 and cost.calibrate("cpu") is rate

@@ -112,6 +112,11 @@ def check_parameters(sources: list[Path], given: dict, profile: str | None) -> l
                                 f"{given['profile']!r} differ; give the profile once")
     merged = dict(given, profile=given.get("profile") or profile or "cpu")
     checked = [schema.validate(merged, src.name[:2], where=src.name, source=src) for src in sources]
+    if checked:
+        from lmc_lib.chapters import sizing  # a chapter's own widths (conv_plan ...) too
+
+        for values in checked:
+            sizing.check_widths(values)
     common = {k: v for k, v in merged.items() if k in schema.COMMON}
     if set(common) - {"profile"}:
         from lmc_lib.chapters.experiment import Setup  # sizes against the device, once, before any kernel
@@ -144,7 +149,8 @@ def execute_all(profile=None, selected=None, parameters=None, jobs=1, executor="
     from lmc_lib.chapters import executor as trainer
 
     given = dict(parameters or {})
-    limit = train_limit(given.pop("max_train_minutes", None))
+    explicit = given.pop("max_train_minutes", None)
+    limit = train_limit(explicit)
     broken = buildrun.broken_chapters(chapters(selected), BUILD / "failed", given)
     todo = [src for src in chapters(selected) if src not in broken]
     per_chapter = check_parameters(todo, given, profile)
@@ -155,8 +161,11 @@ def execute_all(profile=None, selected=None, parameters=None, jobs=1, executor="
     os.environ.setdefault("LMC_PROFILE", env["LMC_PROFILE"])  # render's live verdicts (`all`)
     if n_jobs > 1:  # each kernel then gets its share of the cores (torch reads this at start-up)
         env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 2) // n_jobs)))
+    if not enforced_limit(explicit, given, per_chapter):
+        limit = 0.0  # a default run: the estimate is printed, never a reason to stop
     check_training(todo, per_chapter, limit)
     env["LMC_TRAIN_CHECKED"] = "1"  # the kernels need not estimate again
+    env["MAX_TRAIN_MINUTES"] = f"{limit:g}"  # a recipe chosen inside a chapter: the same limit
     plan = buildrun.plan(todo, per_chapter, BUILD, env, given=set(given))
     total = time.time()
     trainer.pretrain_book(todo, per_chapter, executor, address)  # every core, before the kernels
@@ -175,6 +184,18 @@ def train_limit(value=None) -> float:
     if value is None:
         value = os.environ.get("MAX_TRAIN_MINUTES") or params.MAX_TRAIN_MINUTES
     return params.parse("max_train_minutes", value, params.RUN["max_train_minutes"])
+
+
+def enforced_limit(explicit, given: dict, per_chapter: list[dict]) -> bool:
+    """Whether max_train_minutes stops this build: when given (-p or $MAX_TRAIN_MINUTES), or when the
+    run leaves its profile (any -p value, or a profile not made for this machine); never for the
+    README's default commands (`make book`, `make chapter CH=NN` without ARGS)."""
+    from lmc_lib.chapters.guard import OWN_PROFILES
+
+    if explicit is not None or os.environ.get("MAX_TRAIN_MINUTES", "").strip():
+        return True
+    profile = per_chapter[0]["profile"] if per_chapter else "cpu"
+    return bool(given) or profile not in OWN_PROFILES
 
 
 def check_training(sources: list[Path], per_chapter: list[dict], limit: float) -> float:
@@ -247,6 +268,10 @@ def render(executed: Path = EXECUTED, out: Path = BUILD.parent, stage_dir: Path 
     if subprocess.run(cmd).returncode != 0:
         raise LmcError("jupyter-book build failed (see the messages above)")
     index = out / "_build" / "html" / "index.html"
+    from lmc_lib.build import bookstage
+
+    for gone in bookstage.prune_pages(index.parent, [c.stem for c in chapters()]):
+        print(f"removed {gone}: its chapter is no longer in {BOOK}")
     check_offline(index.parent)
     print(f"\nThe book is at {index}\n(open it in a browser: file://{index})")
     if problems:
@@ -300,6 +325,7 @@ def _given(pairs) -> dict:
 def _run_one(argv) -> int:
     """Internal (a chapter process of execute_all): _run SOURCE OUT PARAMS_JSON FAILED_PATH."""
     from lmc_lib.build.buildrun import child_on_sigterm
+    from lmc_lib.core import atomic
 
     child_on_sigterm()
     try:
@@ -307,16 +333,23 @@ def _run_one(argv) -> int:
     except LmcError as err:  # the notebook is moved to the failed path when this process ends
         print(f"error: {str(err).replace(argv[1], argv[3])}", file=sys.stderr, flush=True)
         return 1
+    except OSError as err:  # a full disk while papermill writes the notebook: one line, no traceback
+        print(f"error: {Path(argv[0]).name}: {atomic.write_error(err, Path(argv[1]))}",
+              file=sys.stderr, flush=True)
+        return 1
     return 0
 
 
 def main(argv=None) -> int:
     """Command-line entry point."""
-    from lmc_lib.build.buildrun import Interrupted, Stopped, on_stop_signals
+    from lmc_lib.build.buildrun import Interrupted, Stopped, on_stop_signals, reset_stop
+    from lmc_lib.core import textout
 
+    textout.safe_streams()  # any locale: ASCII spellings where the terminal lacks a character
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["_run"]:
         return _run_one(argv[1:])
+    reset_stop()
     old = on_stop_signals()  # SIGTERM / SIGHUP stop the build as Ctrl-C does (children included)
     try:
         return _main(_parse(argv))
@@ -337,6 +370,10 @@ def main(argv=None) -> int:
 def _main(args) -> int:
     """The commands; ChaptersFailed in `all` still renders (failed chapters get a failure page)."""
     failed = None
+    if args.chapters == [] and args.command in ("execute", "all"):
+        raise LmcError("--chapters needs chapter numbers (make chapter CH=02, or CH=\"02 04\"); "
+                       f"the chapters are {' '.join(p.name[:2] for p in chapters())}; `make book` "
+                       "runs them all")
     if args.command in ("execute", "all"):
         try:
             execute_all(args.profile, args.chapters, _given(args.p), args.jobs,

@@ -148,3 +148,17 @@ def network_loads(html_dir: Path) -> list[str]:
     pattern = re.compile(r'<(?:script|link|img)[^>]+(?:src|href)="(https?:)?//[^"]+"')
     return sorted({f"{page.name}: {m.group(0)[:120]}" for page in html_dir.rglob("*.html")
                    for m in pattern.finditer(page.read_text(errors="replace"))})
+
+
+def prune_pages(html_dir: Path, chapter_stems: list[str]) -> list[Path]:
+    """Delete the rendered pages (and their sources / notebook downloads) of chapters that are no
+    longer in the book: Sphinx builds into the same folder and never removes an old page."""
+    keep, gone = set(chapter_stems), []
+    if not html_dir.is_dir():
+        return gone
+    for path in sorted(html_dir.rglob("[0-9][0-9]_*")):
+        stem = path.name.split(".", 1)[0]
+        if path.is_file() and stem not in keep and re.fullmatch(r"\d\d_\w+", stem):
+            path.unlink()
+            gone.append(path)
+    return gone

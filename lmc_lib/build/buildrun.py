@@ -45,13 +45,35 @@ class Stopped(KeyboardInterrupt):
         self.signum = signum
 
 
+_STOPPING: list = []  # the first stop signal of this process; later ones are only noted
+
+
+def _later(signum, frame):
+    """A stop signal after the first (SIGHUP to the group, then SIGTERM from make): already stopping."""
+
+
 def _raise_stop(signum, frame):
+    """The first stop signal raises Stopped; from then on every stop signal is ignored, so that two
+    signals delivered together (SIGHUP to the terminal's group and make's SIGTERM) are handled once:
+    a second one cannot cut the first one's clean-up short."""
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, _later)
+    if _STOPPING:
+        return
+    _STOPPING.append(signum)
     raise Stopped(signum)
 
 
+def reset_stop() -> None:
+    """Forget an earlier stop (a new build in the same process, as tests run them)."""
+    _STOPPING.clear()
+
+
 def on_stop_signals(handler=_raise_stop) -> dict:
-    """Route SIGINT / SIGTERM / SIGHUP to `handler`; returns the old handlers (to restore)."""
-    return {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}
+    """Route SIGINT / SIGTERM / SIGHUP to `handler` (while stopping: on to being ignored);
+    returns the old handlers (to restore)."""
+    return {sig: signal.signal(sig, _later if _STOPPING and handler is _raise_stop else handler)
+            for sig in STOP_SIGNALS}
 
 
 def die_with_parent(sig: int = signal.SIGTERM, parent: int | None = None) -> None:
@@ -135,15 +157,42 @@ def _finish(job: Job, ok: bool) -> str:
     """Move the notebook to its good or failed path; returns a line for the summary."""
     target = job.dest if ok else job.failed
     target.parent.mkdir(parents=True, exist_ok=True)
-    if job.partial is not None and job.partial.exists():
+    whole = job.partial is not None and job.partial.exists() and _whole(job.partial)
+    if whole:
         os.replace(job.partial, target)
-    elif not ok:
-        target.write_text(json.dumps(_stub(job.source.name)))
+    elif not ok or job.partial is not None:  # none, or cut short (a full disk): a stub says so
+        ok = False
+        target = job.failed
+        why = None if job.partial is None or not job.partial.exists() else (
+            "NotebookDamaged", f"its notebook was cut short while being written ({job.partial}); "
+            "see the training log")
+        write_stub(target, job.source.name, why)
+        if job.partial is not None:
+            job.partial.unlink(missing_ok=True)
     secs = time.time() - job.started
     if ok:
         return f"{job.source.name} done in {secs:.0f} s -> {target}"
     return (f"{job.source.name} FAILED after {secs:.0f} s: notebook {target}, "
             f"training log {job.log}")
+
+
+def _whole(nb: Path) -> bool:
+    """Whether a notebook file is whole: valid JSON with cells (not cut short by a full disk)."""
+    try:
+        return isinstance(json.loads(nb.read_text()).get("cells"), list)
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def write_stub(path: Path, name: str, error: tuple[str, str] | None = None) -> None:
+    """Write a stub notebook (see _stub) atomically: whole or absent, even on a full disk."""
+    from lmc_lib.core import atomic
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        atomic.atomic_write(path, json.dumps(_stub(name, error)).encode())
+    except atomic.DiskFull as err:
+        print(f"ERROR {name}: {err}", file=sys.stderr, flush=True)
 
 
 def _stub(name: str, error: tuple[str, str] | None = None) -> dict:
@@ -160,23 +209,37 @@ def _stub(name: str, error: tuple[str, str] | None = None) -> dict:
                 metadata=dict(papermill=dict(exception=True)))
 
 
-def broken_chapters(sources: list[Path], failed: Path, given: dict) -> dict:
-    """{source: failure line} of the chapters that do not compile (a syntax error anywhere, the
-    parameters cell too), each named by file and line; a book run (no -p) records it in `failed`."""
-    from lmc_lib.chapters.params import syntax_message
+def _cannot_run(src: Path) -> tuple[str, str] | None:
+    """(error name, message) when a chapter cannot run at all: a syntax error anywhere (file and
+    line), or not exactly one parameters cell; else None."""
+    from lmc_lib.chapters.params import parameters_cell, syntax_message
 
+    try:
+        compile(src.read_text(), str(src), "exec", dont_inherit=True)
+    except SyntaxError as err:
+        return "SyntaxError", syntax_message(src, err)
+    found = parameters_cell(src)[1]
+    if found != 1:
+        return "NoParametersCell", (
+            f"{src} has {found or 'no'} parameters cell{'s' if found > 1 else ''}; a chapter needs "
+            'exactly one, a cell starting with the line `# %% tags=["parameters"]` that holds its '
+            "typed parameters (see book/guide.md); fix the chapter (this stops only this chapter)")
+    return None
+
+
+def broken_chapters(sources: list[Path], failed: Path, given: dict) -> dict:
+    """{source: failure line} of the chapters that cannot run (a syntax error anywhere, named by
+    file and line; no parameters cell, or two); a book run (no -p) records it in `failed`, so the
+    book's page of the chapter says why it failed."""
     out = {}
     for src in sources:
-        try:
-            compile(src.read_text(), str(src), "exec", dont_inherit=True)
-        except SyntaxError as err:
-            message = syntax_message(src, err)
-            if not given:  # the book's page of this chapter then says why it failed
-                failed.mkdir(parents=True, exist_ok=True)
-                (failed / (src.stem + ".ipynb")).write_text(
-                    json.dumps(_stub(src.name, ("SyntaxError", message))))
-            out[src] = f"{src.name} FAILED before it ran: {message}"
-            print(f"ERROR {out[src]}", flush=True)
+        why = _cannot_run(src)
+        if why is None:
+            continue
+        if not given:
+            write_stub(failed / (src.stem + ".ipynb"), src.name, why)
+        out[src] = f"{src.name} FAILED before it ran: {why[1]}"
+        print(f"ERROR {out[src]}", flush=True)
     return out
 
 
@@ -226,7 +289,7 @@ def run(jobs: list[Job], n_parallel: int, running: Path) -> list[str]:
                     failures.append(line)
             time.sleep(0.2)
     except KeyboardInterrupt as stop:
-        on_stop_signals(signal.SIG_IGN)  # a second signal must not cut the clean-up short
+        on_stop_signals(_later)  # a second signal must not cut the clean-up short
         _stop(active)
         lines = [_finish(j, False) for j in active]
         signum = getattr(stop, "signum", signal.SIGINT)

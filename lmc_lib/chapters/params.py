@@ -233,6 +233,15 @@ def _dict(name, value, rule):
             for k, v in value.items()}
 
 
+def _repeats(name: str, raw, widths) -> None:
+    """A list of widths with a width twice: each pair would count twice in every trend test."""
+    twice = sorted({w for w in widths if list(widths).count(w) > 1})
+    if twice:
+        raise ParamError(f"parameter {name} = {raw!r} repeats the width(s) {twice}: a repeated width "
+                         "counts its pairs twice in every trend test over widths; give each width "
+                         "once")
+
+
 def parse(name: str, value, param: Param):
     """`value` converted to the parameter's type and checked against its range."""
     kind, allowed, rule, raw = param.kind, param.allowed, param.rule, value
@@ -250,6 +259,11 @@ def parse(name: str, value, param: Param):
         ok = allowed(value)
     if not ok:
         raise _bad(name, raw, rule)
+    if kind == "floats" and name.endswith("widths"):
+        _repeats(name, raw, value)
+    if kind == "dict":
+        for net, widths in value.items():
+            _repeats(f"{name}[{net}]", raw, widths)
     return value
 
 
@@ -268,7 +282,10 @@ def validate(params: dict, chapter: str | None = None, where: str = "",
 
 def checked(chapter: str, **own) -> tuple:
     """A chapter's own parameters, checked, in the order given (for the chapter's first cell)."""
+    from lmc_lib.chapters import sizing
+
     values = validate(own, chapter)
+    sizing.check_widths({**notebook.values(), **values})  # before any work, like Setup's widths
     return tuple(values[k] for k in own)
 
 
@@ -337,6 +354,16 @@ def check_injected(chapter: str | None = None) -> None:
         raise ParamError(f"unknown parameter(s) {unknown} for {place} (given with papermill -p); "
                          f"its parameters are {sorted(declared)}")
     _KERNEL["checked"] = cells[1]
+
+
+def left_defaults() -> bool:
+    """In a kernel run by papermill: whether a -p value differs from the chapter's own (a limit on
+    the estimated training time then applies); False outside a kernel or without -p."""
+    found = notebook.cells()
+    if found is None:
+        return False
+    own, injected = notebook.assigned(found[0]), notebook.assigned(found[1])
+    return any(k not in RUN and (k not in own or own[k] != v) for k, v in injected.items())
 
 
 def train_limit_minutes() -> float:

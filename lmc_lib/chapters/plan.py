@@ -4,9 +4,10 @@
 Setup.pairs -> cache.model_pairs -> cache.load_or_train: by default every width of the setup with
 seeds 0 .. 2 * n_pairs - 1; a study module with its own `plan(setup)` says otherwise.
 `grouped` puts together configs that differ only in seed / init_seed (one group = one batch of
-models the group trainer can train at once); `table` prints a plan with estimated training times:
-FLOPs per model (lmc_lib.core.cost: steps x FLOPs per optimiser step) x members, over a FLOP rate
-from cached models' wall times or from one short timing per process.
+models the group trainer can train at once); `table` prints a plan with estimated training times
+(lmc_lib.core.cost: steps x (FLOPs per optimiser step / rate + per-step overhead), per model), the
+rate from cached models of the same size, else from the median of a few timings per process.
+Every number here is an estimate and says so.
 """
 from __future__ import annotations
 
@@ -17,7 +18,6 @@ from lmc_lib.core import cache, cost
 from lmc_lib.core.config import TrainConfig
 from lmc_lib.core.models import MLP_HIDDEN, scaled
 from lmc_lib.core.train_group import recipe_key
-from lmc_lib.core.utils import resolve_device
 
 
 def pair_configs(setup, widths=None, **overrides) -> list[TrainConfig]:
@@ -64,18 +64,16 @@ def is_cached(config: TrainConfig, cache_dir=None) -> bool:
 
 
 def rate_for(config: TrainConfig, device, entries, measure: bool = True) -> cost.Rate | None:
-    """The FLOP rate for the config's arch: cached models' wall times, else the one calibration
-    timing of this process (None when there are no cached ones and `measure` is False)."""
-    found = cost.cache_rate(entries, config.arch, device,  # runs of at least a tenth of its cost
-                            min_flops=cost.train_flops(config, resolve_device(device).type) / 10)
-    return found or (cost.calibrate(device) if measure else None)
+    """The rate for models of the config's size: cached models' wall times, else the calibration
+    of this process (None when there are no cached ones and `measure` is False)."""
+    return cost.cache_rate(entries, config, device) or (cost.calibrate(device) if measure else None)
 
 
 def estimate(group, rate: cost.Rate | None) -> float:
-    """Seconds to train `group`'s models one after another: members x FLOPs per model / rate."""
+    """Seconds to train `group`'s models one after another (Rate.seconds of each)."""
     if rate is None:
         return math.nan
-    return sum(cost.train_flops(c, rate.device) for c in group) / rate.flops
+    return sum(rate.seconds(c) for c in group)
 
 
 def duration(seconds: float) -> str:
@@ -95,20 +93,26 @@ def _pflop(group, rate: cost.Rate | None) -> str:
 
 
 def _origin(rate: cost.Rate | None) -> str:
-    """Where a row's rate came from: 'measured (cpu)' (the timing), 'cache (cpu)' or '-'."""
-    return f"{rate.origin} ({rate.device})" if rate else "-"
+    """Where a row's rate came from: 'timed (cpu)' (the calibration), 'cache (cpu)' or '-'."""
+    return f"{'timed' if rate.origin == 'measured' else rate.origin} ({rate.device})" if rate else "-"
+
+
+def rates_text(rates: dict) -> str:
+    """What an estimate rests on: each rate used once, with the architectures it served."""
+    archs: dict = {}
+    for key, rate in rates.items():
+        if rate is not None:
+            archs.setdefault(rate, []).append(key[0] if isinstance(key, tuple) else key)
+    return "; ".join(f"{r.describe()} ({', '.join(dict.fromkeys(a))})"
+                     for r, a in archs.items()) or "nothing to train"
 
 
 def _summary(configs, total: float, rates: dict) -> str:
     """The closing line: models, how many to train, the total, and what the estimate rests on."""
-    archs: dict = {}
-    for arch, rate in rates.items():
-        if rate is not None:
-            archs.setdefault(rate, []).append(arch)
-    how = "; ".join(f"{r.describe()} ({', '.join(a)})" for r, a in archs.items()) or "without a rate"
     todo = sum(not is_cached(c) for c in unique(configs))
-    return (f"{len(unique(configs))} models, {todo} to train; training time \u2248 {duration(total)} "
-            f"if trained one after another (estimate: FLOP model {how}). Evaluation not included.")
+    return (f"{len(unique(configs))} models, {todo} to train; estimated training time "
+            f"\u2248 {duration(total)} if trained one after another (estimate, not a measurement: "
+            f"cost model with a rate {rates_text(rates)}). Evaluation not included.")
 
 
 WM_CHAPTERS = ("02", "03", "08")  # studies that weight-match every MLP pair at every width
@@ -140,12 +144,13 @@ def table(configs, device="auto", measure: bool = True) -> str:
     lines, total = [head], 0.0
     for group in grouped(configs):
         c, missing = group[0], [g for g in group if not is_cached(g)]
-        if missing and c.arch not in rates:
-            rates[c.arch] = rate_for(c, device, entries, measure)
-        secs = estimate(missing, rates.get(c.arch)) if missing else 0.0
+        size = cost.size_key(c)
+        if missing and size not in rates:
+            rates[size] = rate_for(c, device, entries, measure)
+        secs = estimate(missing, rates.get(size)) if missing else 0.0
         total += secs  # nan (no rate) makes the total "-"
         lines.append(f"{c.dataset:14} {c.arch:8} {c.width:7.4g} {c.variant:7} {c.optimizer:6} "
                      f"{c.epochs:6d} {len(group):6d} {len(group) - len(missing):6d} "
-                     f"{_pflop(missing, rates.get(c.arch)):>8} {duration(secs):>9}  {_origin(rates.get(c.arch))}")
+                     f"{_pflop(missing, rates.get(size)):>8} {duration(secs):>9}  {_origin(rates.get(size))}")
     lines.append(_summary(configs, total, rates))
     return "\n".join(lines)

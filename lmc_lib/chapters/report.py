@@ -8,14 +8,15 @@ recorded by a paper-profile run on a GPU are committed under `results/paper/` by
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import os
 import re
 import subprocess
+import sys
 from fractions import Fraction
 from pathlib import Path
 
 from lmc_lib.chapters import notebook, params, resultview
+from lmc_lib.core import records
 from lmc_lib.core.data import DATASET_NAMES
 from lmc_lib.core.utils import REPO, LmcError, build_dir, jsonable
 from lmc_lib.lmc import claims
@@ -151,7 +152,7 @@ def record_verdict(claim: str, chapter: str, profile: str, checks: dict, measure
     out = results_dir(profile, chapter)
     out.mkdir(parents=True, exist_ok=True)
     stem = f"{claim}_{chapter}" + (f"_{dataset}" if dataset else "")
-    (out / f"{stem}.json").write_text(json.dumps(jsonable(record, digits=5), indent=1))
+    records.write(out / f"{stem}.json", jsonable(record, digits=5))  # whole or absent, checksummed
     return record
 
 
@@ -213,8 +214,15 @@ def load_verdicts(folder: Path) -> dict[str, list[dict]]:
     """All verdict records in a folder (every claim id), grouped by claim."""
     found: dict[str, list[dict]] = {}
     for path in sorted(Path(folder).glob("*_*.json")):
-        rec = json.loads(path.read_text())
-        if isinstance(rec, dict) and "claim" in rec and "verdict" in rec:
+        try:
+            rec = records.read(path)
+        except FileNotFoundError:  # removed while listed
+            continue
+        except records.DamagedRecord as err:  # reported, never trusted, never fatal to a render
+            print(f"warning: skipping {err}; run its chapter again to write it anew",
+                  file=sys.stderr, flush=True)
+            continue
+        if "claim" in rec and "verdict" in rec:
             found.setdefault(rec["claim"], []).append(rec)
     return found
 

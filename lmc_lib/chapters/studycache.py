@@ -8,7 +8,8 @@ the training recipe version and the names of the data folders present (CIFAR app
 chapter 10). A study defined in a chapter of your own is keyed by its own source, the sources of the
 chapter's functions it calls and the parameter values it reads (`own_source`; `depends=` adds more). A result is stored as JSON in `<model cache>/studies/<key>.json` only when it
 round-trips through JSON exactly, so a loaded result equals a computed one; anything else is just
-recomputed. `LMC_STUDY_CACHE=0` turns the cache off (every study recomputes).
+recomputed. The file is written atomically with a checksum (lmc_lib.core.records): a damaged one
+(empty, cut short, edited, `{}`) is named in a warning and recomputed, never used. `LMC_STUDY_CACHE=0` turns the cache off (every study recomputes).
 """
 from __future__ import annotations
 
@@ -24,8 +25,9 @@ import sys
 import warnings
 from pathlib import Path
 
-from lmc_lib.core import atomic, cache, data, imports
+from lmc_lib.core import cache, data, imports, records
 from lmc_lib.core.config import RECIPE_VERSION
+from lmc_lib.core.utils import LmcError
 
 ENV = "LMC_STUDY_CACHE"
 _SOURCE: dict = {}
@@ -125,12 +127,17 @@ def folder() -> Path:
 
 
 def _load(path: Path):
+    """The stored result, or None (absent; damaged: named in a warning, then recomputed)."""
     try:
-        return json.loads(path.read_text())
+        found = records.read(path)
+        if set(found) != {"result"}:
+            raise records.DamagedRecord(path, f"fields {sorted(found)} instead of ['result']")
+        return found["result"]
     except FileNotFoundError:
         return None
-    except (OSError, ValueError) as err:
-        warnings.warn(f"ignoring unreadable study result {path} ({err}); recomputing", stacklevel=3)
+    except records.DamagedRecord as err:
+        warnings.warn(f"study result {err.path} is damaged ({err.why}); ignoring it and recomputing",
+                      stacklevel=3)
         return None
 
 
@@ -143,8 +150,8 @@ def _store(path: Path, result) -> None:
         return
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        atomic.atomic_write(path, text.encode())
-    except OSError as err:
+        records.write(path, {"result": result}, indent=None)
+    except (OSError, LmcError) as err:  # a full disk (atomic.DiskFull) too: the result stands
         warnings.warn(f"could not store the study result {path} ({err})", stacklevel=3)
 
 

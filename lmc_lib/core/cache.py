@@ -289,7 +289,9 @@ def model_pairs(config: TrainConfig, n_pairs: int, device="auto", progress: bool
 
 
 def entries(cache_dir: str | Path | None = None) -> list[dict]:
-    """One dict per entry in the cache (sidecar fields + key, size_mb, status), sorted by key."""
+    """One dict per entry in the cache (sidecar fields + key, size_mb, status), sorted by key.
+    status: ok, partial (one of the two files), unreadable (this user may not read the sidecar:
+    `problem` says why) or corrupt (the sidecar is not a JSON object)."""
     root = _root(cache_dir)
     if not root.is_dir():
         return []
@@ -298,38 +300,62 @@ def entries(cache_dir: str | Path | None = None) -> list[dict]:
     out = []
     for key in keys:
         pt, js, _ = _paths(root, key)
-        row = dict(key=key, size_mb=pt.stat().st_size / 2**20 if pt.exists() else 0.0,
-                   status="ok" if pt.exists() and js.exists() else "partial")
+        try:
+            size = pt.stat().st_size / 2**20 if pt.exists() else 0.0
+        except OSError:
+            size = 0.0
+        row = dict(key=key, size_mb=size, status="ok" if pt.exists() and js.exists() else "partial")
         if js.exists():
             try:
-                row = {**json.loads(js.read_text()), **row}
-            except (OSError, ValueError):
-                row["status"] = "corrupt"
+                side = json.loads(js.read_bytes())
+            except OSError as err:
+                row.update(status="unreadable", problem=f"{js}: {err.strerror}")
+            except ValueError as err:
+                row.update(status="corrupt", problem=f"{js}: not JSON ({err})")
+            else:
+                if isinstance(side, dict):
+                    row = {**side, **row}
+                else:
+                    row.update(status="corrupt", problem=f"{js}: not a JSON object")
         out.append(row)
     return out
 
 
+def _num(value, fmt: str) -> str:
+    """A number formatted, anything else '?' (a malformed sidecar never breaks the table)."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return format(value, fmt) if ok else "?"
+
+
 def _fmt_row(e: dict) -> list[str]:
     """The table cells of one entry (recipe: runlog.recipe of its config)."""
-    c, m = e.get("config") or {}, e.get("metrics") or {}
-    acc, wall = m.get("test_acc"), e.get("wall_time_s")
-    return [e["key"], str(c.get("dataset", "?")), str(c.get("arch", "?")),
-            str(c.get("variant", "?")), f"{c['width']:g}" if "width" in c else "?",
-            str(c.get("seed", "?")), f"{acc:.4f}" if isinstance(acc, (int, float)) else "?",
-            f"{e['size_mb']:.2f}", f"{wall:.1f}" if isinstance(wall, (int, float)) else "?",
-            "" if e["status"] == "ok" else e["status"], recipe(c) if c else "?"]
+    c, m = e.get("config"), e.get("metrics")
+    c, m = (c if isinstance(c, dict) else {}), (m if isinstance(m, dict) else {})
+    try:
+        how = recipe(c) if c else "?"
+    except Exception:  # noqa: BLE001 -- a malformed config: the row still prints
+        how = "?"
+    return [str(e["key"]), str(c.get("dataset", "?")), str(c.get("arch", "?")),
+            str(c.get("variant", "?")), _num(c.get("width"), "g"), str(c.get("seed", "?")),
+            _num(m.get("test_acc"), ".4f"), _num(e.get("size_mb"), ".2f"),
+            _num(e.get("wall_time_s"), ".1f"), "" if e["status"] == "ok" else e["status"], how]
 
 
 def format_table(rows: list[dict]) -> str:
     """The `ls` table: one line per entry (its training recipe last) and the total size; s/model is
-    a model's wall time, its share of the group's for seeds trained together."""
+    a model's wall time, its share of the group's for seeds trained together. Unreadable and corrupt
+    entries are listed after it with their file and what is wrong."""
     head = ["key", "dataset", "arch", "variant", "width", "seed", "test_acc", "MB", "s/model",
             "", "recipe"]
     cells = [head] + [_fmt_row(e) for e in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(head))]
     lines = ["  ".join(s.ljust(w) for s, w in zip(r, widths)).rstrip() for r in cells]
-    total = sum(e["size_mb"] for e in rows)
-    return "\n".join(lines + [f"{len(rows)} entries, {total:.2f} MB total"])
+    total = sum(e["size_mb"] for e in rows if isinstance(e.get("size_mb"), (int, float)))
+    notes = [f"{e['status']}: {e['problem']}" + (
+        " (left as it is: ask its owner to make it readable, or set LMC_CACHE to a folder of your own)"
+        if e["status"] == "unreadable" else " (retrained when a chapter asks for it)")
+        for e in rows if e.get("problem")]
+    return "\n".join(lines + [f"{len(rows)} entries, {total:.2f} MB total"] + notes)
 
 
 def remove(key_prefix: str, cache_dir: str | Path | None = None) -> str:

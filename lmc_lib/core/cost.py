@@ -1,19 +1,25 @@
-"""What training costs, in FLOPs, and a rate that turns FLOPs into seconds (the plan's estimate).
+"""What training costs, and how long it takes here: the plan's estimate of training time.
 
 One optimiser step on a batch of B images costs 6 x B x (multiply-adds of one forward pass)
 FLOPs (2 per multiply-add forward, twice that backward) plus the elementwise memory traffic --
 the optimiser's update of every parameter, ReLU / BatchNorm / adds over every activation --
 counted at BYTE_FLOPS FLOPs per byte (the device's FLOP rate over its memory bandwidth: the H100's
-w = 16 step spends half its time in Adam, docs/BENCHMARKS.md). Per-step overhead is not counted,
-so steps of the smallest models take longer than this says.
-A training run is `steps(config)` such steps, so its cost grows with width, epochs and data.
-The rate: `calibrate(device)` times a few trainer steps of one MLP, once per process per device
-(well under 2 s; the fastest step counts), or `cache_rate` takes it from the wall times of cached
-models of an architecture, when there are any big enough for the matmuls to dominate.
+w = 16 step spends half its time in Adam, docs/BENCHMARKS.md), and every step also pays a fixed
+overhead (Python, the optimiser's loop over tensors, the data slice): at batch 128 a run takes 4x
+the steps of batch 512, and for small models that overhead, not the FLOPs, sets the time.
+A training run is `steps(config)` such steps: seconds = steps x (FLOPs per step / rate + overhead).
+Where the rate comes from, best first (`Rate.describe` says which):
+- `cache_rate`: the wall times of cached models of the same architecture and size (same width,
+  batch, optimiser, input shape) trained on this device type: what training really took here;
+- `calibrate(device)`: ROUNDS short timings of a few trainer steps of one MLP (the FLOP rate) and of
+  a tiny one (the per-step overhead), their median, once per process per device (about 1-2 s):
+  one short timing swings tens of times with the machine's load; a median of several does not.
 """
 from __future__ import annotations
 
 import functools
+import os
+import statistics
 import time
 from typing import NamedTuple
 
@@ -31,8 +37,9 @@ OPT_STATES = {"adam": 2, "adamw": 2, "sgd": 1, "sophia": 2}  # tensors of optimi
 BYTE_FLOPS = {"cpu": 8.0}  # FLOP-equivalents per byte of elementwise traffic; other devices: 80
 ACT_BYTES = 24        # fp32 bytes moved per activation per image: ~3 reads/writes forward, 3 backward
 CALIBRATION_WIDTH = {"cpu": 0.5}  # the timed MLP (mnist, batch 512, Adam); other devices: 16
-CALIBRATION_S = 0.3   # time steps until this long (at least MIN_STEPS, at most MAX_STEPS)
-MIN_STEPS, MAX_STEPS = 2, 20
+ROUNDS = 5            # calibration timings; their median is the rate (robust to a busy moment)
+ROUND_STEPS = 3       # trainer steps per timing (their median counts for that round)
+OVERHEAD_WIDTH = 1 / 64  # the tiny MLP whose step time is almost all per-step overhead
 
 
 class Counts(NamedTuple):
@@ -44,17 +51,24 @@ class Counts(NamedTuple):
 
 
 class Rate(NamedTuple):
-    """FLOP-equivalents per second on a device type ("cpu", "cuda"), where that number came from, and
-    how it was found ("measured": a timing here, "cache": cached models' wall times)."""
+    """FLOP-equivalents per second on a device type ("cpu", "cuda"), where that number came from,
+    how it was found ("measured": timings here, "cache": cached models' wall times) and the seconds
+    every optimiser step costs on top of its FLOPs."""
 
     flops: float
     source: str
     device: str = "cpu"
     origin: str = "measured"
+    overhead_s: float = 0.0
 
     def describe(self) -> str:
-        """'calibrated by <source> at 3.1 GFLOP/s'."""
-        return f"calibrated by {self.source} at {self.flops / 1e9:.3g} GFLOP/s"
+        """'from <source>: 3.1 GFLOP/s + 1.2 ms per step'."""
+        extra = f" + {1e3 * self.overhead_s:.2g} ms per step" if self.overhead_s else ""
+        return f"from {self.source}: {self.flops / 1e9:.3g} GFLOP/s{extra}"
+
+    def seconds(self, config: TrainConfig) -> float:
+        """Seconds to train one model of `config` at this rate: steps x (FLOPs / rate + overhead)."""
+        return steps(config) * (step_flops(config, self.device) / self.flops + self.overhead_s)
 
 
 def shape(config: TrainConfig) -> tuple[int, int, int]:
@@ -124,11 +138,21 @@ def _sync(dev: torch.device) -> None:
         torch.cuda.synchronize(dev)
 
 
-def time_steps(device) -> tuple[float, float]:
-    """(FLOP-equivalents, seconds) of the fastest of a few trainer steps of calibration_config
-    after one warm-up (the fastest: other processes on a shared machine only ever slow a step)."""
+class Timing(NamedTuple):
+    """The calibration: FLOP-equivalents and median seconds of one step of calibration_config, the
+    median seconds of one step of the tiny MLP (its FLOP-equivalents too), and how many rounds."""
+
+    flops: float
+    secs: float
+    tiny_flops: float
+    tiny_secs: float
+    rounds: int
+
+
+def _stepper(device, width: float):
+    """(one-step function, its FLOP-equivalents) of the MLP of `width` as calibration_config trains it."""
     dev = resolve_device(device)
-    c = calibration_config(dev)
+    c = calibration_config(dev).replace(width=width)
     chans, size, classes = shape(c)
     with torch.device(dev):  # initialised where it trains (w = 16 on a GPU: no slow CPU init)
         model = build_model("mlp", c.width, in_channels=chans, image_size=size, n_classes=classes).train()
@@ -136,28 +160,62 @@ def time_steps(device) -> tuple[float, float]:
     step = train.make_step(c, model, opt, dev, generator(0, dev))
     x = torch.randn(c.batch_size, chans, size, size, device=dev)
     y = torch.randint(0, classes, (c.batch_size,), device=dev)
-    step(x, y, 0)
-    _sync(dev)
-    times, start = [], time.perf_counter()
-    while len(times) < MIN_STEPS or (len(times) < MAX_STEPS and time.perf_counter() - start < CALIBRATION_S):
+    count = [0]
+
+    def one() -> float:
         t0 = time.perf_counter()
-        step(x, y, len(times) + 1)
+        step(x, y, count[0])
         _sync(dev)
-        times.append(time.perf_counter() - t0)
-    return step_flops(c, dev.type), min(times)
+        count[0] += 1
+        return time.perf_counter() - t0
+    one()  # warm-up
+    return one, step_flops(c, dev.type)
+
+
+def time_steps(device) -> Timing:
+    """ROUNDS timings, each the median of ROUND_STEPS trainer steps, of calibration_config and of
+    the tiny MLP, interleaved; the medians of the rounds: a typical step as training will see it
+    (the fastest step, on a loaded machine, is a lucky one and training runs many times slower)."""
+    dev = resolve_device(device)
+    big, big_flops = _stepper(dev, calibration_config(dev).width)
+    tiny, tiny_flops = _stepper(dev, OVERHEAD_WIDTH)
+    bigs, tinies = [], []
+    for _ in range(ROUNDS):
+        bigs.append(statistics.median(big() for _ in range(ROUND_STEPS)))
+        tinies.append(statistics.median(tiny() for _ in range(ROUND_STEPS)))
+    return Timing(big_flops, statistics.median(bigs), tiny_flops, statistics.median(tinies), ROUNDS)
+
+
+def rate_of(timing: Timing, source: str, device: str) -> Rate:
+    """The rate of a calibration: FLOPs / second from the big step less the tiny step's overhead."""
+    extra = timing.secs - timing.tiny_secs
+    flops = (timing.flops - timing.tiny_flops) / extra if extra > 0 else timing.flops / timing.secs
+    overhead = max(0.0, timing.tiny_secs - timing.tiny_flops / flops)
+    return Rate(flops, source, device, "measured", overhead)
 
 
 _RATES: dict[str, Rate] = {}
 
 
+def _load_text() -> str:
+    """', load 6.6' (the 1-minute load average, where the system has one)."""
+    try:
+        return f", load {os.getloadavg()[0]:.1f}"
+    except OSError:
+        return ""
+
+
 def calibrate(device) -> Rate:
-    """The FLOP rate of `device`, from one short timing (time_steps), measured once per process."""
+    """The FLOP rate and per-step overhead of `device`: the median of ROUNDS timings, measured once
+    per process."""
     dev = resolve_device(device)
     if str(dev) not in _RATES:
         start = time.perf_counter()
-        flops, secs = time_steps(dev)
+        timing = time_steps(dev)
         took = time.perf_counter() - start
-        _RATES[str(dev)] = Rate(flops / secs, f"one {took:.1f} s timing on this {dev.type}", dev.type)
+        source = (f"the median of {timing.rounds} timings on this {dev.type} ({took:.1f} s"
+                  f"{_load_text()})")
+        _RATES[str(dev)] = rate_of(timing, source, dev.type)
     return _RATES[str(dev)]
 
 
@@ -168,23 +226,33 @@ def _device_type(entry: dict) -> str | None:
         return None
 
 
-def cache_rate(entries, arch: str, device, min_flops: float = 0.0) -> Rate | None:
-    """The FLOP rate from cached `arch` models trained on the device's type, at least as big per
-    step as the calibration MLP and, in all, at least `min_flops` to train (a short smoke run is
-    mostly fixed cost: no rate for a long one); total FLOPs over total wall time; None when none."""
+def size_key(config: TrainConfig) -> tuple:
+    """What sets the time of one optimiser step: architecture, width, input shape, batch,
+    optimiser, variant and bias (not the seed, the epochs or the number of images)."""
+    return (config.arch, float(config.width), shape(config), batch_size(config), config.optimizer,
+            config.variant, config.bias)
+
+
+def cache_rate(entries, config: TrainConfig, device) -> Rate | None:
+    """The rate for models of `config`'s size from the wall times of cached models of that size
+    (size_key) trained on the device's type, with at least a tenth of its steps (a short smoke run
+    is mostly fixed cost); the median seconds per step; None when there are none."""
     dev = resolve_device(device)
-    least = step_flops(calibration_config(dev), dev.type)
-    flops = wall = n = 0
+    want, least = size_key(config), steps(config) / 10
+    per_step = []
     for e in entries:
-        secs, c = e.get("wall_time_s"), e.get("config") or {}
+        secs, c = e.get("wall_time_s"), e.get("config")
         if (e.get("status") != "ok" or not isinstance(secs, (int, float)) or secs <= 0
-                or c.get("arch") != arch or _device_type(e) != dev.type):
+                or not isinstance(c, dict) or c.get("arch") != config.arch or _device_type(e) != dev.type):
             continue
         try:
-            config = TrainConfig(**c)
-        except TypeError:  # a sidecar of an older TrainConfig: not a rate to trust
+            cached = TrainConfig(**c)
+            if cached.dataset not in SHAPES or size_key(cached) != want or steps(cached) < least:
+                continue
+        except (TypeError, ValueError):  # a sidecar of an older TrainConfig: not a rate to trust
             continue
-        total = train_flops(config, dev.type) if config.dataset in SHAPES else 0.0
-        if total >= min_flops and step_flops(config, dev.type) >= least:
-            flops, wall, n = flops + total, wall + secs, n + 1
-    return Rate(flops / wall, f"the wall times of {n} cached {arch} models", dev.type, "cache") if n else None
+        per_step.append(secs / steps(cached))
+    if not per_step:
+        return None
+    source = f"the wall times of {len(per_step)} cached {config.arch} models of this size"
+    return Rate(step_flops(config, dev.type) / statistics.median(per_step), source, dev.type, "cache")
