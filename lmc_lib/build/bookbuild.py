@@ -235,7 +235,8 @@ def stage(executed: Path = EXECUTED, dest: Path = STAGE,
           failed: Path = FAILED) -> tuple[Path, list]:
     """Lay out config, generated toc, pages, executed notebooks (or placeholders) and MathJax."""
     from lmc_lib.build import bookstage
-    from lmc_lib.chapters.report import verdict_table
+    from lmc_lib.chapters import attribution, regimes
+    from lmc_lib.chapters.report import results_dir, verdict_table
 
     if dest.exists():
         shutil.rmtree(dest)
@@ -249,7 +250,10 @@ def stage(executed: Path = EXECUTED, dest: Path = STAGE,
     for page in pages:
         shutil.copy(BOOK / (page + ".md"), dest / (page + ".md"))
     index = dest / "index.md"
-    index.write_text(index.read_text().replace("<!-- VERDICTS -->", verdict_table()))
+    live = os.environ.get("LMC_PROFILE", "cpu")
+    table = verdict_table(live, regimes.all_verdicts()) + "\n\n" + \
+        attribution.index_section(results_dir(live))
+    index.write_text(index.read_text().replace("<!-- VERDICTS -->", table))
     problems = [p for src in chapters() if (p := bookstage.stage_chapter(
         src, executed / (src.stem + ".ipynb"), failed, dest))]
     toc = bookstage.toc(REPO / "_toc.yml", [src.stem for src in chapters()],

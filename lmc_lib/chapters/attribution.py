@@ -207,3 +207,14 @@ def sentences(rows: list[dict]) -> str:
                    + f". So: **{r['statement']}**.")
     return ("**Short training or the paper?** (the rule of docs/VERDICTS.md, \"Attribution\")\n\n"
             + "\n".join(out)) if out else ""
+
+
+def index_section(live_folder) -> str:
+    """The index's "Short training or the paper?" section: the attribution table of the build."""
+    return "\n".join([
+        "### Short training or the paper?", "",
+        "Each live verdict beside the same chapter's verdict on the paper's recipe (100 epochs, "
+        "recorded on a CPU at the paper's smallest widths), how the claim's core quantity moves "
+        "from 3 to 100 epochs of the same runs, and what follows by the rule fixed in "
+        "`docs/VERDICTS.md` (\"Attribution\"); {doc}`chapter 12 <12_training_length>` draws the "
+        "movement.", "", markdown(rows_for(live_folder))])

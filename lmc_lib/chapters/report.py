@@ -198,11 +198,8 @@ def show_found(chapter: str, profile: str) -> list[dict]:
     """The chapter's ending, "What this chapter found", computed from its verdict records."""
     from IPython.display import Markdown, display
 
-    from lmc_lib.chapters import attribution
     recs = found(chapter, profile)
     display(Markdown(resultview.found_markdown(recs, CLAIMS)))
-    if chapter in attribution.RECORDED_CHAPTERS:
-        display(Markdown(attribution.sentences(attribution.rows_for(results_dir(profile, chapter), chapter))))
     return recs
 
 
@@ -227,12 +224,12 @@ def load_verdicts(folder: Path) -> dict[str, list[dict]]:
     return found
 
 
-def verdict_table(live_profile: str | None = None) -> str:
-    """Markdown tables of every claim's verdicts (live build, recorded paper runs): the paper's
-    claims, then a section of claims beyond the paper; each verdict links to its chapter's Result."""
-    from lmc_lib.chapters import attribution, regimes
+def verdict_table(live_profile: str | None = None, cpu_records: dict | None = None) -> str:
+    """Markdown tables of every claim's verdicts (live build; the paper recipe recorded on a CPU,
+    `cpu_records` = regimes.all_verdicts(); recorded paper runs on a GPU): the paper's claims, then
+    a section of claims beyond the paper; each verdict links to its chapter's Result."""
     live_profile = live_profile or os.environ.get("LMC_PROFILE", "cpu")
-    cols = [load_verdicts(results_dir(live_profile)), regimes.all_verdicts(),
+    cols = [load_verdicts(results_dir(live_profile)), cpu_records or {},
             load_verdicts(RECORDED / "paper")]
     head = (f"| claim | what it says | verdict, `{live_profile}` profile (this build; "
             f"{_scale(cols[0])}) | verdict, paper recipe recorded on a CPU ({_scale(cols[1])}) | "
@@ -244,12 +241,6 @@ def verdict_table(live_profile: str | None = None) -> str:
     if extra:
         rows += ["", "### Claims beyond the paper and your own", "", head]
         rows += [line(c, _statement(next(col[c] for col in cols if col.get(c))[0])) for c in extra]
-    rows += ["", "### Short training or the paper?", "",
-             "Each live verdict beside the same chapter's verdict on the paper's recipe (100 epochs, "
-             "recorded on a CPU at the paper's smallest widths), how the claim's core quantity moves from 3 to 100 epochs "
-             "of the same runs, and what follows by the rule fixed in `docs/VERDICTS.md` "
-             "(\"Attribution\"); {doc}`chapter 12 <12_training_length>` draws the movement.", "",
-             attribution.markdown(attribution.attribute(cols[0], cols[1]))]
     return "\n".join(rows)
 
 
