@@ -47,7 +47,7 @@ FLAGS = {"profile": "--profile", "model": "--model", "device": "--device", "widt
 def provenance(setup: Setup, seconds: float, overrides: dict | None = None,
                train_seconds: float | None = None) -> dict:
     """Where and how a result was produced (`overrides`: command-line widths / n_pairs given;
-    `seconds`: the study's run, `train_seconds`: the training this record's run did first)."""
+    `seconds`: the study's run, `train_seconds`: the training of its models, whenever it ran)."""
     dev = setup.device
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor() or "cpu"
     return dict(device=str(dev), device_name=name, date=_dt.datetime.now().isoformat(timespec="seconds"),
@@ -69,8 +69,20 @@ def takes_matchings(chapter: str) -> bool:
     return "matchings" in inspect.signature(studies.load(chapter).run).parameters
 
 
-def record(chapter: str, setup: Setup, root: Path = RECORDED, overrides: dict | None = None,
-           train_seconds: float | None = None) -> Path:
+def model_seconds(configs) -> float | None:
+    """The summed training wall time of cached models, from their cache entries (a member of a
+    group counts its share; a snapshot the time up to it); None when one is not cached."""
+    total = 0.0
+    for c in configs:
+        side = cache.cache_dir() / f"{c.key()}.json"
+        try:
+            total += float(json.loads(side.read_text())["wall_time_s"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+    return total
+
+
+def record(chapter: str, setup: Setup, root: Path = RECORDED, overrides: dict | None = None) -> Path:
     """Run a chapter's study under `setup` and write result + provenance (+ verdicts) as JSON.
 
     overrides["matchings"] (from --matchings) goes to a study whose run() takes it."""
@@ -81,7 +93,8 @@ def record(chapter: str, setup: Setup, root: Path = RECORDED, overrides: dict | 
     result = mod.run(setup, **kw)
     out = path_of(chapter, setup.dataset, setup.profile, root)
     payload = dict(chapter=chapter, result=result,
-                   provenance=provenance(setup, time.time() - t0, overrides, train_seconds))
+                   provenance=provenance(setup, time.time() - t0, overrides,
+                                         model_seconds(plan.configs(chapter, setup))))
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(out, json.dumps(payload, indent=1, default=float).encode())  # whole or not at all
     if hasattr(mod, "verdicts"):
@@ -283,7 +296,6 @@ def run_dataset(args, setup: Setup, over: dict) -> None:
         print(plan.table(configs, setup.device), flush=True)
         print(plan.wm_line(chapters, setup, over.get("matchings")), flush=True)
         return
-    train_s = None
     if configs:
         t0 = time.time()
         trained = executor.train_plan(configs, args.executor, args.address, device=setup.device,
@@ -297,7 +309,7 @@ def run_dataset(args, setup: Setup, over: dict) -> None:
     for e, (s, root, chapters) in runs.items():
         for ch in chapters:
             t0 = time.time()
-            out = record(ch, s, root, over, train_s)
+            out = record(ch, s, root, over)
             print(f"recorded chapter {ch} on {s.dataset} ({s.profile}"
                   + (f", {e} epochs" if e else "") + f") in {time.time() - t0:.1f} s -> {out}",
                   flush=True)
