@@ -15,7 +15,7 @@ import subprocess
 from fractions import Fraction
 from pathlib import Path
 
-from lmc_lib.chapters import notebook, params, resultview
+from lmc_lib.chapters import notebook, params, resultview, stability
 from lmc_lib.core.data import DATASET_NAMES
 from lmc_lib.core.utils import REPO, LmcError, build_dir, jsonable
 from lmc_lib.lmc import claims
@@ -221,16 +221,19 @@ def verdict_table(live_profile: str | None = None) -> str:
     claims, then a section of claims beyond the paper; each verdict links to its chapter's Result."""
     live_profile = live_profile or os.environ.get("LMC_PROFILE", "cpu")
     cols = [load_verdicts(results_dir(live_profile)), load_verdicts(RECORDED / "paper")]
+    seeds = stability.load(stability.folder_of())
     head = (f"| claim | what it says | verdict, `{live_profile}` profile (this build; "
-            f"{_scale(cols[0])}) | verdict, `paper` profile (recorded on a GPU; {_scale(cols[1])}) |"
-            "\n|---|---|---|---|")
-    rows = [head] + [f"| {c} | {t} | {_cell(cols[0].get(c))} | {_cell(cols[1].get(c))} |"
-                     for c, t in CLAIMS.items()]
+            f"{_scale(cols[0])}) | verdict, `paper` profile (recorded on a GPU; {_scale(cols[1])}) "
+            f"| same verdict with seed offset {stability.SEED}? (a recorded second build) |"
+            "\n|---|---|---|---|---|")
+    rows = [head] + [f"| {c} | {t} | {_cell(cols[0].get(c))} | {_cell(cols[1].get(c))} | "
+                     f"{_stable(cols[0].get(c), seeds)} |" for c, t in CLAIMS.items()]
     extra = sorted({c for col in cols for c in col if c not in CLAIMS}, key=_natural)
     if extra:
         rows += ["", "### Claims beyond the paper and your own", "", head]
         rows += [f"| {c} | {_statement((cols[0].get(c) or cols[1].get(c))[0])} | "
-                 f"{_cell(cols[0].get(c))} | {_cell(cols[1].get(c))} |" for c in extra]
+                 f"{_cell(cols[0].get(c))} | {_cell(cols[1].get(c))} | "
+                 f"{_stable(cols[0].get(c), seeds)} |" for c in extra]
     return "\n".join(rows)
 
 
@@ -269,6 +272,11 @@ def _cell(records) -> str:
     if not records:
         return "not run"
     return "; ".join(f"{_link(r)} (ch. {r['chapter']}{_dataset_label(r)})" for r in records)
+
+
+def _stable(records, seeds: dict) -> str:
+    """The stability cell: whether each live verdict survives the recorded seed-shifted build."""
+    return stability.cell(records or [], seeds, lambda r: f"ch. {r['chapter']}{_dataset_label(r)}")
 
 
 def _dataset_label(record: dict) -> str:
