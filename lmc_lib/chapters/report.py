@@ -35,7 +35,7 @@ CLAIMS = {
     "C7": "Reciprocal-orthogonality ratio falls with width; cos(W_a h_merged, W_a h_a) rises to 1",
     "C8": "Weaker weight decay breaks LEWC, both conditions and LMC",
     "C9": "Without permutations commutativity fails; with weight matching it holds",
-    "C10": "Fitted inverse temperature grows with width (logits shrink by about $2^{-(L-1)}$)",
+    "C10": "Fitted inverse temperature grows with width (its size, $2^{L-1}$, is finding B1)",
     "C11": "Merged MLP activation norms decay exponentially with depth; BN nets do not",
     "C12": "Random-direction flatness improves with width but does not separate independent models",
 }
