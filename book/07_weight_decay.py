@@ -57,11 +57,11 @@ wd_values: list = []            # weight decays to sweep; empty: the profile wd_
 import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
-from lmc_lib.chapters import report
+from lmc_lib.chapters import record, report
 from lmc_lib.chapters.experiment import Setup, width_label
 from lmc_lib.chapters.params import checked
 from lmc_lib.chapters.plots import conditions as figs
-from lmc_lib.chapters.studies import ch07
+from lmc_lib.chapters.studies import ch02, ch07
 
 wd_width, wd_values = checked("07", wd_width=wd_width, wd_values=wd_values)
 setup = Setup.from_params(profile=profile, dataset=dataset, model=model, widths=widths,
@@ -108,6 +108,33 @@ plt.show()
 
 # %% tags=["remove-input"]
 _ = report.show_sentences(ch07.verdicts, (result, setup), ["C8"])
+
+# %% [markdown]
+# ## Does weaker weight decay raise the barrier or lower it?
+# The paper says both. In Sec. 5.4 the merged models of networks trained with weak weight decay show
+# large barriers, so the barrier should fall as weight decay grows. In App. F.9 it says that for
+# sufficiently wide models a smaller weight decay gives a smaller barrier, so there the barrier
+# should rise with weight decay. Which of the two the barriers of this run (and of a recorded
+# paper-profile run, when there is one) support, by the one-sided rank test over all (weight decay,
+# pair) points:
+
+# %% tags=["remove-input"]
+recorded = record.load("07", setup.dataset)
+display(Markdown("\n\n".join(
+    [ch07.directions_sentence(result, "This run")]
+    + [ch07.directions_sentence(recorded["result"], "The recorded paper-profile run") if recorded
+       else "No paper-profile run of this chapter is recorded, so only this run's numbers speak here."])))
+
+# %% [markdown]
+# ## Where C8 can be decided
+# "Weaker weight decay breaks LMC" presumes that LMC holds at the main weight decay: where the
+# barrier is large even there, a larger barrier at a weaker weight decay says nothing about
+# breaking LMC, and C8 is *inconclusive* (its premise check, in the Result below). Chapter 2's width
+# sweep, run at the main weight decay with the same models, says at which widths the premise holds:
+
+# %% tags=["remove-input"]
+main = ch02.run(setup, lams=0)  # chapter 2's study: the same models and its cached result
+display(Markdown(ch07.where_decidable(main, result["width"])))
 
 # %% [markdown]
 # ## Departures from the paper

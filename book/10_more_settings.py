@@ -28,9 +28,11 @@
 # - **Skip connections and BatchNorm in the MLP (F.11, Fig 26-27).** Do they change the barriers
 #   and the {term}`reciprocal orthogonality <RO>` {eq}`eq-ro`?
 #
-# Every setting is judged against the claims it tests: C1 (merged accuracy rises with width), C2
-# (the calibrated barrier shrinks with width), C7 (reciprocal orthogonality improves with width)
-# and C11 (BN nets' merged activations do not decay).
+# Every setting is judged on its own against the claims it tests, one verdict per setting and
+# claim, each with that setting's scale: C1 (merged accuracy rises with width) and C2 (the
+# calibrated barrier shrinks with width) for Sophia, the skip and BN MLPs, VGG-11 and ResNet-20;
+# C7 (reciprocal orthogonality improves with width) for the skip and BN MLPs; C11 (BN nets' merged
+# activations do not decay) for the BN nets.
 
 # %% tags=["parameters"]
 dataset: str = "fashion_mnist"  # mnist | fashion_mnist | cifar10 | cifar100 (CIFAR: folders needed)

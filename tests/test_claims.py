@@ -128,16 +128,17 @@ def _c5(kind):
 
 
 def _c6(kind):
+    """good: no-WM overlap falls to chance, WM far above; partly: at chance at every width (no
+    fall); bad: WM at chance too, few tiny units; undecided: the no-WM kappa spreads too widely
+    for the equivalence test."""
     chance = grid(lambda i: 0.3 - 0.05 * i, spread=0.002)
-    excess = {"bad": 0.0}.get(kind, 0.2)  # bad: the no-WM overlap is its chance level
+    excess = 0.0 if kind in ("partly", "bad") else 0.2
     overlap = [[c + excess * (1 - i / 3) for c in cs] for i, cs in enumerate(chance)]
-    wm = chance if kind == "bad" else grid(lambda i: 0.9 if kind != "partly" else 0.5, spread=0.002)
-    small = grid(lambda i: 0.8 if kind != "bad" else 0.1, spread=0.002)
-    if kind == "bad":
-        small = grid(lambda i: 0.1, spread=0.002)
     if kind == "undecided":
-        return claims.c6(W[:1], small[:1], overlap[:1], wm[:1], chance[:1])
-    return claims.c6(W, small, overlap, wm, chance)
+        overlap[-1] = [c + 0.15 * (p - 1) for p, c in enumerate(chance[-1])]
+    wm = chance if kind == "bad" else grid(lambda i: 0.9, spread=0.002)
+    tiny = grid(lambda i: 0.8 if kind != "bad" else 0.1, spread=0.002)
+    return claims.c6(W, tiny, overlap, wm, chance)
 
 
 def _c7(kind):
@@ -149,19 +150,22 @@ def _c7(kind):
 
 
 def _c8(kind):
+    """Accuracy barrier falls to 0.5 pp at the main weight decay (LMC holds there); bad: the
+    barriers do not fall (flat below 2 pp)."""
     wds = [0.0, 1e-4, 1e-3, 3e-3]
-    s = -1 if kind == "bad" else 1
-    down, up = grid(lambda i: 0.5 - s * 0.1 * i, spread=0.01), grid(lambda i: 0.6 + s * 0.1 * i, spread=0.01)
+    acc = grid(lambda i: 0.305 - 0.1 * i if kind != "bad" else 0.005, spread=0.001)
+    down, up = grid(lambda i: 0.5 - 0.1 * i, spread=0.01), grid(lambda i: 0.6 + 0.1 * i, spread=0.01)
     flat = grid(lambda i: 0.5, spread=0.01)
     if kind == "undecided":
-        return claims.c8(wds[:1], *[down[:1]] * 6)
-    return claims.c8(wds, down, down, up, up if kind != "partly" else flat, down, down)
+        return claims.c8(wds[:1], acc[-1:], *[down[:1]] * 5, lewc_logits=up[:1])
+    return claims.c8(wds, acc, down if kind != "bad" else flat, up, up if kind != "partly" else flat,
+                     down, down, lewc_logits=up)
 
 
 def _c9(kind):
     none_hidden = 0.9 if kind != "bad" else 0.3
     none = grid(lambda i, l: none_hidden if l < 2 else 3.0, spread=0.01, layers=3)
-    factor = {"good": 0.3, "partly": 0.7, "bad": 2.0}.get(kind, 0.3)
+    factor = {"good": 0.2, "partly": 0.7, "bad": 2.0}.get(kind, 0.2)
     wm = [[[v * factor for v in p] for p in ws] for ws in none]
     if kind == "undecided":
         return claims.c9(W, [2, 3, 4], [ws[:1] for ws in none], [ws[:1] for ws in wm])
@@ -176,7 +180,7 @@ def _c10(kind):
 
 def _c11(kind):
     layers, pred = [1, 2, 3, 4], np.array([1, 0.5, 0.25, 0.125])
-    scale = {"good": np.ones(4), "partly": np.array([0.69, 1.0, 1.3, 1.70]),
+    scale = {"good": np.ones(4), "partly": np.array([0.8, 0.95, 1.1, 1.25]),
              "bad": np.array([1.0, 2.0, 4.0, 7.9])}.get(kind, np.ones(4))
     ratio = [pred * scale * (1 + 0.01 * p) for p in range(3)]
     if kind == "undecided":
@@ -216,11 +220,21 @@ def test_c5_falling_at_every_layer_is_not_reproduced_even_above_the_gaussian_con
     assert j.verdict == "not reproduced"
 
 
-def test_c6_overlap_at_its_chance_level_fails_the_overlap_check():
+def test_c6_no_wm_overlap_at_chance_is_the_papers_statement_not_a_failure():
+    """The paper's Fig 6 explanation needs the no-WM overlap at chance and the WM overlap well
+    above it; a no-WM overlap that sits at chance at every width (so does not fall) is "partly"."""
     chance = grid(lambda i: 0.4 - 0.08 * i, spread=0.01)
     j = claims.c6(W, grid(lambda i: 0.8), chance, grid(lambda i: 0.9, spread=0.01), chance)
     assert j.checks["no-WM overlap minus its chance level falls with width"] is False
-    assert j.verdict == "not reproduced"  # the premise fails; the WM checks cannot rescue it
+    assert j.checks["no-WM overlap at chance (|κ| < 0.2) at the largest width"] is True
+    assert j.verdict == "partly"
+
+
+def test_c6_a_wm_overlap_barely_above_chance_fails_the_core():
+    chance = grid(lambda i: 0.3, spread=0.01)
+    j = claims.c6(W, grid(lambda i: 0.8), chance, grid(lambda i: 0.45, spread=0.01), chance)
+    assert j.checks["WM overlap well above chance (κ > 0.6) at the largest width"] is False
+    assert j.verdict == "not reproduced"
 
 
 def test_c8_overlapping_error_bars_are_not_a_trend():
@@ -229,13 +243,26 @@ def test_c8_overlapping_error_bars_are_not_a_trend():
     assert j.verdict != "reproduced" and not any(j.checks.values())
 
 
-def test_c11_drift_of_measured_over_predicted_is_caught_within_the_factor_two():
+def test_c11_drift_of_measured_over_predicted_is_caught_within_the_factor():
     pred = np.array([1, 0.5, 0.25, 0.125])
-    ratio = [pred * np.array([0.69, 1.0, 1.3, 1.70]) * (1 + 0.01 * p) for p in range(2)]
-    j = claims.c11([1, 2, 3, 4], ratio, pred, decay_factor=2.0)
-    assert j.checks["within a factor 2.0 of $2^{-(l-1)}$ at every layer"] is True
+    ratio = [pred * np.array([0.8, 0.95, 1.1, 1.25]) * (1 + 0.01 * p) for p in range(2)]
+    j = claims.c11([1, 2, 3, 4], ratio, pred)
+    assert j.checks["within a factor 1.41 of $2^{-(l-1)}$ at every layer"] is True
     assert j.checks["measured / predicted does not drift with depth"] is False
-    assert j.verdict != "reproduced"
+    assert j.verdict == "partly"
+
+
+def test_c11_tolerance_is_half_a_layers_halving():
+    """Measured / predicted 0.62 -> 1.16 (the issue's drift) would pass a factor 2, as wide as a
+    whole layer of the predicted halving; the default factor √2 does not let it through."""
+    pred = np.array([1, 0.5, 0.25, 0.125])
+    ratio = [pred * np.array([0.62, 0.8, 1.0, 1.16]) * (1 + 0.01 * p) for p in range(3)]
+    assert claims.c11([1, 2, 3, 4], ratio, pred, decay_factor=2.0).checks[
+        "within a factor 2 of $2^{-(l-1)}$ at every layer"] is True
+    j = claims.c11([1, 2, 3, 4], ratio, pred)
+    name = "within a factor 1.41 of $2^{-(l-1)}$ at every layer"
+    assert j.checks[name] is False and j.verdict == "not reproduced"
+    assert "a factor √2" in j.rows[name]["rule"] and "0.3466" not in j.rows[name]["rule"]
 
 
 def test_c9_ignores_the_logit_layer():
@@ -277,9 +304,9 @@ def test_rows_carry_what_the_check_compared():
 
 
 def test_a_sentence_is_built_from_the_row_it_reports():
-    _, row = claims.level_row("", "below", [0.40, 0.50], 0.5, "residual")
+    _, row = claims.level_row("", "below", [0.50, 0.60], 0.5, "residual")
     text = claims.row_sentence("residual small", row)
-    assert "0.45 ± 0.071" in text and "mean + std < 0.5" in text and text.endswith(": no.")
+    assert "0.55 ± 0.071" in text and "mean + std < 0.5" in text and text.endswith(": no.")
 
 
 def test_every_row_answers_as_its_check_does_a_drifting_c11_included():

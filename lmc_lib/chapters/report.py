@@ -15,7 +15,7 @@ import sys
 from fractions import Fraction
 from pathlib import Path
 
-from lmc_lib.chapters import notebook, params, resultview
+from lmc_lib.chapters import notebook, params, resultview, stability
 from lmc_lib.core import records
 from lmc_lib.core.data import DATASET_NAMES
 from lmc_lib.core.utils import REPO, LmcError, build_dir, jsonable
@@ -36,7 +36,7 @@ CLAIMS = {
     "C7": "Reciprocal-orthogonality ratio falls with width; cos(W_a h_merged, W_a h_a) rises to 1",
     "C8": "Weaker weight decay breaks LEWC, both conditions and LMC",
     "C9": "Without permutations commutativity fails; with weight matching it holds",
-    "C10": "Fitted inverse temperature grows with width (logits shrink by about $2^{-(L-1)}$)",
+    "C10": "Fitted inverse temperature grows with width (its size, $2^{L-1}$, is finding B1)",
     "C11": "Merged MLP activation norms decay exponentially with depth; BN nets do not",
     "C12": "Random-direction flatness improves with width but does not separate independent models",
 }
@@ -231,11 +231,14 @@ def verdict_table(live_profile: str | None = None, cpu_records: dict | None = No
     live_profile = live_profile or os.environ.get("LMC_PROFILE", "cpu")
     cols = [load_verdicts(results_dir(live_profile)), cpu_records or {},
             load_verdicts(RECORDED / "paper")]
+    seeds = stability.load(stability.folder_of())
     head = (f"| claim | what it says | verdict, `{live_profile}` profile (this build; "
-            f"{_scale(cols[0])}) | verdict, paper recipe recorded on a CPU ({_scale(cols[1])}) | "
+            f"{_scale(cols[0])}) | same verdict with seed offset {stability.SEED}? (a recorded "
+            f"second build) | verdict, paper recipe recorded on a CPU ({_scale(cols[1])}) | "
             f"verdict, `paper` profile recorded on a GPU ({_scale(cols[2])}) |"
-            "\n|---|---|---|---|---|")
-    line = lambda c, t: f"| {c} | {t} | " + " | ".join(_cell(col.get(c)) for col in cols) + " |"  # noqa: E731
+            "\n|---|---|---|---|---|---|")
+    line = lambda c, t: (f"| {c} | {t} | {_cell(cols[0].get(c))} | {_stable(cols[0].get(c), seeds)} | "  # noqa: E731
+                         + " | ".join(_cell(col.get(c)) for col in cols[1:]) + " |")
     rows = [head] + [line(c, t) for c, t in CLAIMS.items()]
     extra = sorted({c for col in cols for c in col if c not in CLAIMS}, key=_natural)
     if extra:
@@ -279,6 +282,11 @@ def _cell(records) -> str:
     if not records:
         return "not run"
     return "; ".join(f"{_link(r)} (ch. {r['chapter']}{_dataset_label(r)})" for r in records)
+
+
+def _stable(records, seeds: dict) -> str:
+    """The stability cell: whether each live verdict survives the recorded seed-shifted build."""
+    return stability.cell(records or [], seeds, lambda r: f"ch. {r['chapter']}{_dataset_label(r)}")
 
 
 def _dataset_label(record: dict) -> str:

@@ -8,7 +8,7 @@ claim's function in `lmc_lib.lmc.claims` computed from the values its checks use
 from __future__ import annotations
 
 from lmc_lib.core.data import DATASET_NAMES
-from lmc_lib.lmc.claims import ANSWER, value_text
+from lmc_lib.lmc.claims import answer_text, value_text
 
 HEAD = ("| check | quantity | mean ± std over pairs | rule | p | outcome |\n"
         "|---|---|---|---|---|---|")
@@ -41,7 +41,7 @@ def table(record: dict) -> str:
         mark = " (core)" if r["check"] in core and len(core) < len(record["checks"]) else ""
         lines.append(f"| {_cell(r['check'])}{mark} | {_cell(r.get('quantity', ''))} | "
                      f"{_cell(_values(r))} | {_cell(r.get('rule', ''))} | {p} | "
-                     f"{ANSWER[r['answer']]} |")
+                     f"{answer_text(r)} |")
     return "\n".join(lines)
 
 

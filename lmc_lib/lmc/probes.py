@@ -260,6 +260,13 @@ def active_overlap(model_a, model_b, x, mass: float = 0.9, perm=None, at: str = 
     return np.asarray(out, dtype=np.float64)
 
 
+def tiny_share(s, fraction: float = 0.1) -> float:
+    """Fig 5 without bins: share of units whose second moment s_i^2 is below `fraction` of the
+    layer's mean second moment (0.1: an order of magnitude below the mean)."""
+    s2 = np.asarray(s, dtype=np.float64) ** 2
+    return float(np.mean(s2 < fraction * s2.mean())) if s2.size and s2.mean() > 0 else float("nan")
+
+
 def small_moment_fraction(s, bins: int = 20, rel: float | None = None) -> float:
     """Fig 5: fraction of units in the lowest of `bins` equal histogram bins, or with s_i < rel * max s."""
     s = np.asarray(s, dtype=np.float64)

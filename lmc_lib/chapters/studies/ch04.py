@@ -99,6 +99,9 @@ def _c11(result, setup, decay_factor):
                                  verdict=j.verdict if plain else "not run", judgement=j, dataset=setup.dataset)
 
 
-def verdicts(result: dict, setup, cos_threshold: float = 0.95, decay_factor: float = 2.0) -> list[dict]:
-    """C4 (Fig 3) and the MLP half of C11 (Fig 20); BN nets' absence of decay is chapter 10's."""
+def verdicts(result: dict, setup, cos_threshold: float = claims.ABOUT_ONE,
+             decay_factor: float = claims.HALVING_FACTOR) -> list[dict]:
+    """C4 (Fig 3; layer 1 included: C5 starts at layer 2) and the MLP half of C11 (Fig 20, within
+    decay_factor of 2^-(l-1): by default half a layer's halving); BN nets' absence of decay is
+    chapter 10's."""
     return [_c4(result, setup, cos_threshold), _c11(result, setup, decay_factor)]

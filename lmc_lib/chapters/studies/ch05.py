@@ -16,6 +16,7 @@ GAUSS_LAMS = (0.5, 0.25, 0.1)             # lam values of the Gaussian check
 MC_ELEMENTS = 500_000                     # draws per dimension: about this many numbers (>= 10 draws)
 MASS = 0.9                                 # active units: the largest s_i holding 90% of sum s_i^2
 BINS = 20                                  # histogram bins of s_i (Fig 5)
+TINY_FRACTION = 0.1                        # C6's "tiny" unit: s_i^2 below a tenth of the layer mean
 
 
 def gaussian(dims=DIMS, lams=GAUSS_LAMS, elements: int = MC_ELEMENTS) -> dict:
@@ -52,7 +53,9 @@ def _pair(a, b, x, mass: float, bins: int, seed: int) -> dict:
     s_a, s_b, s_wm = (probes.second_moments(m, x) for m in (a, b, b_wm))
     small = [np.mean([probes.small_moment_fraction(sa, bins), probes.small_moment_fraction(sb, bins)])
              for sa, sb in zip(s_a, s_b)]
-    return dict(wa=probes.weak_additivity_cosine(a, b, x).tolist(), small=small,
+    tiny = [np.mean([probes.tiny_share(sa, TINY_FRACTION), probes.tiny_share(sb, TINY_FRACTION)])
+            for sa, sb in zip(s_a, s_b)]
+    return dict(wa=probes.weak_additivity_cosine(a, b, x).tolist(), small=small, tiny=tiny,
                 overlap=overlap(s_a, s_b, mass), overlap_wm=overlap(s_a, s_wm, mass),
                 active=[float(probes.active_units(sb, mass).mean()) for sb in s_b],
                 rank=probes_flat.effective_ranks(a).tolist() if seed == 0 else None,
@@ -66,7 +69,8 @@ def run(setup, dims=DIMS, mass: float = MASS, bins: int = BINS, mc_elements: int
     per = {}
     for w in setup.widths:
         pairs = [_pair(a, b, x, mass, bins, i) for i, (a, b) in enumerate(setup.pairs(w))]
-        per[str(w)] = {k: [p[k] for p in pairs] for k in ("wa", "small", "overlap", "overlap_wm", "active")}
+        per[str(w)] = {k: [p[k] for p in pairs]
+                       for k in ("wa", "small", "tiny", "overlap", "overlap_wm", "active")}
         per[str(w)].update(hist=pairs[0]["hist"], rank=[pairs[0]["rank"]])  # model a of pair 1 only
         a = setup.pairs(w, progress=False)[0][0]
         per[str(w)]["dims"] = [[m.weight.shape[0], m.weight[0].numel()] for m in a.weight_layers()]
@@ -84,13 +88,17 @@ def means(result: dict, key: str) -> np.ndarray:
 
 
 def per_pair(result: dict, key: str, layer_mean: bool = False) -> list:
-    """[widths][pairs][layers] of per_width[w][key] ([widths][pairs] with layer_mean)."""
-    vals = [np.asarray(result["per_width"][str(w)][key], dtype=float) for w in result["widths"]]
+    """[widths][pairs][layers] of per_width[w][key] ([widths][pairs] with layer_mean); a key a
+    result predates (e.g. "tiny") reads as NaN, which a check cannot decide on."""
+    vals = [np.asarray(result["per_width"][str(w)].get(key, np.full_like(
+        np.asarray(result["per_width"][str(w)]["wa"], dtype=float), np.nan)), dtype=float)
+        for w in result["widths"]]
     return [np.nanmean(v, axis=1) if layer_mean else v for v in vals]
 
 
 def _c5(result, setup):
-    """C5 (claims.c5): WA cosine rises with width at every hidden layer, above the Gaussian 0.9304."""
+    """C5 (claims.c5): WA cosine rises with width at hidden layers 2 and up (layer 1 is C4's),
+    above the Gaussian 0.9304."""
     widths, wa, lim = result["widths"], means(result, "wa"), result["gaussian_limit"]
     j = claims.c5(widths, result["hidden"], per_pair(result, "wa"), lim)
     measured = {"mean WA cosine per width": wa.mean(1).tolist(),
@@ -102,14 +110,15 @@ def _c5(result, setup):
 
 
 def verdicts(result: dict, setup, small_share: float = 0.5, wm_overlap: float = 0.7) -> list[dict]:
-    """C5 (Fig 4) and C6 (Fig 5, 6, claims.c6): small_share and wm_overlap are chapter parameters;
-    the overlap's chance level is the share of b's units that are active."""
+    """C5 (Fig 4) and C6 (Fig 5, 6, claims.c6): small_share (the share of tiny units, s_i^2 below
+    TINY_FRACTION of the layer mean, must exceed it) and wm_overlap are chapter parameters; the
+    overlap's chance level is the share of b's units that are active."""
     widths = result["widths"]
-    small, ov, ov_wm, act = (per_pair(result, k, layer_mean=True)
-                             for k in ("small", "overlap", "overlap_wm", "active"))
-    j = claims.c6(widths, small, ov, ov_wm, act, small_share=small_share, wm_overlap=wm_overlap)
+    tiny, ov, ov_wm, act = (per_pair(result, k, layer_mean=True)
+                            for k in ("tiny", "overlap", "overlap_wm", "active"))
+    j = claims.c6(widths, tiny, ov, ov_wm, act, tiny_share=small_share, wm_overlap=wm_overlap)
     mean = lambda v: [float(np.mean(x)) for x in v]  # noqa: E731
-    measured = {"lowest-bin share per width": mean(small), "overlap per width": mean(ov),
+    measured = {"tiny-unit share per width": mean(tiny), "overlap per width": mean(ov),
                 "overlap with WM per width": mean(ov_wm), "chance level per width": mean(act)}
     c6 = report.record_verdict("C6", "05", setup.profile, j.checks, measured,
                                setting=report.setting_of(setup), verdict=j.verdict, judgement=j,

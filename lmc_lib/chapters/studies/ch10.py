@@ -222,31 +222,59 @@ def _record(claim: str, chapter: str, setup: Setup, j, measured: dict, setting: 
                                  verdict=j.verdict, judgement=j, dataset=setup.dataset)
 
 
+# One verdict per setting: its records are chapter "10-<setting>" (report.found("10") shows them all)
+JUDGED = {"sophia": ("C1", "C2"), "skip": ("C1", "C2", "C7"), "bn": ("C1", "C2", "C7", "C11"),
+          "vgg11": ("C1", "C2", "C11"), "resnet20": ("C1", "C2", "C11")}
+
+
+def setting_line(result: dict, key: str, setup: Setup) -> str:
+    """The scale of one setting's verdicts: its net, data, widths, pairs, epochs (conv: n_train)."""
+    s, conv = result["settings"], key in result["conv"]
+    st = result["conv"][key] if conv else result["mlp"][key]
+    widest = st["widths"][-1]
+    own = (conv_setup(setup, s.get("conv_dataset", setup.dataset), s["conv_pairs"],
+                      s["conv_n_train"] or 0).but(arch=key)
+           if conv else mlp_setups(setup, s.get("sophia_lr", SOPHIA_LR))[key])
+    extra = f", n_train {s['conv_n_train'] or 'of the profile'}" if conv else ""
+    return f"{SETTING_NAMES[key]}: {st['title']} | epochs {own.config(widest).epochs}{extra}"
+
+
+def _bn_factors(st: dict) -> list:
+    """Per pair: the geometric-mean per-layer norm factor at a study's largest width."""
+    return [decay_factor([r]) for r in st["by_width"][str(st["widths"][-1])]["norm_ratio"]]
+
+
+def setting_judgements(result: dict, key: str) -> dict:
+    """{claim: Judgement} of one setting, check names prefixed by the setting's name."""
+    st, name = (result["conv"].get(key) or result["mlp"][key]), SETTING_NAMES[key]
+    make = {"C1": lambda: _c1(st), "C2": lambda: _c2(st), "C7": lambda: _c7(st),
+            "C11": lambda: claims.c11(bn_factors={name: _bn_factors(st)}, threshold=DECAY_THRESHOLD)}
+    return {c: claims.combine({name: make[c]()}) if c != "C11" else make[c]() for c in JUDGED[key]}
+
+
+def _measured_of(result: dict, key: str, claim: str) -> dict:
+    st = result["conv"].get(key) or result["mlp"][key]
+    named = {SETTING_NAMES[key]: st}
+    if claim in ("C1", "C2"):
+        return _measured(named, claim)
+    if claim == "C7":
+        return {f"{SETTING_NAMES[key]} RO ratio": layer_mean(st, "ro_ratio")}
+    last = lambda s: s["by_width"][str(s["widths"][-1])]["norm_ratio"]  # noqa: E731
+    return {f"{SETTING_NAMES[key]} factor": decay_factor(last(st)),
+            "MLP (Adam) factor (reference)": decay_factor(last(result["mlp"]["adam"]))}
+
+
 def verdicts(result: dict, setup: Setup) -> list[dict]:
-    """C1, C2 (conv nets, Sophia, skip, BN), C7 (skip, BN), C11 (BN part: BN nets); CIFAR-100 apart.
-    Every check is the claim's own (lmc_lib.lmc.claims), per setting."""
-    s, named = result["settings"], studies(result)
-    ws = ", ".join(width_label(w) for w in s["mlp_widths"])
-    conv = "; ".join(f"{SETTING_NAMES[a]} at w = {', '.join(width_label(w) for w in cw)}"
-                     for a, cw in s["conv_plan"].items())
-    epochs = setup.config(s["mlp_widths"][-1]).epochs
-    setting = (f"{s['conv_label']}: {conv}, {s['conv_pairs']} pair(s), n_train "
-               f"{s['conv_n_train'] or 'of the profile'}; {s['dataset']} MLP (Sophia, skip, BN) at "
-               f"w = {ws}, {setup.n_pairs} pairs, MLP epochs {epochs}")
-    recs = [_record(c, "10", setup, claims.combine({n: fn(st) for n, st in named.items()}),
-                    _measured(named, c), setting) for c, fn in (("C1", _c1), ("C2", _c2))]
-    ro = {SETTING_NAMES[k]: named[SETTING_NAMES[k]] for k in ("skip", "bn")}
-    recs.append(_record("C7", "10", setup, claims.combine({n: _c7(st) for n, st in ro.items()}),
-                        {f"{n} RO ratio": layer_mean(st, "ro_ratio") for n, st in ro.items()}, setting))
-    bn = {SETTING_NAMES[k]: v for k, v in {**result["conv"], **result["mlp"]}.items()
-          if k in ("vgg11", "resnet20", "bn")}
-    last = lambda st: st["by_width"][str(st["widths"][-1])]["norm_ratio"]  # noqa: E731
-    per_pair = {n: [decay_factor([r]) for r in last(st)] for n, st in bn.items()}
-    factors = {f"{n} factor": decay_factor(last(st))
-               for n, st in {**bn, SETTING_NAMES["adam"]: result["mlp"]["adam"]}.items()}
-    recs.append(_record("C11", "10", setup, claims.c11(bn_factors=per_pair, threshold=DECAY_THRESHOLD),
-                        factors, setting + " (BN part only, largest width; the plain MLP factor is a "
-                        "reference)"))
+    """One verdict per setting and claim (chapter "10-<setting>"): C1, C2 for Sophia, skip, BN,
+    VGG-11 and ResNet-20; C7 for skip and BN; C11 (no decay) for the BN nets; CIFAR-100 apart.
+    Every check is the claim's own (lmc_lib.lmc.claims); each record has its setting's scale."""
+    recs = []
+    for key in JUDGED:
+        if key not in result["conv"] and key not in result["mlp"]:
+            continue
+        line = setting_line(result, key, setup)
+        for claim, j in setting_judgements(result, key).items():
+            recs.append(_record(claim, f"10-{key}", setup, j, _measured_of(result, key, claim), line))
     return recs + cifar100_verdicts(result, setup)
 
 
