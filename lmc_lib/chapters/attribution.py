@@ -28,7 +28,8 @@ def _c10(r):  # merged minus endpoints' fitted beta at lam = 1/2
 
 
 def _layers(r, key):
-    return [np.asarray(r["per_width"][str(w)][key], dtype=float) for w in r["widths"]]
+    """[width] arrays [pairs, layers] of per_width[w][key] (NaN where a result predates the key)."""
+    return [np.asarray(r["per_width"][str(w)].get(key, np.nan), dtype=float) for w in r["widths"]]
 
 
 class Core(NamedTuple):
@@ -48,8 +49,8 @@ CORE = {
                lambda r: [v[:, 0] for v in _layers(r, "cos")]),
     "C5": Core("05", "weak-additivity cosine, mean over layers 2 and up", +1,
                lambda r: [v[:, 1:].mean(axis=1) for v in _layers(r, "wa")]),
-    "C6": Core("05", "share of tiny units", +1,
-               lambda r: [np.nanmean(v, axis=1) if v.ndim > 1 else v for v in _layers(r, "small")]),
+    "C6": Core("05", "share of tiny units (second moment below a tenth of the layer mean)", +1,
+               lambda r: [np.nanmean(v, axis=1) if v.ndim > 1 else v for v in _layers(r, "tiny")]),
     "C10": Core("02", "merged minus endpoints' fitted β at λ = 1/2", +1, _c10),
 }
 
