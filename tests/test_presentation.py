@@ -38,9 +38,9 @@ def test_the_result_table_lets_a_reader_rederive_each_check(tmp_path, monkeypatc
     rec = report.record_verdict("C1", "02", "smoke", {}, {}, judgement=j)
     md = report.result_markdown([rec])
     gap_row = next(line for line in md.splitlines() if line.startswith("| endpoint gap"))
-    assert "w = 1/4: 62 ± 2 %" in md and "w = 1: 81 ± 1 %" in md  # 100 x mean, 100 x std
+    assert "w = 1/4: 62 ± 2 %" in md and "w = 1: 81.0 ± 1.0 %" in md  # 100 x mean, 100 x std (numfmt)
     assert "mean + std < 2 pp" in gap_row and gap_row.endswith("| no |")  # 2 ± 1 pp: 3 >= 2
-    assert "2 ± 1 pp" in gap_row and "(core)" in md
+    assert "2.0 ± 1.0 pp" in gap_row and "(core)" in md
     assert "p = " not in gap_row and "0.05" in md  # the trend row names its test level
     assert rec["sentences"][-1].startswith("Verdict: inconclusive") == (j.verdict == "inconclusive")
 

@@ -7,6 +7,7 @@ claim's function in `lmc_lib.lmc.claims` computed from the values its checks use
 """
 from __future__ import annotations
 
+from lmc_lib.core import numfmt
 from lmc_lib.core.data import DATASET_NAMES
 from lmc_lib.lmc.claims import ANSWER, value_text
 
@@ -37,7 +38,7 @@ def table(record: dict) -> str:
     core = set(record.get("core") or record["checks"])
     lines = [HEAD]
     for r in _rows(record):
-        p = "" if r.get("p") is None else f"{r['p']:.3g}"
+        p = "" if r.get("p") is None else numfmt.p_plain(r["p"])
         mark = " (core)" if r["check"] in core and len(core) < len(record["checks"]) else ""
         lines.append(f"| {_cell(r['check'])}{mark} | {_cell(r.get('quantity', ''))} | "
                      f"{_cell(_values(r))} | {_cell(r.get('rule', ''))} | {p} | "
