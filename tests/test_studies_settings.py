@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from lmc_lib.chapters.experiment import Setup
-from lmc_lib.core import numfmt
 from lmc_lib.chapters.studies import ch10, ch11
+from lmc_lib.core import numfmt
 
 W = [0.125, 0.25, 0.5]
 
