@@ -55,7 +55,7 @@ conv_dataset: str = "auto"      # auto: cifar10 when present, else the dataset p
 import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
-from lmc_lib.chapters import record, report
+from lmc_lib.chapters import names, record, report
 from lmc_lib.chapters.experiment import Setup, width_label
 from lmc_lib.chapters.params import checked
 from lmc_lib.chapters.plots import settings as fig
@@ -71,7 +71,8 @@ plan = ch10.widths_plan(profile, width, widths, mlp_widths, conv_plan)
 result = ch10.run(setup, **plan, conv_pairs=conv_pairs, conv_n_train=conv_n_train, lams=lams,
                   conv_lams=conv_lams, sophia_lr=sophia_lr, conv_dataset=conv_dataset)
 S = result["settings"]
-print(f"{S['title']}; conv nets: {S['conv_label']}, widths {S['conv_plan']}, {S['conv_pairs']} pair(s)")
+print(f"{S['title']}; conv nets: {S['conv_label']}, {names.widths(S['conv_plan'])}, "
+      f"{names.count(S['conv_pairs'], 'pairs')}")
 
 # %% [markdown]
 # ## CIFAR-10 and CIFAR-100
@@ -87,7 +88,8 @@ if result["cifar100"]:
 else:
     display(Markdown("CIFAR-100 is absent, so the paper's Fig 15 is **not run** here; its "
                      "claims are recorded as \"not run\" for CIFAR-100. Put the folder "
-                     "`cifar-100-python` into the data folder named above to run it."))
+                     "`cifar-100-python` into the data folder (the repository's `data/`, or the "
+                     "folder the environment variable `LMC_DATA` names) to run it."))
 
 # %% [markdown]
 # ## Conv nets merged without permutations

@@ -133,6 +133,6 @@ def random_permutations(result: dict, title: str):
               label="random − WM")
     ax.axhline(0, color="grey", lw=0.8)
     _width_axis(ax, widths)
-    ax.set_ylabel("calibrated-loss barrier difference (nats)")
+    ax.set_ylabel("calibrated barrier difference (nats)")
     ax.set_title("(b) barrier, random minus WM")
     return finish_with_legend(fig, axes, title)

@@ -11,6 +11,7 @@ import matplotlib
 import matplotlib.pyplot as plt
 from matplotlib.ticker import FormatStrFormatter, LogLocator, NullLocator
 
+from lmc_lib.chapters.plots import colors
 from lmc_lib.core.stats import mean_std
 
 PAGE_W = 8.4        # inches: the widest figure (two panels)
@@ -47,16 +48,11 @@ def grid(n: int, cols: int = 2, height: float = PANEL_H, **kw):
     return fig, list(axes.flat[:n])
 
 
-WIDTH_MAP = ("viridis", 0.58, 0.0)  # colour-vision-deficiency-safe; stops before the pale yellows
-
-
 def width_colors(widths) -> dict:
-    """A colour per width on a colour-blind-safe sequential map, green-teal (narrow) to dark purple
-    (wide); every colour keeps a contrast of at least 3:1 against a white page (no pale yellow)."""
-    name, light, dark = WIDTH_MAP
-    cmap = plt.get_cmap(name)
-    n = max(len(widths) - 1, 1)
-    return {w: cmap(light - (light - dark) * i / n) for i, w in enumerate(sorted(widths))}
+    """A colour per width (plots.colors: teal for narrow to dark brown for wide, lightness falling
+    with width, neighbours at least colors.MIN_DELTA_E apart, each 3:1 or more against white)."""
+    ordered = sorted(widths)
+    return dict(zip(ordered, colors.sweep(len(ordered))))
 
 
 def contrast(color, background=(1.0, 1.0, 1.0)) -> float:
@@ -94,10 +90,39 @@ def log_ticks(ax, axis: str = "y"):
     target.set_minor_locator(NullLocator())
 
 
+def wrap_title(title: str, chars: int) -> str:
+    """The setup line in lines of at most about `chars` characters, broken only between its
+    " | " parts (never inside "3 pairs"); a part longer than a line is wrapped on its own."""
+    lines: list[str] = []
+    for part in (p.strip() for p in title.split(" | ")):
+        if lines and len(lines[-1]) + 3 + len(part) <= chars:
+            lines[-1] += " | " + part
+        else:
+            lines += textwrap.wrap(part, chars) or [""]
+    return "\n".join(lines)
+
+
+def fit_ylabels(fig) -> None:
+    """Wrap a y label longer than its panel is tall onto two or more lines, so that it reaches
+    neither the figure's title above nor the legend below."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    for ax in (a for a in fig.axes if a.get_visible() and a.axison and a.get_ylabel()):
+        label, room = ax.yaxis.label, ax.get_window_extent(renderer).height
+        text = label.get_text().replace("\n", " ")
+        for lines in range(2, 5):
+            if label.get_window_extent(renderer).height <= room:
+                break
+            label.set_text(textwrap.fill(text, -(-len(text) // lines) + 2))
+
+
 def finish(fig, title: str):
-    """Title the figure with its setup line (wrapped to the figure's width) and tighten it."""
+    """Title the figure with its setup line (wrapped to the figure's width, broken only between
+    its parts), fit the y labels to their panels, and tighten it."""
     chars = int(fig.get_figwidth() * 11)
-    fig.suptitle(textwrap.fill(title, chars) if title else "", fontsize=11)
+    fig.suptitle(wrap_title(title, chars) if title else "", fontsize=11)
+    fig.tight_layout()
+    fit_ylabels(fig)
     fig.tight_layout()
     return fig
 
@@ -137,5 +162,7 @@ def finish_with_legend(fig, ax, title: str, ncol: int | None = None, legend_titl
         return finish(fig, title)
     legend = _strip(fig, handles, labels, ncol, title=legend_title, **kw)
     finish(fig, title)
+    fig.tight_layout(rect=(0, legend.get_window_extent().height / fig.bbox.height + 0.01, 1, 1))
+    fit_ylabels(fig)
     fig.tight_layout(rect=(0, legend.get_window_extent().height / fig.bbox.height + 0.01, 1, 1))
     return fig
