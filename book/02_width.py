@@ -22,7 +22,8 @@
 #   to the endpoints' accuracy.
 # * **C2** The raw test loss of the merged model stays well above the endpoints' (a large loss
 #   barrier at every width), but once each model's logits are rescaled by a fitted temperature
-#   (the *calibrated* loss) the barrier shrinks with width towards zero. Wide merged models rank
+#   (temperature scaling, Guo et al. {cite}`guo2017calibration`: the *calibrated* loss) the
+#   barrier shrinks with width towards zero. Wide merged models rank
 #   the classes correctly but are under-confident.
 # * **C10** Accordingly, the {term}`inverse temperature <Inverse temperature>` $\beta$ fitted to the merged model grows with
 #   width: its logits are too small. {doc}`Chapter 4 <04_lewc>`'s LEWC property {eq}`eq-lewc`

@@ -18,7 +18,7 @@
 # {eq}`eq-lewc` ({doc}`chapter 4 <04_lewc>`) follows from two conditions; this chapter is about the
 # first of them.
 #
-# **Weak additivity** (the paper's Def 5.1, after Zhou et al.). At a hidden layer, let
+# **Weak additivity** (the paper's Def 5.1, after Zhou et al. {cite}`zhou2023llfc`). At a hidden layer, let
 # $z_a$ and $z_b$ be the two models' own pre-activations on the same input. ReLU is weakly additive
 # for them when
 #
@@ -49,7 +49,7 @@
 # * **C6** Most units have tiny second moments; the overlap of the two models' active units falls
 #   with width without permutation, and is high after weight matching.
 #
-# We also report the effective rank (Roy & Vetterli) of every weight matrix, because the paper links
+# We also report the effective rank (Roy and Vetterli {cite}`roy2007erank`) of every weight matrix, because the paper links
 # the phenomenon to low-rank weights (see {doc}`chapter 7 <07_weight_decay>`, weight decay).
 
 # %% tags=["parameters"]

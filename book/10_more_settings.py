@@ -189,11 +189,12 @@ record.show("10", setup.dataset, [
 #   judged between two or so widths only, and a trend that needs more width may not show yet.
 # - **Data.** Without the CIFAR folders the conv nets run on Fashion-MNIST zero-padded to 32x32
 #   (the figure titles say so); CIFAR-100 (Fig 15) is not run.
-# - **Conv budget.** The `cpu` conv recipe is SGD with a short warm-up and a linear decay, the
-#   profile's epochs on a subset of the training images, with crop and flip (values in
+# - **Conv budget.** The conv recipe follows the STE-MM code of Ito et al. {cite}`ito2025stemm`
+#   (SGD, learning rate 0.4 with a linear warm-up and decay, crop and flip); the `cpu` profile
+#   lowers the learning rate, shortens the warm-up and trains on a subset of the images (values in
 #   `lmc_lib/core/config.py`; the line below gives this run's scale). To fit the chapter's time
-#   budget the conv nets use fewer pairs per width (`ch10.CONV_CUTS`; with one pair their curves
-#   have no error band) and a short $\lambda$ grid (each inner point needs a BatchNorm reset). At
+#   budget the conv nets use fewer pairs per width than the MLPs (the conv figures' titles give the
+#   number; with one pair their curves have no error band) and a short $\lambda$ grid (each inner point needs a BatchNorm reset). At
 #   the smallest conv widths the nets have a handful of channels per stage: far narrower than
 #   anything in the paper.
 # - **Sophia.** The paper keeps "the first-order settings"; we use Adam's learning rate and weight
