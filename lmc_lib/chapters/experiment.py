@@ -9,10 +9,9 @@ from dataclasses import dataclass, field
 
 import torch
 
-from lmc_lib.chapters import guard, params
+from lmc_lib.chapters import guard, names, params
 from lmc_lib.core import budget, cache
 from lmc_lib.core.config import TrainConfig, book_settings, make_config, width_label
-from lmc_lib.chapters import names
 from lmc_lib.core.data import DATASET_NAMES, DATASETS
 from lmc_lib.core.models import ARCH_NAMES
 from lmc_lib.core.runlog import log_line

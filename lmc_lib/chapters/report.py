@@ -193,12 +193,13 @@ def found(chapter: str, profile: str) -> list[dict]:
     return sorted(recs, key=lambda r: (_natural(r["claim"]), r.get("dataset", "")))
 
 
-def show_found(chapter: str, profile: str) -> list[dict]:
-    """The chapter's ending, "What this chapter found", computed from its verdict records."""
+def show_found(chapter: str, profile: str, regime=None) -> list[dict]:
+    """The chapter's ending, "What this chapter found", computed from its verdict records;
+    `regime(record) -> sentence or None` adds one sentence per claim about its training regime."""
     from IPython.display import Markdown, display
 
     recs = found(chapter, profile)
-    display(Markdown(resultview.found_markdown(recs, CLAIMS)))
+    display(Markdown(resultview.found_markdown(recs, CLAIMS, regime)))
     return recs
 
 

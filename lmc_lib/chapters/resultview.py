@@ -84,9 +84,10 @@ def sentences_markdown(records: list[dict], claims) -> str:
     return "\n\n".join(out)
 
 
-def found_markdown(records: list[dict], statements: dict) -> str:
-    """'What this chapter found': one item per verdict record, with its reason."""
-    if not records:
-        return "This chapter judges no claim of the paper; its figures set the stage for the others."
-    return "\n".join(f"- **{r['claim']}**{dataset_label(r)} ({statements.get(r['claim']) or r.get('statement', '')})"
-                     f": **{r['verdict']}** at profile `{r['profile']}`. {why(r)}" for r in records)
+def found_markdown(records: list[dict], statements: dict, regime=None) -> str:
+    """'What this chapter found': sentences that interpret the verdicts (chapters.findings), not
+    the verdict lines again; `regime(record) -> sentence or None` adds what each verdict's training
+    regime means (statements: kept for callers; the Result block states each claim)."""
+    from lmc_lib.chapters import findings
+
+    return findings.found_markdown(records, regime)
