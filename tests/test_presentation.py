@@ -20,7 +20,7 @@ def test_result_is_a_myst_admonition_classed_by_verdict(tmp_path, monkeypatch):
     good = report.record_verdict("C4", "04", "smoke", {"x": True}, {"acc_t1": [0.5, 0.725]})
     bad = report.record_verdict("C5", "05", "smoke", {"x": False}, {"gap_pp": 2.5})
     md = report.result_markdown([good])
-    assert md.startswith("````{admonition} Result\n:class: tip\n**C4**") and md.endswith("\n````")
+    assert md.startswith("````{admonition} Result\n:class: tip lmc-result\n**C4**") and md.endswith("\n````")
     assert "acc_t1" not in md and "[0.5" not in md  # no Python names or list reprs
     both = report.result_markdown([good, bad])
     assert ":class: warning" in both and both.count("| check | quantity |") == 2

@@ -59,8 +59,11 @@ def why(record: dict) -> str:
 
 def block(record: dict, statement: str) -> str:
     """One claim of the Result: verdict line, table of checks, the reason."""
+    setting = record.get("setting", "")
+    data = dataset_label(record)
+    data = "" if data and setting.startswith(data[2:]) else data  # the setting names it first
     head = (f"**{record['claim']}** ({statement}): **{record['verdict']}** at profile "
-            f"`{record['profile']}`{dataset_label(record)} ({record.get('setting', '')}).")
+            f"`{record['profile']}`{data}" + (f" ({setting})." if setting else "."))
     return f"{head}\n\n{table(record)}\n\n{why(record)}"
 
 
@@ -71,7 +74,7 @@ def result_markdown(records: list[dict], statements: dict) -> str:
     verdicts = {r["verdict"] for r in records}
     kind = ("tip" if verdicts == {"reproduced"} else "warning" if "not reproduced" in verdicts
             else "note")
-    return f"````{{admonition}} Result\n:class: {kind}\n{body}\n````"
+    return f"````{{admonition}} Result\n:class: {kind} lmc-result\n{body}\n````"
 
 
 def sentences_markdown(records: list[dict], claims) -> str:

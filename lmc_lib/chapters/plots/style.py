@@ -11,7 +11,7 @@ import matplotlib
 import matplotlib.pyplot as plt
 from matplotlib.ticker import FormatStrFormatter, LogLocator, NullLocator
 
-from lmc_lib.chapters.plots import colors
+from lmc_lib.chapters.plots import colors, phone
 from lmc_lib.core.stats import mean_std
 
 PAGE_W = 8.4        # inches: the widest figure (two panels)
@@ -32,6 +32,7 @@ def high_dpi() -> None:
         return
     if get_ipython() is not None:
         set_matplotlib_formats("retina")
+        phone.register()
 
 
 high_dpi()
@@ -120,6 +121,7 @@ def finish(fig, title: str):
     """Title the figure with its setup line (wrapped to the figure's width, broken only between
     its parts), fit the y labels to their panels, and tighten it."""
     chars = int(fig.get_figwidth() * 11)
+    fig.lmc_title = title  # the phone copy (plots.phone) wraps it again to its own width
     fig.suptitle(wrap_title(title, chars) if title else "", fontsize=11)
     fig.tight_layout()
     fit_ylabels(fig)
@@ -160,9 +162,16 @@ def finish_with_legend(fig, ax, title: str, ncol: int | None = None, legend_titl
         spare[0].legend(handles, labels, loc="center", ncol=ncol or 1 + (len(labels) > 5),
                         title=legend_title, **kw)
         return finish(fig, title)
+    return finish_with_legend_entries(fig, handles, labels, title, legend_title, ncol, **kw)
+
+
+def finish_with_legend_entries(fig, handles, labels, title: str, legend_title: str | None = None,
+                               ncol: int | None = None, **kw):
+    """`finish`, with these legend entries in a strip below the panels (laid out above it)."""
     legend = _strip(fig, handles, labels, ncol, title=legend_title, **kw)
     finish(fig, title)
-    fig.tight_layout(rect=(0, legend.get_window_extent().height / fig.bbox.height + 0.01, 1, 1))
+    rect = (0, legend.get_window_extent().height / fig.bbox.height + 0.01, 1, 1)
+    fig.tight_layout(rect=rect)
     fit_ylabels(fig)
-    fig.tight_layout(rect=(0, legend.get_window_extent().height / fig.bbox.height + 0.01, 1, 1))
+    fig.tight_layout(rect=rect)
     return fig
