@@ -30,7 +30,9 @@
 # permutation, permuting both nets is the same experiment as permuting one. We permute both, as
 # the paper does, with several random draws per pair.
 #
-# **The experiment.** For each width and pair of the main sweep: the path without permutation,
+# **The experiment.** For each width and pair of the main sweep (at the profile's *costly* widths: this chapter evaluates
+# many models per pair, so the `cpu` profile stops short of chapter 2's widest width; the
+# Profiles table of the {doc}`introduction <index>` lists both): the path without permutation,
 # after `n_perms` random permutations of both nets, and after WM; no new model is trained.
 # Barriers are the calibrated-loss barriers of chapter 2, here the maximum over a coarser grid
 # of 5 points ($\lambda$ = 0, 1/4, 1/2, 3/4, 1: every random draw costs a whole path).
@@ -48,7 +50,7 @@ profile: str = "cpu"            # cpu | paper | smoke
 seed: int = 0                   # offset added to every seed (models, splits, directions)
 n_perms: int = 3                # random permutation draws per pair (both models permuted)
 lams: int = 5                   # points on the lam grid (odd); 0: 11 for MLPs, 5 for conv nets
-c3_tol_pp: float = 1.0          # C3: random vs none at lam 1/2 agree within max(this, pair std) pp
+c3_tol_pp: float = 1.0          # C3: |mean| + std over pairs of (random - none) at lam 1/2 within this many pp
 
 # %% tags=["remove-input"]
 import matplotlib.pyplot as plt

@@ -140,7 +140,8 @@ plt.show()
 
 # %% [markdown]
 # ## Do the two models use the same units? (paper's Fig 6 and Fig 22)
-# A unit is *active* when it is among the largest $s_i$ that together hold `mass` of $\sum_i s_i^2$.
+# A unit is *active* when it is among the largest $s_i$ that together hold a fixed share of
+# $\sum_i s_i^2$ (the chapter's parameter `mass`; the y axis prints its value).
 # Plotted: the share of model a's active units that are also active in model b, without permutation
 # and after weight matching b to a (b's units re-indexed by the matching). The dashed grey line is
 # the chance level: the overlap expected if b's active units were a random subset of its units,
@@ -200,8 +201,8 @@ record.show("05", setup.dataset, [lplots.weak_additivity, lplots.second_moments,
 #   images).
 #   Histograms are from model a of the first pair, and so are the effective ranks (no error
 #   bars there).
-# * The paper's threshold for an "active" unit was lost; ours (`mass`, a share of $\sum s_i^2$) is a
-#   parameter. So are the thresholds of C6 (`small_share`, `wm_overlap`) and the histogram bins.
+# * The paper's threshold for an "active" unit was lost; ours (a share of $\sum s_i^2$, the
+#   y axis of {numref}`fig-ch05-overlap` prints it) is the parameter `mass`. So are the thresholds of C6 (`small_share`, `wm_overlap`) and the histogram bins.
 # * Weak additivity and second moments are measured on the input of the ReLU: $z_l$ for the plain
 #   MLP, the BatchNorm output for BN nets (and for ResNets the sum with the shortcut). Conv layers
 #   are flattened over channels and positions for the cosine; a channel's $s_i$ averages over

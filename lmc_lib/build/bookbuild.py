@@ -215,6 +215,7 @@ def stage(executed: Path = EXECUTED, dest: Path = STAGE,
     """Lay out config, generated toc, pages, executed notebooks (or placeholders) and MathJax."""
     from lmc_lib.build import bookstage
     from lmc_lib.chapters.report import verdict_table
+    from lmc_lib.chapters.scale import fill
 
     if dest.exists():
         shutil.rmtree(dest)
@@ -225,8 +226,8 @@ def stage(executed: Path = EXECUTED, dest: Path = STAGE,
         shutil.copytree(REPO / "_static", dest / "_static", ignore=shutil.ignore_patterns("mathjax"))
     bookstage.vendor_mathjax(MATHJAX, dest / "_vendor" / "_static" / "mathjax")
     pages = sorted(p.stem for p in BOOK.glob("*.md"))
-    for page in pages:
-        shutil.copy(BOOK / (page + ".md"), dest / (page + ".md"))
+    for page in pages:  # statements of scale generated from the config (chapters.scale)
+        (dest / (page + ".md")).write_text(fill((BOOK / (page + ".md")).read_text()))
     index = dest / "index.md"
     index.write_text(index.read_text().replace("<!-- VERDICTS -->", verdict_table()))
     problems = [p for src in chapters() if (p := bookstage.stage_chapter(
