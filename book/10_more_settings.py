@@ -96,7 +96,7 @@ else:
 # Accuracy and {term}`calibrated loss <Calibrated loss>` of $\theta(\lambda)$ along the straight path between two
 # independently trained conv nets (BatchNorm statistics reset after merging), one line per width.
 
-# %% tags=["remove-input"] mystnb={"figure": {"name": "fig-ch10-conv", "caption": "Conv nets merged without permutations (the conv-net panels of the paper's Fig 1 and Fig 2, which use CIFAR-10): test accuracy and calibrated loss along the path {eq}`eq-path` (BatchNorm statistics reset after merging), one curve per width."}, "image": {"alt": "Accuracy and calibrated loss against lambda for VGG-11 and ResNet-20"}}
+# %% tags=["remove-input"] mystnb={"figure": {"name": "fig-ch10-conv", "caption": "Conv nets merged without permutations (the conv-net panels of the paper's Fig 1 and of the paper's Fig 2, which use CIFAR-10): test accuracy and calibrated loss along the path {eq}`eq-path` (BatchNorm statistics reset after merging), one curve per width."}, "image": {"alt": "Accuracy and calibrated loss against lambda for VGG-11 and ResNet-20"}}
 fig.lam_paths(result["conv"], ch10.conv_title(result))
 plt.show()
 
