@@ -190,7 +190,7 @@ record.show("10", setup.dataset, [
 # - **Data.** Without the CIFAR folders the conv nets run on Fashion-MNIST zero-padded to 32x32
 #   (the figure titles say so); CIFAR-100 (Fig 15) is not run.
 # - **Conv budget.** The conv recipe follows the STE-MM code of Ito et al. {cite}`ito2025stemm`
-#   (SGD, learning rate 0.4 with a linear warm-up and decay, crop and flip); the `cpu` profile
+#   (SGD, learning rate $0.4$ with a linear warm-up and decay, crop and flip); the `cpu` profile
 #   lowers the learning rate, shortens the warm-up and trains on a subset of the images (values in
 #   `lmc_lib/core/config.py`; the line below gives this run's scale). To fit the chapter's time
 #   budget the conv nets use fewer pairs per width than the MLPs (the conv figures' titles give the

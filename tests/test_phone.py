@@ -40,7 +40,7 @@ def two_panels(tick_pt: float = 11):
 
 def test_side_by_side_panels_stack_on_a_phone_with_readable_text():
     fig = two_panels()
-    markup = phone.figure_html(fig)
+    markup = phone.figure_html(fig, style.refinish)
     plt.close(fig)
     assert '<source media="(max-width: 719px)"' in markup
     (w, h, font), = phone_images(markup)
@@ -52,7 +52,7 @@ def test_a_single_panel_needs_no_stacked_copy():
     fig, (ax,) = style.grid(1)
     ax.plot([0, 1], [0, 1])
     style.finish(fig, "one panel")
-    markup = phone.figure_html(fig)
+    markup = phone.figure_html(fig, style.refinish)
     plt.close(fig)
     assert "<source" not in markup
     (w, _, font), = phone_images(markup)
@@ -62,6 +62,6 @@ def test_a_single_panel_needs_no_stacked_copy():
 def test_the_measure_catches_tiny_ticks():
     """Ticks drawn at 5 pt are under 9 px on a phone even when stacked: the measure reports it."""
     fig = two_panels(tick_pt=5)
-    (w, _, font), = phone_images(phone.figure_html(fig))
+    (w, _, font), = phone_images(phone.figure_html(fig, style.refinish))
     plt.close(fig)
     assert font * SHOWN_PX / w < 9

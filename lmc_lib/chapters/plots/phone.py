@@ -57,8 +57,10 @@ def panel_specs(fig) -> list | None:
     return seen
 
 
-def stacked(fig):
-    """A copy of `fig` with its panels in one column, STACK_W wide; None when it has no grid."""
+def stacked(fig, refinish):
+    """A copy of `fig` with its panels in one column, STACK_W wide, titled and laid out again by
+    `refinish(copy, title, legend entries (handles, labels, legend title) or None)`; None when
+    it has no grid."""
     if panel_specs(fig) is None:
         return None
     try:
@@ -73,29 +75,25 @@ def stacked(fig):
     grid = GridSpec(len(specs), 1, figure=twin, height_ratios=ratios)
     for a in axes:
         a.set_subplotspec(grid[next(i for i, s in enumerate(specs) if s == a.get_subplotspec())])
-    from lmc_lib.chapters.plots import style
-
     legends = list(twin.legends)
-    title = getattr(twin, "lmc_title", None)
     for leg in legends:
         leg.remove()
+    entries = None
     if legends:
         leg = legends[0]
-        handles, labels = leg.legend_handles, [t.get_text() for t in leg.get_texts()]
-        title_text = leg.get_title().get_text() or None
-        style.finish_with_legend_entries(twin, handles, labels, title or "", title_text)
-    else:
-        style.finish(twin, title or "")
+        entries = (leg.legend_handles, [t.get_text() for t in leg.get_texts()],
+                   leg.get_title().get_text() or None)
+    refinish(twin, getattr(twin, "lmc_title", "") or "", entries)
     return twin
 
 
-def figure_html(fig) -> str:
+def figure_html(fig, refinish) -> str:
     """The figure as a <picture>: the drawn layout, and for a multi-column grid a stacked source
-    for screens below PHONE_PX; alt text from its title."""
+    (laid out by `refinish`, see `stacked`) for screens below PHONE_PX; alt text from its title."""
     data, width, font = png(fig)
     alt = html.escape(getattr(fig, "lmc_title", "") or "figure", quote=True)
     source = ""
-    twin = stacked(fig)
+    twin = stacked(fig, refinish)
     if twin is not None:
         narrow, _, narrow_font = png(twin)
         plt.close(twin)
@@ -105,9 +103,9 @@ def figure_html(fig) -> str:
             f'width="{width}" alt="{alt}" data-font-px="{font:.1f}"></picture>')
 
 
-def register() -> None:
+def register(refinish) -> None:
     """Show every matplotlib figure of this IPython kernel as `figure_html` (the PNG stays in the
-    output for other viewers)."""
+    output for other viewers); `refinish` lays out the stacked copy (plots.style.refinish)."""
     try:
         from IPython import get_ipython
         from matplotlib.figure import Figure
@@ -115,4 +113,5 @@ def register() -> None:
         return
     shell = get_ipython()
     if shell is not None:
-        shell.display_formatter.formatters["text/html"].for_type(Figure, figure_html)
+        shell.display_formatter.formatters["text/html"].for_type(
+            Figure, lambda fig: figure_html(fig, refinish))

@@ -11,7 +11,8 @@ import matplotlib
 import matplotlib.pyplot as plt
 from matplotlib.ticker import FormatStrFormatter, LogLocator, NullLocator
 
-from lmc_lib.chapters.plots import colors, phone
+from lmc_lib.chapters.plots.colors import sweep
+from lmc_lib.chapters.plots.phone import register as register_phone
 from lmc_lib.core.stats import mean_std
 
 PAGE_W = 8.4        # inches: the widest figure (two panels)
@@ -32,10 +33,8 @@ def high_dpi() -> None:
         return
     if get_ipython() is not None:
         set_matplotlib_formats("retina")
-        phone.register()
+        register_phone(refinish)
 
-
-high_dpi()
 
 
 def grid(n: int, cols: int = 2, height: float = PANEL_H, **kw):
@@ -53,7 +52,7 @@ def width_colors(widths) -> dict:
     """A colour per width (plots.colors: teal for narrow to dark brown for wide, lightness falling
     with width, neighbours at least colors.MIN_DELTA_E apart, each 3:1 or more against white)."""
     ordered = sorted(widths)
-    return dict(zip(ordered, colors.sweep(len(ordered))))
+    return dict(zip(ordered, sweep(len(ordered))))
 
 
 def contrast(color, background=(1.0, 1.0, 1.0)) -> float:
@@ -101,6 +100,14 @@ def wrap_title(title: str, chars: int) -> str:
         else:
             lines += textwrap.wrap(part, chars) or [""]
     return "\n".join(lines)
+
+
+def refinish(fig, title: str, entries=None):
+    """Title and lay out a figure again after its panels moved (the phone copy, plots.phone), with
+    its legend entries (handles, labels, legend title) in a strip below, if it had a legend."""
+    if entries:
+        return finish_with_legend_entries(fig, entries[0], entries[1], title, entries[2])
+    return finish(fig, title)
 
 
 def fit_ylabels(fig) -> None:
@@ -175,3 +182,6 @@ def finish_with_legend_entries(fig, handles, labels, title: str, legend_title: s
     fit_ylabels(fig)
     fig.tight_layout(rect=rect)
     return fig
+
+
+high_dpi()  # last: it registers refinish for the phone copies
