@@ -21,6 +21,8 @@
 #   Two nets trained from different seeds are therefore compared only "up to a permutation".
 # * **Linear mode connectivity (LMC)** and the **barrier** that measures its failure: how much
 #   worse the straight-line average of two trained nets is than the endpoints themselves.
+#   Independent solutions are known to be joined by low-loss *curved* paths
+#   {cite}`garipov2018curves,draxler2018barriers`; the linear question asks for the straight one.
 #
 # The paper's question is whether one needs to *undo* the {term}`permutation symmetry <Permutation symmetry>` (by matching units
 # first) for two independently trained nets to be linearly connected, or whether width alone
@@ -146,7 +148,7 @@ print(f"||theta_a - theta_b|| (other seed) = {s['dist_independent']:.2f}")
 # ```
 #
 # so $\lambda = 1$ is model a and $\lambda = 0$ is model b. The **loss barrier** (the paper's
-# Def 2.1, after Entezari et al.) is the largest excess of the path's test loss over the
+# Def 2.1, after Entezari et al. {cite}`entezari2022permutation`) is the largest excess of the path's test loss over the
 # straight chord between the endpoints' losses,
 #
 # ```{math}

@@ -30,7 +30,9 @@
 # permutation, permuting both nets is the same experiment as permuting one. We permute both, as
 # the paper does, with several random draws per pair.
 #
-# **The experiment.** For each width and pair of the main sweep: the path without permutation,
+# **The experiment.** For each width and pair of the main sweep (at the profile's *costly* widths: this chapter evaluates
+# many models per pair, so the `cpu` profile stops short of chapter 2's widest width; the
+# Profiles table of the {doc}`introduction <index>` lists both): the path without permutation,
 # after `n_perms` random permutations of both nets, and after WM; no new model is trained.
 # Barriers are the calibrated-loss barriers of chapter 2, here the maximum over a coarser grid
 # of 5 points ($\lambda$ = 0, 1/4, 1/2, 3/4, 1: every random draw costs a whole path).

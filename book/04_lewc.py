@@ -163,8 +163,8 @@ if second:
 # :class: warning
 # * The `cpu` profile (the default) trains far less than the paper (widths up to 16, up to 100
 #   epochs, 3 pairs); the line printed under the parameters gives this run's scale (widths, epochs, pairs, test
-#   images).
-#   The paper's near-perfect logit cosine belongs to much wider nets.
+#   images). Which of C4's checks hold at this scale, layer by layer, and the number each one
+#   that fails turns on, are computed in the Result and in "What this chapter found" below.
 # * The networks have biases; the paper's Theorem 5.3
 #   ({doc}`chapter 6 <06_reciprocal_orthogonality>`) derives LEWC for bias-free nets. Biases add a
 #   term that does not scale like $\lambda^l$, one reason the law can only hold approximately.

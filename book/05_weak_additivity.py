@@ -18,7 +18,7 @@
 # {eq}`eq-lewc` ({doc}`chapter 4 <04_lewc>`) follows from two conditions; this chapter is about the
 # first of them.
 #
-# **Weak additivity** (the paper's Def 5.1, after Zhou et al.). At a hidden layer, let
+# **Weak additivity** (the paper's Def 5.1, after Zhou et al. {cite}`zhou2023llfc`). At a hidden layer, let
 # $z_a$ and $z_b$ be the two models' own pre-activations on the same input. ReLU is weakly additive
 # for them when
 #
@@ -50,7 +50,7 @@
 #   chance level without permutation (and this overlap falls with width), and well above it after
 #   weight matching.
 #
-# We also report the effective rank (Roy & Vetterli) of every weight matrix, because the paper links
+# We also report the effective rank (Roy and Vetterli {cite}`roy2007erank`) of every weight matrix, because the paper links
 # the phenomenon to low-rank weights (see {doc}`chapter 7 <07_weight_decay>`, weight decay).
 
 # %% tags=["parameters"]
@@ -141,7 +141,8 @@ plt.show()
 
 # %% [markdown]
 # ## Do the two models use the same units? (paper's Fig 6 and Fig 22)
-# A unit is *active* when it is among the largest $s_i$ that together hold `mass` of $\sum_i s_i^2$.
+# A unit is *active* when it is among the largest $s_i$ that together hold a fixed share of
+# $\sum_i s_i^2$ (the chapter's parameter `mass`; the y axis prints its value).
 # Plotted: the share of model a's active units that are also active in model b, without permutation
 # and after weight matching b to a (b's units re-indexed by the matching). The dashed grey line is
 # the chance level: the overlap expected if b's active units were a random subset of its units,
@@ -213,8 +214,8 @@ if second:
 #   images).
 #   Histograms are from model a of the first pair, and so are the effective ranks (no error
 #   bars there).
-# * The paper's threshold for an "active" unit was lost; ours (`mass`, a share of $\sum s_i^2$) is a
-#   parameter. So are the thresholds of C6 (`small_share`, `wm_overlap`) and the histogram bins.
+# * The paper's threshold for an "active" unit was lost; ours (a share of $\sum s_i^2$, the
+#   y axis of {numref}`fig-ch05-overlap` prints it) is the parameter `mass`. So are the thresholds of C6 (`small_share`, `wm_overlap`) and the histogram bins.
 # * Weak additivity and second moments are measured on the input of the ReLU: $z_l$ for the plain
 #   MLP, the BatchNorm output for BN nets (and for ResNets the sum with the shortcut). Conv layers
 #   are flattened over channels and positions for the cosine; a channel's $s_i$ averages over

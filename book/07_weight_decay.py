@@ -33,7 +33,7 @@
 #   $\|W_l^{(a)} h_{l-1}^{(b)}\| / \|W_l^{(a)} h_{l-1}^{(a)}\|$ (averaged over both directions);
 # - {numref}`fig-ch07-paths` (the paper's Fig 23): the whole accuracy and calibrated-loss curves
 #   along $\lambda$;
-# - {numref}`fig-ch07-rank`: the effective rank (Roy and Vetterli, 2007: the exponential of the
+# - {numref}`fig-ch07-rank`: the effective rank (Roy and Vetterli {cite}`roy2007erank`: the exponential of the
 #   entropy of the normalised singular values) of every weight matrix.
 #
 # The largest weight decay of the sweep is the main runs' value, so those models are the ones the

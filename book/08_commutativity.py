@@ -101,13 +101,14 @@ cpu_record = regimes.show("08", setup.dataset, [figs.fig11_commutativity])
 # ```{admonition} Where this run departs from the paper
 # :class: warning
 # - The paper's exact normalisation of Fig 11 was lost in extraction; we use the Frobenius ratio
-#   {eq}`eq-commutativity` over the evaluation batch. Thresholds (ours, `ch08.LARGE`, `ch08.HOLDS`
-#   and `ch08.SMALLER`, printed in the Result table): "commutativity fails" when $r_l$ exceeds LARGE at
-#   every hidden layer $2 \le l \le L-1$ at the largest width (the defect is then at least half the
-#   size of the quantity it should cancel against); "WM clearly smaller" when the WM residual (mean
-#   over hidden layers) is at most SMALLER times the unpermuted one at every width; "commutativity
-#   about holds with WM" when the WM residual at the largest width is below HOLDS ($0.2$, distinct
-#   from LARGE = $0.5$, so a residual between them neither fails nor holds).
+#   {eq}`eq-commutativity` over the evaluation batch. Three thresholds are ours, all printed in the
+#   Result table: a *large* residual (0.5), a *smaller* factor and a *holding* residual (0.2).
+#   "Commutativity fails" when $r_l$ exceeds the large residual at every hidden layer
+#   $2 \le l \le L-1$ at the largest width (the defect is then at least half the size of the
+#   quantity it should cancel against); "WM clearly smaller" when the WM residual (mean over hidden
+#   layers) is at most the smaller factor times the unpermuted one at every width; "commutativity
+#   about holds with WM" when the WM residual at the largest width is below the holding residual,
+#   distinct from the large one, so a residual between them neither fails nor holds.
 # - The last layer ($l = L$, the logits) has a small denominator: both models fit the same labels,
 #   so $W_a H_a - W_b H_b$ is small there and $r_L$ can be large even where the hidden layers
 #   nearly commute (hence the log-scale axis). It is shown in the figure but left out of every C9

@@ -27,7 +27,9 @@
 # {term}`merged model <Merged model>` works for the reasons of the previous chapters (LEWC) rather than because $\theta_b$
 # sits in the same flat bowl as a random neighbour would.
 #
-# **Experiment** (no new training: the main sweep's pairs). Per width and pair:
+# **Experiment** (no new training: the main sweep's pairs, at the profile's *costly* widths: this chapter evaluates
+# many models per pair, so the `cpu` profile stops short of chapter 2's widest width; the
+# Profiles table of the {doc}`introduction <index>` lists both). Per width and pair:
 # - {numref}`fig-ch09-flatness` (the paper's Fig 12): test accuracy and loss of $\theta_a + t\,d\,u$
 #   (random direction) and, for comparison, of the actual path $\theta_a + t(\theta_b - \theta_a)$,
 #   which is the merged model $\theta(1-t)$ (uncalibrated loss here, as in the paper's figure);
@@ -114,7 +116,7 @@ cpu_record = regimes.show("09", setup.dataset, [figs.fig12_flatness])
 # :class: warning
 # - One random direction per pair (seeded by the pair index), not an average over many.
 # - The threshold for "$\theta_b$ is not a random neighbour" is ours: at the largest width,
-#   cos($a$, $a + d u$) exceeds cos($a$, $b$) by at least `ch09.GAP` (printed in the Result table)
+#   cos($a$, $a + d u$) exceeds cos($a$, $b$) by at least a gap of ours (printed in the Result table)
 #   at every hidden layer.
 # - Scale: the paper trains widths up to 16 for up to 100 epochs, 3 pairs; this run:
 # ```

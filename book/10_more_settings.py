@@ -57,7 +57,7 @@ conv_dataset: str = "auto"      # auto: cifar10 when present, else the dataset p
 import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
-from lmc_lib.chapters import record, report
+from lmc_lib.chapters import names, record, report
 from lmc_lib.chapters.experiment import Setup, width_label
 from lmc_lib.chapters.params import checked
 from lmc_lib.chapters.plots import settings as fig
@@ -73,7 +73,8 @@ plan = ch10.widths_plan(profile, width, widths, mlp_widths, conv_plan)
 result = ch10.run(setup, **plan, conv_pairs=conv_pairs, conv_n_train=conv_n_train, lams=lams,
                   conv_lams=conv_lams, sophia_lr=sophia_lr, conv_dataset=conv_dataset)
 S = result["settings"]
-print(f"{S['title']}; conv nets: {S['conv_label']}, widths {S['conv_plan']}, {S['conv_pairs']} pair(s)")
+print(f"{S['title']}; conv nets: {S['conv_label']}, {names.widths(S['conv_plan'])}, "
+      f"{names.count(S['conv_pairs'], 'pairs')}")
 
 # %% [markdown]
 # ## CIFAR-10 and CIFAR-100
@@ -89,14 +90,15 @@ if result["cifar100"]:
 else:
     display(Markdown("CIFAR-100 is absent, so the paper's Fig 15 is **not run** here; its "
                      "claims are recorded as \"not run\" for CIFAR-100. Put the folder "
-                     "`cifar-100-python` into the data folder named above to run it."))
+                     "`cifar-100-python` into the data folder (the repository's `data/`, or the "
+                     "folder the environment variable `LMC_DATA` names) to run it."))
 
 # %% [markdown]
 # ## Conv nets merged without permutations
 # Accuracy and {term}`calibrated loss <Calibrated loss>` of $\theta(\lambda)$ along the straight path between two
 # independently trained conv nets (BatchNorm statistics reset after merging), one line per width.
 
-# %% tags=["remove-input"] mystnb={"figure": {"name": "fig-ch10-conv", "caption": "Conv nets merged without permutations: test accuracy and calibrated loss along the path {eq}`eq-path` (BatchNorm statistics reset after merging), one curve per width."}, "image": {"alt": "Accuracy and calibrated loss against lambda for VGG-11 and ResNet-20"}}
+# %% tags=["remove-input"] mystnb={"figure": {"name": "fig-ch10-conv", "caption": "Conv nets merged without permutations (the conv-net panels of the paper's Fig 1 and of the paper's Fig 2, which use CIFAR-10): test accuracy and calibrated loss along the path {eq}`eq-path` (BatchNorm statistics reset after merging), one curve per width."}, "image": {"alt": "Accuracy and calibrated loss against lambda for VGG-11 and ResNet-20"}}
 fig.lam_paths(result["conv"], ch10.conv_title(result))
 plt.show()
 
@@ -189,11 +191,12 @@ record.show("10", setup.dataset, [
 #   judged between two or so widths only, and a trend that needs more width may not show yet.
 # - **Data.** Without the CIFAR folders the conv nets run on Fashion-MNIST zero-padded to 32x32
 #   (the figure titles say so); CIFAR-100 (Fig 15) is not run.
-# - **Conv budget.** The `cpu` conv recipe is SGD with a short warm-up and a linear decay, the
-#   profile's epochs on a subset of the training images, with crop and flip (values in
+# - **Conv budget.** The conv recipe follows the STE-MM code of Ito et al. {cite}`ito2025stemm`
+#   (SGD, learning rate $0.4$ with a linear warm-up and decay, crop and flip); the `cpu` profile
+#   lowers the learning rate, shortens the warm-up and trains on a subset of the images (values in
 #   `lmc_lib/core/config.py`; the line below gives this run's scale). To fit the chapter's time
-#   budget the conv nets use fewer pairs per width (`ch10.CONV_CUTS`; with one pair their curves
-#   have no error band) and a short $\lambda$ grid (each inner point needs a BatchNorm reset). At
+#   budget the conv nets use fewer pairs per width than the MLPs (the conv figures' titles give the
+#   number; with one pair their curves have no error band) and a short $\lambda$ grid (each inner point needs a BatchNorm reset). At
 #   the smallest conv widths the nets have a handful of channels per stage: far narrower than
 #   anything in the paper.
 # - **Sophia.** The paper keeps "the first-order settings"; we use Adam's learning rate and weight

@@ -15,7 +15,9 @@
 #
 # This chapter is **not** in the paper. It takes the paper's central description of wide merged MLPs
 # -- layer-wise exponentially weighted connectivity (LEWC, {eq}`eq-lewc`) -- at its word and tests
-# four consequences the paper does not measure, on the models of the main sweep:
+# four consequences the paper does not measure, on the models of the main sweep (at the profile's *costly* widths: this chapter evaluates
+# many models per pair, so the `cpu` profile stops short of chapter 2's widest width; the
+# Profiles table of the {doc}`introduction <index>` lists both):
 #
 # 1. **Calibration without data.** If LEWC holds at the logits, the {term}`merged model <Merged model>` at $\lambda = 1/2$
 #    outputs the two models' average logits times $2^{-(L-1)}$ (L = 4 weight layers for our MLP).
@@ -101,7 +103,7 @@ _ = report.show_sentences(ch11.verdicts, (result, setup), ["B3"])
 
 # %% [markdown]
 # ## 3. Merging N models without permutations
-# Every subset of N of the 2 x n_pairs models of a width, averaged with equal weights. Left:
+# Every subset of N of a width's models (two per pair), averaged with equal weights. Left:
 # accuracy (dashed: the output ensemble of the same subset). Right: fitted beta, dotted lines at
 # LEWC's $N^{L-1}$.
 
@@ -141,8 +143,9 @@ record.show("11", setup.dataset, [lambda r, t: fig.beta_vs_width(r["calib"], t),
 #   refutation.
 # - The data-free prediction assumes the trained models themselves are calibrated at beta = 1
 #   (their fitted beta is drawn in the first figure); the ratio to the ensemble's beta does not.
-# - N-model merging uses the 2 x n_pairs models of the main sweep, so the largest N is a single
-#   merge per width and its error bar is zero.
+# - N-model merging uses the models of the main sweep, two per pair: the largest N merges all of a
+#   width's models at once, one subset only, so its points have no error bar (smaller N average
+#   over their subsets).
 # - Spawning trains extra pairs only at `spawn_widths` (a parameter) to stay within the
 #   budget. The spawned models share the initialisation itself (spawn time 0) and train for only a
 #   few epochs in the `cpu` profile: they may simply not move far from each other, so a near-zero

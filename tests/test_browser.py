@@ -35,13 +35,40 @@ UNCAPTIONED = """(() => Array.from(document.querySelectorAll('.cell_output img, 
   const cap = fig && fig.querySelector('figcaption');
   return !(cap && cap.innerText.trim()); }).map(e => (e.src || e.id || e.className || e.tagName)
   .toString().slice(-60)))()"""
-PHONE = """(() => { const vw = document.documentElement.clientWidth;
+PHONE = """(async () => { const vw = document.documentElement.clientWidth;
+  if (window.MathJax && MathJax.startup && MathJax.startup.promise) await MathJax.startup.promise;
+  await new Promise(r => setTimeout(r, 300));  // lmc.js scales the equations after typesetting
   const imgs = Array.from(document.querySelectorAll('figure img, .cell_output img'))
     .filter(i => i.complete && i.naturalWidth > 0);
+  const name = i => (i.currentSrc || i.src).slice(-60);
+  const fontPx = i => { const pic = i.closest('picture');
+    const src = pic && Array.from(pic.querySelectorAll('source')).find(s => matchMedia(s.media).matches);
+    const f = parseFloat((src || i).dataset.fontPx);
+    return isNaN(f) ? null : f * i.getBoundingClientRect().width / i.naturalWidth; };
+  const outcome = Array.from(document.querySelectorAll('.lmc-result tbody tr')).map(tr => tr.querySelector('td:nth-of-type(6)'))
+    .filter(td => td && (td.getBoundingClientRect().right > vw + 1 || td.getBoundingClientRect().width === 0));
   return {overflow: document.documentElement.scrollWidth > vw + 1 ? [document.documentElement.scrollWidth] : [],
-          lowres: imgs.filter(i => i.naturalWidth < 1.5 * i.getBoundingClientRect().width)
-                      .map(i => i.src.slice(-60)),
-          narrow: imgs.filter(i => i.getBoundingClientRect().width < 0.8 * vw - 40).map(i => i.src.slice(-60))}; })()"""
+          lowres: imgs.filter(i => i.naturalWidth < 1.5 * i.getBoundingClientRect().width).map(name),
+          narrow: imgs.filter(i => i.getBoundingClientRect().width < 0.8 * vw - 40).map(name),
+          small_text: imgs.filter(i => fontPx(i) === null || fontPx(i) < 9)
+                          .map(i => name(i) + ' ' + (fontPx(i) === null ? 'unmeasured' : fontPx(i).toFixed(1) + ' px')),
+          side_by_side: imgs.filter(i => { const s = i.closest('picture') && i.closest('picture').querySelector('source');
+                                           return s && i.currentSrc !== s.srcset; }).map(name),
+          outcome_off_screen: outcome.map(td => td.closest('tr').innerText.slice(0, 60)),
+          cut_equations: Array.from(document.querySelectorAll('mjx-container[display="true"]'))
+                          .filter(e => e.scrollWidth > e.clientWidth + 1 || e.getBoundingClientRect().right > vw + 1)
+                          .map(e => e.textContent.slice(0, 40))}; })()"""
+DESKTOP_FIGURES = """(() => Array.from(document.querySelectorAll('picture.lmc-figure img'))
+  .filter(i => i.currentSrc !== i.src).map(i => i.src.slice(-40)))()"""
+CODE_LIKE = re.compile(r"\{'|\['|'\]|'\}|pair\(s\)|\b[a-z][a-z0-9]*(?:_[a-z0-9]+)+\b")
+
+
+def python_reprs(text: str) -> list[str]:
+    """Lines of visible text (code removed) that show code to a reader: a Python dict or list
+    repr, "pair(s)", or a snake_case identifier such as n_pairs or fashion_mnist."""
+    return [line.strip()[:100] for line in text.splitlines() if CODE_LIKE.search(line)]
+
+
 MATHJAX_DONE = """(async () => { if (window.MathJax && MathJax.startup && MathJax.startup.promise)
   await MathJax.startup.promise; return document.querySelectorAll('mjx-container').length; })()"""
 
@@ -195,8 +222,10 @@ def inspect_page(browser: Chromium, page: Path, shot: Path | None = None) -> dic
     time.sleep(0.2)  # late console messages
     browser.send("Runtime.evaluate", session, expression="1")
     found = problems_in(browser.events, session)
-    found.update(mathjax=mathjax, raw=raw_markup(browser.evaluate(session, VISIBLE_TEXT)),
-                 uncaptioned=browser.evaluate(session, UNCAPTIONED))
+    text = browser.evaluate(session, VISIBLE_TEXT)
+    found.update(mathjax=mathjax, raw=raw_markup(text), code=python_reprs(text),
+                 uncaptioned=browser.evaluate(session, UNCAPTIONED),
+                 phone_figure_on_desktop=browser.evaluate(session, DESKTOP_FIGURES))
     if shot:
         browser.screenshot(session, shot)
     browser.send("Target.closeTarget", targetId=browser.targets.pop(session))
@@ -240,14 +269,18 @@ def phone_pages(smoke_book):
     """What the browser found on every chapter page at phone width."""
     browser = Chromium(chromium_path())
     try:
-        return {p.name: inspect_phone(browser, p) for p in smoke_book if re.match(r"\d\d_", p.name)}
+        return {p.name: inspect_phone(browser, p) for p in smoke_book
+                if re.match(r"\d\d_", p.name) or p.name == "index.html"}
     finally:
         browser.close()
 
 
-@pytest.mark.parametrize("check", ["overflow", "lowres", "narrow"])
+@pytest.mark.parametrize("check", ["overflow", "lowres", "narrow", "small_text", "side_by_side",
+                                   "outcome_off_screen", "cut_equations"])
 def test_chapters_read_at_phone_width(phone_pages, check):
-    """At 420 px: nothing wider than the screen, figures high-DPI and as wide as the column."""
+    """At 420 px: nothing wider than the screen, figures high-DPI, as wide as the column, their
+    panels stacked (the phone source shown) and their smallest text at least 9 px as rendered;
+    every Result row's outcome on screen; no display equation cut or scrolling."""
     bad = {name: found[check] for name, found in phone_pages.items() if found[check]}
     assert not bad, f"{check} at 420 px on {len(bad)} page(s): {json.dumps(bad, indent=1)[:3000]}"
 
@@ -274,15 +307,52 @@ def test_the_phone_check_catches_a_broken_page(tmp_path):
     assert found["overflow"] and len(found["lowres"]) == 2 and len(found["narrow"]) == 1
 
 
+def test_the_phone_check_catches_stacking_text_tables_and_equations(tmp_path):
+    """A side-by-side figure shown on a phone, tiny text, an unmeasured image, a Result row whose
+    outcome is off-screen and a cut equation: each is reported."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig = plt.figure(figsize=(8, 4), dpi=100)
+    fig.savefig(tmp_path / "wide.png", dpi=100)
+    plt.close(fig)
+    page = tmp_path / "bad.html"
+    page.write_text(
+        "<html><head><meta name='viewport' content='width=device-width'></head><body><main>"
+        "<figure><picture class='lmc-figure'><source media='(min-width: 5000px)' srcset='wide.png' "
+        "data-font-px='40'><img src='wide.png' style='width:100%' data-font-px='6'></picture>"
+        "<figcaption>a</figcaption></figure>"
+        "<figure><img src='wide.png' style='width:100%'><figcaption>b</figcaption></figure>"
+        "<div class='lmc-result'><table><tbody><tr><td>check</td><td>q</td><td>1 ± 1</td><td>rule</td>"
+        "<td></td><td style='position:relative; left:900px'>yes</td></tr></tbody></table></div>"
+        "<mjx-container display='true' style='display:block; overflow:auto'>"
+        "<span style='display:inline-block; width:900px'>x</span></mjx-container></main></body></html>")
+    browser = Chromium(chromium_path())
+    try:
+        found = inspect_phone(browser, page)
+    finally:
+        browser.close()
+    assert len(found["small_text"]) == 2 and any("unmeasured" in t for t in found["small_text"])
+    assert found["side_by_side"] and found["outcome_off_screen"] and found["cut_equations"]
+
+
+def test_the_page_check_finds_code_in_prose():
+    text = "widths {'vgg11': [0.125, 0.25]}, 1 pair(s)\nMLPs: fashion_mnist\nA plain sentence."
+    assert python_reprs(text) == ["widths {'vgg11': [0.125, 0.25]}, 1 pair(s)", "MLPs: fashion_mnist"]
+
+
 def test_every_chapter_and_page_is_built(smoke_book):
     names = {p.stem for p in smoke_book}
     expected = {s.stem for s in bookbuild.chapters()} | {"index", "glossary", "references"}
     assert expected <= names, f"pages missing from the build: {sorted(expected - names)}"
 
 
-@pytest.mark.parametrize("check", ["errors", "network", "raw", "uncaptioned"])
+@pytest.mark.parametrize("check", ["errors", "network", "raw", "code", "uncaptioned", "phone_figure_on_desktop"])
 def test_pages_in_a_browser(pages, check):
-    """No console errors, no http(s) request, no raw $math$ or pipe tables, every figure captioned."""
+    """No console errors, no http(s) request, no raw $math$ or pipe tables, no Python repr or
+    snake_case name outside code, every figure captioned, the drawn layout (not the phone's) at
+    1400 px."""
     bad = {name: found[check] for name, found in pages.items() if found[check]}
     assert not bad, f"{check} on {len(bad)} page(s): {json.dumps(bad, indent=1)[:3000]}"
 

@@ -299,14 +299,14 @@ def test_rows_carry_what_the_check_compared():
     rise = j.rows["accuracy at λ = 1/2 rises with width"]
     assert rise["p"] == pytest.approx(claims.trend_test([0.25, 1.0], half)[0])
     assert [v[0] for v in rise["values"]] == ["w = 1/4", "w = 1"]
-    assert any("2.5 ± 1 pp" in s and s.endswith(": no.") for s in j.sentences)
+    assert any("2.5 ± 1.0 pp" in s and s.endswith(": no.") for s in j.sentences)
     assert j.sentences[-1].startswith(f"Verdict: {j.verdict}")
 
 
 def test_a_sentence_is_built_from_the_row_it_reports():
     _, row = claims.level_row("", "below", [0.50, 0.60], 0.5, "residual")
     text = claims.row_sentence("residual small", row)
-    assert "0.55 ± 0.071" in text and "mean + std < 0.5" in text and text.endswith(": no.")
+    assert "0.55 ± 0.07" in text and "mean + std < 0.5" in text and text.endswith(": no.")
 
 
 def test_every_row_answers_as_its_check_does_a_drifting_c11_included():

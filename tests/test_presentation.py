@@ -20,7 +20,7 @@ def test_result_is_a_myst_admonition_classed_by_verdict(tmp_path, monkeypatch):
     good = report.record_verdict("C4", "04", "smoke", {"x": True}, {"acc_t1": [0.5, 0.725]})
     bad = report.record_verdict("C5", "05", "smoke", {"x": False}, {"gap_pp": 2.5})
     md = report.result_markdown([good])
-    assert md.startswith("````{admonition} Result\n:class: tip\n**C4**") and md.endswith("\n````")
+    assert md.startswith("````{admonition} Result\n:class: tip lmc-result\n**C4**") and md.endswith("\n````")
     assert "acc_t1" not in md and "[0.5" not in md  # no Python names or list reprs
     both = report.result_markdown([good, bad])
     assert ":class: warning" in both and both.count("| check | quantity |") == 2
@@ -38,9 +38,9 @@ def test_the_result_table_lets_a_reader_rederive_each_check(tmp_path, monkeypatc
     rec = report.record_verdict("C1", "02", "smoke", {}, {}, judgement=j)
     md = report.result_markdown([rec])
     gap_row = next(line for line in md.splitlines() if line.startswith("| endpoint gap"))
-    assert "w = 1/4: 62 ± 2 %" in md and "w = 1: 81 ± 1 %" in md  # 100 x mean, 100 x std
+    assert "w = 1/4: 62 ± 2 %" in md and "w = 1: 81.0 ± 1.0 %" in md  # 100 x mean, 100 x std (numfmt)
     assert "mean + std < 2 pp" in gap_row and gap_row.endswith("| no |")  # 2 ± 1 pp: 3 >= 2
-    assert "2 ± 1 pp" in gap_row and "(core)" in md
+    assert "2.0 ± 1.0 pp" in gap_row and "(core)" in md
     assert "p = " not in gap_row and "0.05" in md  # the trend row names its test level
     assert rec["sentences"][-1].startswith("Verdict: inconclusive") == (j.verdict == "inconclusive")
 

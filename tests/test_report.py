@@ -26,8 +26,8 @@ def test_record_and_table(tmp_path, monkeypatch):
     assert saved["verdict"] == "partly" and saved["measured"]["acc_half"] == [0.5, 0.7]
     assert saved["checks"]["gap"] is None
     table = report.verdict_table("smoke")
-    assert "| C1 |" in table and "[partly](02_width.ipynb#result) (ch. 02)" in table
-    assert "w = 1/16, 1/4; 3 pairs; 2 epochs" in table.splitlines()[0]  # the column's scale
+    assert "| C1 |" in table and "[partly](02_width.ipynb#result) (ch. 02; w = 1/16 to 1/4)" in table
+    assert "w = 1/16 to 1/4 (each verdict: its own); 3 pairs; 2 epochs" in table.splitlines()[0]  # the column's scale
     assert table.count("not run") >= len(report.CLAIMS) - 1
     assert "Claims beyond the paper" not in table
     md = report.result_markdown([rec])

@@ -7,6 +7,7 @@ import pytest
 
 from lmc_lib.chapters.experiment import Setup
 from lmc_lib.chapters.studies import ch10, ch11
+from lmc_lib.core import numfmt
 
 W = [0.125, 0.25, 0.5]
 
@@ -212,7 +213,7 @@ def test_ch11_rows_show_the_checked_values_their_rule_and_outcome(results_dir):
     assert [r["verdict"] for r in recs] == ["reproduced", "reproduced", "reproduced", "not reproduced",
                                             "reproduced"]
     table = resultview.table(recs[0])
-    assert f"{ln.mean():.4g} ± {ln.std(ddof=1):.2g}" in table and "| yes |" in table
+    assert numfmt.mean_pm(ln.mean(), ln.std(ddof=1)) in table and "| yes |" in table
     assert recs[0]["sentences"][0].startswith("Fitted β") and recs[0]["sentences"][-1].startswith("Verdict")
 
 

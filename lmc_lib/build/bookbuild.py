@@ -237,6 +237,7 @@ def stage(executed: Path = EXECUTED, dest: Path = STAGE,
     from lmc_lib.build import bookstage
     from lmc_lib.chapters import attribution, regimes
     from lmc_lib.chapters.report import results_dir, verdict_table
+    from lmc_lib.chapters.scale import fill
 
     if dest.exists():
         shutil.rmtree(dest)
@@ -247,8 +248,8 @@ def stage(executed: Path = EXECUTED, dest: Path = STAGE,
         shutil.copytree(REPO / "_static", dest / "_static", ignore=shutil.ignore_patterns("mathjax"))
     bookstage.vendor_mathjax(MATHJAX, dest / "_vendor" / "_static" / "mathjax")
     pages = sorted(p.stem for p in BOOK.glob("*.md"))
-    for page in pages:
-        shutil.copy(BOOK / (page + ".md"), dest / (page + ".md"))
+    for page in pages:  # statements of scale generated from the config (chapters.scale)
+        (dest / (page + ".md")).write_text(fill((BOOK / (page + ".md")).read_text()))
     index = dest / "index.md"
     live = os.environ.get("LMC_PROFILE", "cpu")
     table = verdict_table(live, regimes.all_verdicts()) + "\n\n" + \

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from lmc_lib.chapters import guard, params
+from lmc_lib.chapters import guard, names, params
 from lmc_lib.core import budget, cache
 from lmc_lib.core.config import TrainConfig, book_settings, make_config, width_label
 from lmc_lib.core.data import DATASET_NAMES, DATASETS
@@ -163,8 +163,8 @@ class Setup:
         ws = ", ".join(width_label(w) for w in (widths or self.widths))
         arch = ARCH_NAMES[self.arch] + ("" if self.variant == "plain" else f" ({self.variant})")
         parts = [self.data_label(), arch, f"profile {self.profile}", f"w = {ws}",
-                 f"{self.n_pairs} pairs"] + [f"seed offset {self.seed}"] * bool(self.seed) + \
-            [f"{k} {v}" for k, v in extra.items()]
+                 names.count(self.n_pairs, "n_pairs")] + [f"seed offset {self.seed}"] * bool(self.seed) + \
+            [names.setting(k, v) for k, v in extra.items()]
         return " | ".join(parts)
 
 

@@ -1,4 +1,4 @@
-"""Record a chapter's study on a machine without Jupyter (e.g. a lent GPU), and read records back.
+"""Record a chapter's study on a machine without Jupyter (e.g. a GPU server reached by ssh, or a cluster job), and read records back.
 
     python -m lmc_lib.chapters.record --profile paper --chapters 02 04 --datasets mnist fashion_mnist
 
@@ -8,7 +8,7 @@ JSON result with provenance (device, date, commit, profile, settings) to
 `results/<profile>/`. The chapters show these records next to their live run. Only this code
 writes those files.
 
-Made for a bare, time-boxed GPU machine: every argument (and the data) is checked before any
+Made for a bare GPU machine or a time-limited job: every argument (and the data) is checked before any
 work; the models a dataset's studies need are trained first, in groups (lmc_lib.chapters.plan,
 cache.ensure_trained); each record is written as soon as it is done and an existing record is
 skipped unless --force; `--plan` prints what would be trained and an estimated time, and trains

@@ -194,12 +194,13 @@ def found(chapter: str, profile: str) -> list[dict]:
     return sorted(recs, key=lambda r: (_natural(r["claim"]), r.get("dataset", "")))
 
 
-def show_found(chapter: str, profile: str) -> list[dict]:
-    """The chapter's ending, "What this chapter found", computed from its verdict records."""
+def show_found(chapter: str, profile: str, regime=None) -> list[dict]:
+    """The chapter's ending, "What this chapter found", computed from its verdict records;
+    `regime(record) -> sentence or None` adds one sentence per claim about its training regime."""
     from IPython.display import Markdown, display
 
     recs = found(chapter, profile)
-    display(Markdown(resultview.found_markdown(recs, CLAIMS)))
+    display(Markdown(resultview.found_markdown(recs, CLAIMS, regime)))
     return recs
 
 
@@ -258,17 +259,30 @@ def _scale(records: dict) -> str:
         return "nothing recorded"
     widths, pairs, epochs = set(), set(), set()
     for s in settings:
-        for m in re.finditer(r"w = ([0-9/., ]+)", s):
-            found = [w.strip() for w in m.group(1).split(",") if w.strip()]
-            # "at w = 1/8, 1/4, 3 pairs": the last number counts pairs, it is not a width
-            widths.update(found[:-1] if s[m.end():].startswith("pair") else found)
+        widths.update(_widths_of(s))
         pairs.update(re.findall(r"(\d+) pair", s))
-        epochs.update(re.findall(r"epochs (\d+)", s))
-    parts = [f"w = {', '.join(sorted(widths, key=_value))}" if widths else "",
+        epochs.update(re.findall(r"epochs (\d+)|(\d+) epochs?\b", s))
+    epochs = {a or b for a, b in epochs}
+    parts = [f"w = {_span(widths)} (each verdict: its own)" if widths else "",
              f"{'-'.join(sorted({min(pairs, key=int), max(pairs, key=int)}, key=int))} pairs"
              if pairs else "",
-             f"{', '.join(sorted(epochs, key=int))} epochs" if epochs else ""]
+             f"{', '.join(sorted(epochs, key=int))} epoch{'s' * (epochs != {'1'})}" if epochs else ""]
     return "; ".join(p for p in parts if p) or "see each chapter"
+
+
+def _widths_of(setting: str) -> set:
+    """The width labels a verdict's setting names ("w = 1/8, 1/4 | 3 pairs")."""
+    widths = set()
+    for m in re.finditer(r"w = ([0-9/., ]+)", setting):
+        found = [w.strip() for w in m.group(1).split(",") if w.strip()]
+        # "at w = 1/8, 1/4, 3 pairs": the last number counts pairs, it is not a width
+        widths.update(found[:-1] if setting[m.end():].startswith("pair") else found)
+    return widths
+
+
+def _span(widths) -> str:
+    ordered = sorted(widths, key=_value)
+    return ordered[0] if len(ordered) == 1 else f"{ordered[0]} to {ordered[-1]}"
 
 
 def _value(label: str) -> float:
@@ -281,7 +295,10 @@ def _value(label: str) -> float:
 def _cell(records) -> str:
     if not records:
         return "not run"
-    return "; ".join(f"{_link(r)} (ch. {r['chapter']}{_dataset_label(r)})" for r in records)
+    def scale(r):
+        ws = _widths_of(r.get("setting", ""))
+        return f"; w = {_span(ws)}" if ws else ""
+    return "; ".join(f"{_link(r)} (ch. {r['chapter']}{_dataset_label(r)}{scale(r)})" for r in records)
 
 
 def _stable(records, seeds: dict) -> str:

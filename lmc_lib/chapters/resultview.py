@@ -7,6 +7,7 @@ claim's function in `lmc_lib.lmc.claims` computed from the values its checks use
 """
 from __future__ import annotations
 
+from lmc_lib.core import numfmt
 from lmc_lib.core.data import DATASET_NAMES
 from lmc_lib.lmc.claims import answer_text, value_text
 
@@ -37,7 +38,7 @@ def table(record: dict) -> str:
     core = set(record.get("core") or record["checks"])
     lines = [HEAD]
     for r in _rows(record):
-        p = "" if r.get("p") is None else f"{r['p']:.3g}"
+        p = "" if r.get("p") is None else numfmt.p_plain(r["p"])
         mark = " (core)" if r["check"] in core and len(core) < len(record["checks"]) else ""
         lines.append(f"| {_cell(r['check'])}{mark} | {_cell(r.get('quantity', ''))} | "
                      f"{_cell(_values(r))} | {_cell(r.get('rule', ''))} | {p} | "
@@ -58,8 +59,11 @@ def why(record: dict) -> str:
 
 def block(record: dict, statement: str) -> str:
     """One claim of the Result: verdict line, table of checks, the reason."""
+    setting = record.get("setting", "")
+    data = dataset_label(record)
+    data = "" if data and setting.startswith(data[2:]) else data  # the setting names it first
     head = (f"**{record['claim']}** ({statement}): **{record['verdict']}** at profile "
-            f"`{record['profile']}`{dataset_label(record)} ({record.get('setting', '')}).")
+            f"`{record['profile']}`{data}" + (f" ({setting})." if setting else "."))
     return f"{head}\n\n{table(record)}\n\n{why(record)}"
 
 
@@ -70,7 +74,7 @@ def result_markdown(records: list[dict], statements: dict) -> str:
     verdicts = {r["verdict"] for r in records}
     kind = ("tip" if verdicts == {"reproduced"} else "warning" if "not reproduced" in verdicts
             else "note")
-    return f"````{{admonition}} Result\n:class: {kind}\n{body}\n````"
+    return f"````{{admonition}} Result\n:class: {kind} lmc-result\n{body}\n````"
 
 
 def sentences_markdown(records: list[dict], claims) -> str:
@@ -83,9 +87,10 @@ def sentences_markdown(records: list[dict], claims) -> str:
     return "\n\n".join(out)
 
 
-def found_markdown(records: list[dict], statements: dict) -> str:
-    """'What this chapter found': one item per verdict record, with its reason."""
-    if not records:
-        return "This chapter judges no claim of the paper; its figures set the stage for the others."
-    return "\n".join(f"- **{r['claim']}**{dataset_label(r)} ({statements.get(r['claim']) or r.get('statement', '')})"
-                     f": **{r['verdict']}** at profile `{r['profile']}`. {why(r)}" for r in records)
+def found_markdown(records: list[dict], statements: dict, regime=None) -> str:
+    """'What this chapter found': sentences that interpret the verdicts (chapters.findings), not
+    the verdict lines again; `regime(record) -> sentence or None` adds what each verdict's training
+    regime means (statements: kept for callers; the Result block states each claim)."""
+    from lmc_lib.chapters import findings
+
+    return findings.found_markdown(records, regime)

@@ -1,7 +1,7 @@
 """One line per long step of a run -- a trained model, a weight matching -- instead of progress bars.
 
-On a terminal, training shows tqdm bars and nothing else. Elsewhere (a notebook kernel, a lent
-GPU machine whose tool returns only the tail of the output) each trained model and each weight
+On a terminal, training shows tqdm bars and nothing else. Elsewhere (a notebook kernel, a batch
+job on a GPU machine whose log is read afterwards) each trained model and each weight
 matching of a recorded study gets one line: appended to the file $LMC_TRAIN_LOG when that is set
 (lmc_lib.chapters.record sets it), else printed on stderr. A trained model's line names its whole
 training recipe (two recipes never look alike) and the wall time as it was spent: a model trained

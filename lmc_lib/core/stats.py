@@ -18,6 +18,11 @@ def mean_std(values):
 
 
 def pm(values, scale: float = 1.0) -> str:
-    """"mean ± std" of a list of numbers (times `scale`), 3 and 2 significant digits."""
-    mean, std = mean_std(np.asarray(values, dtype=float).ravel() * scale)
-    return f"{mean:.3g} ± {std:.2g}"
+    """"mean ± std" of a list of numbers (times `scale`), digits by the book's rule (numfmt);
+    one number: itself, said to be one pair."""
+    from lmc_lib.core import numfmt
+
+    arr = np.asarray(values, dtype=float).ravel() * scale
+    if arr.size == 1:
+        return f"{numfmt.num(arr[0])} (one pair)"
+    return numfmt.mean_pm(*mean_std(arr))

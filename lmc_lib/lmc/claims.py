@@ -17,6 +17,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from lmc_lib.core import numfmt
 from lmc_lib.core.config import width_label
 from lmc_lib.lmc.rules import (  # noqa: F401
     ALPHA,
@@ -56,14 +57,17 @@ HALVING_FACTOR = sqrt(2)  # C11: half a layer's halving (log scale): closer to 2
 
 
 def _num(x: float) -> str:
-    return "n/a" if not np.isfinite(x) else f"{x:.4g}"
+    """A number alone, by the book's one rule (lmc_lib.core.numfmt)."""
+    return numfmt.num(x)
 
 
 def value_text(v, unit: str = "") -> str:
-    """'mean ± std unit' of a row value [at, mean, std, n] (one pair: no ± part)."""
+    """'mean ± std unit' of a row value [at, mean, std, n], digits from the spread (numfmt);
+    one pair: the mean alone, said so."""
     _, mean, std, n = v
-    spread = f" ± {std:.2g}" if n > 1 and np.isfinite(std) else " (one pair)"
-    return f"{_num(mean)}{spread}" + (f" {unit}" if unit else "")
+    if n > 1 and np.isfinite(std):
+        return numfmt.mean_pm(mean, std, unit)
+    return f"{_num(mean)}" + (f" {unit}" if unit else "") + " (one pair)"
 
 
 def row_sentence(name: str, row: dict) -> str:
@@ -75,7 +79,7 @@ def row_sentence(name: str, row: dict) -> str:
     if row["p"] is not None:
         seen = (f"from {value_text(vals[0], unit)}{where(vals[0])} to "
                 f"{value_text(vals[-1], unit)}{where(vals[-1])}")
-        test = f"rank test p = {row['p']:.3g}"
+        test = f"rank test {numfmt.p_value(row['p'])}"
     else:
         seen = "; ".join(f"{value_text(v, unit)}{where(v)}" for v in vals)
         test = f"rule {row['rule']}"

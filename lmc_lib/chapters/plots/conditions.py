@@ -147,8 +147,8 @@ def fig13_14_activation_cosine(result: dict, title: str = ""):
     fig, axes = grid(2, sharey=True)
     widths = result["widths"]
     n_hidden = len(result["per_width"][str(widths[0])]["cos_b"][0])
-    for ax, key, lab in ((axes[0], "cos_random", r"Fig 13: $\theta_a$ vs $\theta_a + d\,u$"),
-                         (axes[1], "cos_b", r"Fig 14: $\theta_a$ vs $\theta_b$")):
+    for ax, key, lab in ((axes[0], "cos_random", r"(a) $\theta_a$ vs $\theta_a + d\,u$ (the paper's Fig 13)"),
+                         (axes[1], "cos_b", r"(b) $\theta_a$ vs $\theta_b$ (the paper's Fig 14)")):
         for l in range(n_hidden):
             vals = np.stack([np.asarray(result["per_width"][str(w)][key])[:, l] for w in widths], 1)
             errorbars(ax, widths, vals, **_layer_style(l, n_hidden))

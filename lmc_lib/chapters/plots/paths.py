@@ -8,6 +8,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
+from lmc_lib.chapters import names
 from lmc_lib.chapters.experiment import width_label
 from lmc_lib.chapters.plots.style import PAGE_W, band, errorbars, finish, finish_with_legend, grid, width_colors
 from lmc_lib.chapters.results import LEWC_FACTOR_MLP, MATCHINGS, pair_means, per_pair, wkey, wm_gain
@@ -127,12 +128,12 @@ def random_permutations(result: dict, title: str):
     errorbars(ax, widths, ends, label="endpoints (mean of a and b)", color="grey", marker="s")
     _width_axis(ax, widths)
     ax.set_ylabel("test accuracy at λ = 1/2 (%)")
-    ax.set_title(f"(a) {result['n_perms']} random draws per pair")
+    ax.set_title(f"(a) {names.count(result['n_perms'], 'n_perms')}")
     ax = axes[1]
     errorbars(ax, widths, np.asarray(wm_gain(result), dtype=float).T, color="C1",
               label="random − WM")
     ax.axhline(0, color="grey", lw=0.8)
     _width_axis(ax, widths)
-    ax.set_ylabel("calibrated-loss barrier difference (nats)")
+    ax.set_ylabel("calibrated barrier difference (nats)")
     ax.set_title("(b) barrier, random minus WM")
     return finish_with_legend(fig, axes, title)

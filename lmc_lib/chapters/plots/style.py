@@ -11,6 +11,8 @@ import matplotlib
 import matplotlib.pyplot as plt
 from matplotlib.ticker import FormatStrFormatter, LogLocator, NullLocator
 
+from lmc_lib.chapters.plots.colors import sweep
+from lmc_lib.chapters.plots.phone import register as register_phone
 from lmc_lib.core.stats import mean_std
 
 PAGE_W = 8.4        # inches: the widest figure (two panels)
@@ -31,9 +33,8 @@ def high_dpi() -> None:
         return
     if get_ipython() is not None:
         set_matplotlib_formats("retina")
+        register_phone(refinish)
 
-
-high_dpi()
 
 
 def grid(n: int, cols: int = 2, height: float = PANEL_H, **kw):
@@ -47,16 +48,11 @@ def grid(n: int, cols: int = 2, height: float = PANEL_H, **kw):
     return fig, list(axes.flat[:n])
 
 
-WIDTH_MAP = ("viridis", 0.58, 0.0)  # colour-vision-deficiency-safe; stops before the pale yellows
-
-
 def width_colors(widths) -> dict:
-    """A colour per width on a colour-blind-safe sequential map, green-teal (narrow) to dark purple
-    (wide); every colour keeps a contrast of at least 3:1 against a white page (no pale yellow)."""
-    name, light, dark = WIDTH_MAP
-    cmap = plt.get_cmap(name)
-    n = max(len(widths) - 1, 1)
-    return {w: cmap(light - (light - dark) * i / n) for i, w in enumerate(sorted(widths))}
+    """A colour per width (plots.colors: teal for narrow to dark brown for wide, lightness falling
+    with width, neighbours at least colors.MIN_DELTA_E apart, each 3:1 or more against white)."""
+    ordered = sorted(widths)
+    return dict(zip(ordered, sweep(len(ordered))))
 
 
 def contrast(color, background=(1.0, 1.0, 1.0)) -> float:
@@ -94,10 +90,48 @@ def log_ticks(ax, axis: str = "y"):
     target.set_minor_locator(NullLocator())
 
 
+def wrap_title(title: str, chars: int) -> str:
+    """The setup line in lines of at most about `chars` characters, broken only between its
+    " | " parts (never inside "3 pairs"); a part longer than a line is wrapped on its own."""
+    lines: list[str] = []
+    for part in (p.strip() for p in title.split(" | ")):
+        if lines and len(lines[-1]) + 3 + len(part) <= chars:
+            lines[-1] += " | " + part
+        else:
+            lines += textwrap.wrap(part, chars) or [""]
+    return "\n".join(lines)
+
+
+def refinish(fig, title: str, entries=None):
+    """Title and lay out a figure again after its panels moved (the phone copy, plots.phone), with
+    its legend entries (handles, labels, legend title) in a strip below, if it had a legend."""
+    if entries:
+        return finish_with_legend_entries(fig, entries[0], entries[1], title, entries[2])
+    return finish(fig, title)
+
+
+def fit_ylabels(fig) -> None:
+    """Wrap a y label longer than its panel is tall onto two or more lines, so that it reaches
+    neither the figure's title above nor the legend below."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    for ax in (a for a in fig.axes if a.get_visible() and a.axison and a.get_ylabel()):
+        label, room = ax.yaxis.label, ax.get_window_extent(renderer).height
+        text = label.get_text().replace("\n", " ")
+        for lines in range(2, 5):
+            if label.get_window_extent(renderer).height <= room:
+                break
+            label.set_text(textwrap.fill(text, -(-len(text) // lines) + 2))
+
+
 def finish(fig, title: str):
-    """Title the figure with its setup line (wrapped to the figure's width) and tighten it."""
+    """Title the figure with its setup line (wrapped to the figure's width, broken only between
+    its parts), fit the y labels to their panels, and tighten it."""
     chars = int(fig.get_figwidth() * 11)
-    fig.suptitle(textwrap.fill(title, chars) if title else "", fontsize=11)
+    fig.lmc_title = title  # the phone copy (plots.phone) wraps it again to its own width
+    fig.suptitle(wrap_title(title, chars) if title else "", fontsize=11)
+    fig.tight_layout()
+    fit_ylabels(fig)
     fig.tight_layout()
     return fig
 
@@ -135,7 +169,19 @@ def finish_with_legend(fig, ax, title: str, ncol: int | None = None, legend_titl
         spare[0].legend(handles, labels, loc="center", ncol=ncol or 1 + (len(labels) > 5),
                         title=legend_title, **kw)
         return finish(fig, title)
+    return finish_with_legend_entries(fig, handles, labels, title, legend_title, ncol, **kw)
+
+
+def finish_with_legend_entries(fig, handles, labels, title: str, legend_title: str | None = None,
+                               ncol: int | None = None, **kw):
+    """`finish`, with these legend entries in a strip below the panels (laid out above it)."""
     legend = _strip(fig, handles, labels, ncol, title=legend_title, **kw)
     finish(fig, title)
-    fig.tight_layout(rect=(0, legend.get_window_extent().height / fig.bbox.height + 0.01, 1, 1))
+    rect = (0, legend.get_window_extent().height / fig.bbox.height + 0.01, 1, 1)
+    fig.tight_layout(rect=rect)
+    fit_ylabels(fig)
+    fig.tight_layout(rect=rect)
     return fig
+
+
+high_dpi()  # last: it registers refinish for the phone copies

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lmc_lib.chapters import report
+from lmc_lib.chapters import names, report
 from lmc_lib.chapters.experiment import Setup, pair_curves, width_label
 from lmc_lib.chapters.studycache import cached_study
 from lmc_lib.core import data
@@ -179,8 +179,9 @@ def conv_title(result: dict) -> str:
     s = result["settings"]
     archs = ", ".join(f"{SETTING_NAMES[a]} w = {', '.join(width_label(w) for w in ws)}"
                       for a, ws in s["conv_plan"].items())
-    return (f"{s['conv_label']} | {archs} | profile {s['profile']} | {s['conv_pairs']} pair(s) | "
-            f"n_train {s['conv_n_train'] or 'of the profile'} | {s['conv_lams']} lams")
+    return (f"{s['conv_label']} | {archs} | profile {s['profile']} | "
+            f"{names.count(s['conv_pairs'], 'pairs')} | {names.setting('n_train', s['conv_n_train'])} | "
+            f"{names.count(s['conv_lams'], 'lams')}")
 
 
 def studies(result: dict) -> dict:
