@@ -76,7 +76,7 @@ c2_cal_max: float = 0.05        # C2: calibrated-loss barrier (nats) below this 
 import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
-from lmc_lib.chapters import record, regimes, report
+from lmc_lib.chapters import attribution, record, regimes, report
 from lmc_lib.chapters.experiment import Setup
 from lmc_lib.chapters.params import checked
 from lmc_lib.chapters.plots import paths
@@ -237,4 +237,5 @@ _ = report.show_result(ch02.verdicts, [(result, setup), (result2, second)], **th
 # ## What this chapter found
 
 # %% tags=["remove-input"]
-_ = report.show_found("02", setup.profile)
+_ = report.show_found("02", setup.profile,
+                      regime=attribution.regime_for("02", report.results_dir(setup.profile, "02")))

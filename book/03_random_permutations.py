@@ -55,7 +55,7 @@ c3_tol_pp: float = 1.0          # C3: mean change of acc at lam 1/2 by random pe
 # %% tags=["remove-input"]
 import matplotlib.pyplot as plt
 
-from lmc_lib.chapters import regimes, report
+from lmc_lib.chapters import attribution, regimes, report
 from lmc_lib.chapters.experiment import Setup
 from lmc_lib.chapters.params import checked
 from lmc_lib.chapters.plots import paths
@@ -126,4 +126,5 @@ _ = report.show_result(ch03.verdicts, [(result, setup)], c3_tol_pp=c3_tol_pp)
 # ## What this chapter found
 
 # %% tags=["remove-input"]
-_ = report.show_found("03", setup.profile)
+_ = report.show_found("03", setup.profile,
+                      regime=attribution.regime_for("03", report.results_dir(setup.profile, "03")))

@@ -67,7 +67,7 @@ decay_factor: float = 1.4142    # C11: norm ratio within this factor of 2^-(l-1)
 # %% tags=["remove-input"]
 import matplotlib.pyplot as plt
 
-from lmc_lib.chapters import record, regimes, report
+from lmc_lib.chapters import attribution, record, regimes, report
 from lmc_lib.chapters.experiment import Setup
 from lmc_lib.chapters.params import checked
 from lmc_lib.chapters.plots import layers as lplots
@@ -197,4 +197,5 @@ _ = report.show_result(ch04.verdicts, [(result, setup), (result2, second)], **th
 # ## What this chapter found
 
 # %% tags=["remove-input"]
-_ = report.show_found("04", setup.profile)
+_ = report.show_found("04", setup.profile,
+                      regime=attribution.regime_for("04", report.results_dir(setup.profile, "04")))

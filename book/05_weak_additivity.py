@@ -76,7 +76,7 @@ wm_overlap: float = 0.7         # C6: active-unit overlap with WM must exceed th
 import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
-from lmc_lib.chapters import record, regimes, report
+from lmc_lib.chapters import attribution, record, regimes, report
 from lmc_lib.chapters.experiment import Setup
 from lmc_lib.chapters.params import checked
 from lmc_lib.chapters.plots import layers as lplots
@@ -241,4 +241,5 @@ _ = report.show_result(ch05.verdicts, [(result, setup), (result2, second)], **th
 # ## What this chapter found
 
 # %% tags=["remove-input"]
-_ = report.show_found("05", setup.profile)
+_ = report.show_found("05", setup.profile,
+                      regime=attribution.regime_for("05", report.results_dir(setup.profile, "05")))

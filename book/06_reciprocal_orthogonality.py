@@ -71,7 +71,7 @@ cos_threshold: float = 0.95     # C7: cos(W h_merged, W h_endpoint) must exceed 
 # %% tags=["remove-input"]
 import matplotlib.pyplot as plt
 
-from lmc_lib.chapters import record, regimes, report
+from lmc_lib.chapters import attribution, record, regimes, report
 from lmc_lib.chapters.experiment import Setup
 from lmc_lib.chapters.params import checked
 from lmc_lib.chapters.plots import layers as lplots
@@ -175,4 +175,5 @@ _ = report.show_result(ch06.verdicts, [(result, setup), (result2, second)], cos_
 # ## What this chapter found
 
 # %% tags=["remove-input"]
-_ = report.show_found("06", setup.profile)
+_ = report.show_found("06", setup.profile,
+                      regime=attribution.regime_for("06", report.results_dir(setup.profile, "06")))

@@ -53,7 +53,7 @@ seed: int = 0                   # offset added to every seed (models, splits, di
 import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
-from lmc_lib.chapters import regimes, report
+from lmc_lib.chapters import attribution, regimes, report
 from lmc_lib.chapters.experiment import Setup
 from lmc_lib.chapters.plots import conditions as figs
 from lmc_lib.chapters.studies import ch08
@@ -134,4 +134,5 @@ _ = report.show_result(ch08.verdicts, [(result, setup)])
 # ## What this chapter found
 
 # %% tags=["remove-input"]
-_ = report.show_found("08", setup.profile)
+_ = report.show_found("08", setup.profile,
+                      regime=attribution.regime_for("08", report.results_dir(setup.profile, "08")))

@@ -55,7 +55,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
 
-from lmc_lib.chapters import regimes, report
+from lmc_lib.chapters import attribution, regimes, report
 from lmc_lib.chapters.experiment import Setup, width_label
 from lmc_lib.chapters.params import checked
 from lmc_lib.chapters.plots import conditions as figs
@@ -134,4 +134,5 @@ _ = report.show_result(ch09.verdicts, [(result, setup)])
 # ## What this chapter found
 
 # %% tags=["remove-input"]
-_ = report.show_found("09", setup.profile)
+_ = report.show_found("09", setup.profile,
+                      regime=attribution.regime_for("09", report.results_dir(setup.profile, "09")))

@@ -219,3 +219,17 @@ def index_section(live_folder) -> str:
         "from 3 to 100 epochs of the same runs, and what follows by the rule fixed in "
         "`docs/VERDICTS.md` (\"Attribution\"); {doc}`chapter 12 <12_training_length>` draws the "
         "movement.", "", markdown(rows_for(live_folder))])
+
+
+def regime_for(chapter: str, live_folder):
+    """The hook of a chapter's ending (report.show_found(regime=...)): for a live verdict record,
+    one sentence saying whether it is the short training or the paper (None for chapters without
+    CPU records)."""
+    if chapter not in RECORDED_CHAPTERS:
+        return None
+    rows = {(r["claim"], r["dataset"]): r for r in rows_for(live_folder, chapter)}
+
+    def sentence(record: dict) -> str | None:
+        row = rows.get((record["claim"], record.get("dataset", "")))
+        return sentences([row]).split("\n\n", 1)[-1].lstrip("- ") if row else None
+    return sentence
