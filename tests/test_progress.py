@@ -45,3 +45,19 @@ def test_both_trainers_log_their_epochs_in_the_training_log(log, monkeypatch):
     lines = log.read_text().splitlines()
     assert [line.split(" toy")[0] for line in lines] == ["epoch 1/3", "epoch 2/3", "trained"]
     assert "mlp/bn" in lines[0] and "seed=0 loss=" in lines[0]
+
+
+def test_a_build_echoes_each_chapters_training_log_line_by_line(tmp_path, capsys):
+    from lmc_lib.build import buildrun
+
+    log = tmp_path / "12_mine.log"
+    job = buildrun.Job(tmp_path / "12_mine.py", {}, tmp_path / "d", tmp_path / "f", log)
+    buildrun._echo_log(job)  # no log yet: nothing
+    log.write_text("epoch 1/3 a\nepoch 2/3 b\ntrained c")  # the last line is still being written
+    buildrun._echo_log(job)
+    with open(log, "a") as f:
+        f.write(" done\n")
+    buildrun._echo_log(job)
+    buildrun._echo_log(job)
+    assert capsys.readouterr().out.splitlines() == [
+        "  12_mine: epoch 1/3 a", "  12_mine: epoch 2/3 b", "  12_mine: trained c done"]

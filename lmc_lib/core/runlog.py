@@ -83,6 +83,19 @@ def epoch_reporter(config: TrainConfig, epochs: int, progress: bool = True, seed
     return report
 
 
+def follow(path, offset: int = 0) -> tuple[list[str], int]:
+    """The complete lines appended to the log file `path` since byte `offset`, and the new offset
+    (a build shows its chapters' training logs on the terminal this way)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            data = f.read()
+    except OSError:
+        return [], offset
+    done = data.rfind(b"\n") + 1
+    return data[:done].decode(errors="replace").splitlines(), offset + done
+
+
 def log_line(line: str, progress: bool = True) -> None:
     """Appended to $LMC_TRAIN_LOG when set, else printed on stderr when it is not a terminal."""
     path = os.environ.get(LOG_ENV)
