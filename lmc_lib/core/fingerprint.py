@@ -16,6 +16,13 @@ code: the cache retrains it (with a one-line warning). HARMLESS lists fingerprin
 known to train the same models bit for bit; tests/test_fingerprint.py proves each by training tiny
 models with a frozen copy of that code (tests/fixtures/recipes/<name>/) and with the running code.
 Entries written before fingerprints existed are taken as trained by the code of LEGACY.
+
+Changing the training code: a change that trains other models either bumps RECIPE_VERSION (new
+keys, the old models stay for the old code) or simply lands (the entries of before are retrained
+on use, one warning each). A change meant to train the same models (a refactor) keeps the cache:
+copy the modules of the code before it into tests/fixtures/recipes/<commit>/, add that copy's two
+fingerprints (`of_path("group" | "single", frozen.load("<commit>"))`) to HARMLESS, and
+tests/test_fingerprint.py checks the claim by training with both.
 """
 from __future__ import annotations
 
