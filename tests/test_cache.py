@@ -48,7 +48,7 @@ def fake(monkeypatch, tmp_path):
         monkeypatch.setattr(lmc_lib, "train", train_mod, raising=False)
     monkeypatch.setattr(train_mod, "train", fake_train, raising=False)
     monkeypatch.setattr(importlib.import_module("lmc_lib.core.train_group"), "train_group",
-                        lambda configs, device="auto", progress=True, data=None:
+                        lambda configs, device="auto", progress=True, data=None, **snapshots:
                         [fake_train(c, device, progress) for c in configs])
     monkeypatch.setenv("LMC_CACHE", str(tmp_path / "models"))
     CALLS.clear()

@@ -52,8 +52,9 @@ def test_the_guides_blocks_run_and_record_a_verdict_with_its_core(smoke):
     assert [row["check"] for row in rec["rows"]] == [ns["LOWER"], ns["FALLS"]]
     assert len(rec["rows"][0]["values"]) == len(ns["ws"]) == 2  # mean +- std per smoke width
     log = (smoke / "train.log").read_text().splitlines()
-    assert len(log) == 2 * 2 * 2 * 2  # 2 recipes x 2 widths x 2 pairs x 2 models, each once
+    assert len(log) == 3 * 2 * 2 * 2  # 3 recipes x 2 widths x 2 pairs x 2 models, each once
     assert sum("[sgd lr=0.05 momentum=0.9 nesterov" in line for line in log) == 8
+    assert sum(" loss=label_smoothed@" in line for line in log) == 8  # the ingredient of §4.6
 
 
 def test_a_second_run_loads_every_study_and_an_edited_helper_recomputes(smoke, monkeypatch):

@@ -86,7 +86,9 @@ def kernel_config():
     from traitlets.config import Config
 
     able = zmq.has("curve") and KernelManager.class_traits().get("transport_encryption")
-    return Config({"KernelManager": {"transport_encryption": "auto"}} if able else {})
+    quiet = {"NotebookClient": {"kernel_manager_class":  # no ERROR line after a good run
+                                "lmc_lib.build.kernelmanager.QuietShutdownKernelManager"}}
+    return Config(dict(quiet, KernelManager={"transport_encryption": "auto"}) if able else quiet)
 
 
 def _running_cell(nb_path: Path) -> str:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lmc_lib.chapters.params import variant, variant_name  # one naming rule, kernels use it too
+from lmc_lib.core.runlog import follow
 
 PATH_VARS = ("LMC_DATA", "LMC_CACHE", "LMC_RESULTS")
 GRACE_S = 5.0  # after SIGTERM, a chapter process gets this long before SIGKILL
@@ -120,6 +121,14 @@ class Job:
     proc: subprocess.Popen | None = None
     partial: Path | None = None
     started: float = 0.0
+    shown: int = 0  # bytes of the training log already echoed on the terminal
+
+
+def _echo_log(job: Job) -> None:
+    """Print the lines the chapter's training log got since the last call, named by chapter."""
+    lines, job.shown = follow(job.log, job.shown)
+    for line in lines:
+        print(f"  {job.source.stem}: {line}", flush=True)
 
 
 def plan(sources: list[Path], params: list[dict], build: Path, env: dict,
@@ -281,7 +290,10 @@ def run(jobs: list[Job], n_parallel: int, running: Path) -> list[str]:
                 _start(job, running)
                 active.append(job)
                 print(f"[{jobs.index(job) + 1}/{len(jobs)}] {job.source.name} started", flush=True)
+            for job in active:
+                _echo_log(job)
             for job in [j for j in active if j.proc.poll() is not None]:
+                _echo_log(job)
                 active.remove(job)
                 line = _finish(job, job.proc.returncode == 0)
                 print(("      " if job.proc.returncode == 0 else "ERROR ") + line, flush=True)

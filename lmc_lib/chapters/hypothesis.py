@@ -13,8 +13,9 @@ import torch
 
 from lmc_lib.chapters import guard, plan
 from lmc_lib.chapters.experiment import pair_curves
-from lmc_lib.chapters.studycache import cached_study
+from lmc_lib.chapters.studycache import cached_study, own_source
 from lmc_lib.core.config import TrainConfig
+from lmc_lib.core.ingredient import KINDS, Ingredient
 from lmc_lib.core.runlog import recipe
 from lmc_lib.core.stats import mean_std
 from lmc_lib.core.train import check_config, evaluate
@@ -23,24 +24,49 @@ from lmc_lib.lmc import barriers as bar
 from lmc_lib.lmc import calibrate as cal
 from lmc_lib.lmc.merge import ensemble_probs
 
-__all__ = ["trained_with", "announce", "recipe_of", "barriers", "kl_divergence", "agreement",
+__all__ = ["trained_with", "ingredient", "steps_per_model", "announce", "recipe_of", "barriers", "kl_divergence", "agreement",
            "compare_to_ensemble", "sweep", "mean_std", "per_pair", "plot_widths", "plot_compare"]
 FIXED = ("dataset", "arch", "variant", "width", "seed")  # the Setup's, not a training recipe's
 
 
 def trained_with(setup, **settings):
     """`setup` whose models are trained with other TrainConfig values (optimizer, lr, momentum,
-    nesterov, weight_decay, epochs, batch_size, n_train, schedule ...), checked before any training;
-    its models sit in the model cache beside the book's, under keys of their own."""
-    fields = [f for f in TrainConfig.__dataclass_fields__ if f not in FIXED]
-    bad = sorted(set(settings) - set(fields))
+    nesterov, weight_decay, epochs, batch_size, n_train, schedule ...) and/or a chapter's own
+    ingredients: `loss=fn`, `transform=fn`, `init=fn` (lmc_lib.core.ingredient says what each gets),
+    checked before any training; its models sit in the model cache beside the book's, under keys
+    of their own (an ingredient's: its name and the digest of its source, see `ingredient`)."""
+    fields = [f for f in TrainConfig.__dataclass_fields__ if f not in FIXED + ("ingredients",)]
+    bad = sorted(set(settings) - set(fields) - set(KINDS))
     if bad:
-        raise LmcError(f"trained_with: {bad} is not a training setting; choose from {fields} "
-                       "(dataset, model and widths are the Setup's: setup.but(dataset=...))")
+        raise LmcError(f"trained_with: {bad} is not a training setting; choose from {fields}, or an "
+                       f"ingredient {list(KINDS)} (dataset, model and widths are the Setup's: "
+                       "setup.but(dataset=...))")
+    mine = [ingredient(k, settings.pop(k)) for k in KINDS if k in settings]
+    if mine:
+        kept = [i for i in setup.overrides.get("ingredients", ()) if i.kind not in {m.kind for m in mine}]
+        settings["ingredients"] = tuple(kept + mine)
     other = setup.but(overrides=settings)
     check_config(other.config(other.widths[-1]))
     announce(other)
     return other
+
+
+def ingredient(kind: str, fn) -> Ingredient:
+    """A chapter's function as a training ingredient of `kind` (loss, transform, init), keyed by its
+    name and the digest of its source, the chapter functions it calls and the plain values it reads
+    (studycache.own_source: editing any of them trains new models, reverting finds the old ones)."""
+    if not callable(fn):
+        raise LmcError(f"trained_with: {kind}= needs a function (a def of the chapter); got "
+                       f"{type(fn).__name__} {fn!r}")
+    return Ingredient(kind, getattr(fn, "__name__", ""), own_source(fn)[:16], fn)
+
+
+def steps_per_model(setup, width: float | None = None) -> int:
+    """Optimiser steps one model of `setup` takes: epochs x (training images // batch size); two
+    recipes that differ in batch size (or n_train) differ in it at equal epochs."""
+    c = setup.config(setup.widths[-1] if width is None else width)
+    n = c.n_train or len(setup.data().y_train)
+    return c.epochs * (n // min(c.batch_size, n))
 
 
 def announce(setup) -> None:

@@ -1,9 +1,12 @@
 """The model cache: load_or_train(config) keys trained weights by config.key() (config + recipe).
 
 An entry is `<key>.pt` (the state_dict, torch.save) and `<key>.json` (config, build_kwargs,
-metrics, versions, SHA-256 of the .pt). Both are written atomically, the .pt first and the .json
-last, so an existing .json marks a complete entry. A partial or corrupt entry is warned about and
-retrained, never loaded. An exclusive lock on `<key>.lock` makes concurrent callers train once.
+metrics, versions, SHA-256 of the .pt, the fingerprint of the training code that trained it).
+Both are written atomically, the .pt first and the .json last, so an existing .json marks a
+complete entry. A partial or corrupt entry is warned about and retrained, never loaded; so is an
+entry trained by other training code than the running one (lmc_lib.core.fingerprint: the recipe
+changed without a config field saying so), unless that code is declared harmless there.
+An exclusive lock on `<key>.lock` makes concurrent callers train once.
 """
 from __future__ import annotations
 
@@ -26,7 +29,7 @@ import torch
 from torch import nn
 
 from lmc_lib import __version__
-from lmc_lib.core import train_group
+from lmc_lib.core import fingerprint, train_group
 from lmc_lib.core.atomic import atomic_write
 from lmc_lib.core.config import RECIPE_VERSION, TrainConfig
 from lmc_lib.core.models import build_model
@@ -130,9 +133,23 @@ def _check_entry(key: str, pt: Path, js: Path) -> tuple[dict, bytes]:
     return side, blob
 
 
+def _usable_entry(root: Path, key: str, config: TrainConfig) -> tuple[dict, bytes]:
+    """_read_entry, and a _BadEntry for an entry the running training code would not have trained
+    (its recorded fingerprint neither this code's nor declared harmless; none recorded: see
+    fingerprint.LEGACY)."""
+    side, blob = _read_entry(root, key)
+    path, recorded = fingerprint.path_of(config), side.get("fingerprint")
+    current = fingerprint.of(config)
+    if not fingerprint.accepted(recorded, path, current):
+        raise _BadEntry(f"trained by other training code: fingerprint {recorded or 'none'}, the "
+                        f"running code's {current}, not declared harmless in "
+                        "lmc_lib/core/fingerprint.py")
+    return side, blob
+
+
 def _load(root: Path, key: str, config: TrainConfig, device: torch.device) -> nn.Module:
     """Rebuild the model of a complete entry on `device` (raises _BadEntry / FileNotFoundError)."""
-    side, blob = _read_entry(root, key)
+    side, blob = _usable_entry(root, key, config)
     try:
         model = build_model(**side["build_kwargs"]).to(device)
         state = torch.load(io.BytesIO(blob), weights_only=True, map_location=device)
@@ -156,7 +173,8 @@ def _write(root: Path, key: str, config: TrainConfig, model: nn.Module, metrics:
     pt, js, _ = _paths(root, key)
     _atomic_write(pt, blob)
     side = dict(format=FORMAT_VERSION, key=key, recipe_version=RECIPE_VERSION,
-                config=config.to_dict(), build_kwargs=dict(model.build_kwargs),
+                fingerprint=fingerprint.of(config), config=config.to_dict(),
+                build_kwargs=dict(model.build_kwargs),
                 metrics=_slim_metrics(metrics), wall_time_s=metrics.get("wall_time_s"),
                 device=str(metrics.get("device", "")),
                 created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -231,7 +249,7 @@ def ensure_trained(configs, device="auto", progress: bool = True,
 
     def missing(config, discard=False):
         try:
-            _read_entry(root, config.key())
+            _usable_entry(root, config.key(), config)
             return False
         except FileNotFoundError:
             return True
@@ -262,7 +280,7 @@ def _keep_snapshot(root: Path, config: TrainConfig, model: nn.Module, metrics: d
     key = config.key()
     with _locked(root, key):
         try:
-            side, _ = _read_entry(root, key)
+            side, _ = _usable_entry(root, key, config)
         except (FileNotFoundError, _BadEntry):
             _write(root, key, config, model, metrics)
             return
@@ -338,15 +356,28 @@ def _fmt_row(e: dict) -> list[str]:
     return [str(e["key"]), str(c.get("dataset", "?")), str(c.get("arch", "?")),
             str(c.get("variant", "?")), _num(c.get("width"), "g"), str(c.get("seed", "?")),
             _num(m.get("test_acc"), ".4f"), _num(e.get("size_mb"), ".2f"),
-            _num(e.get("wall_time_s"), ".1f"), "" if e["status"] == "ok" else e["status"], how]
+            _num(e.get("wall_time_s"), ".1f"), "" if e["status"] == "ok" else e["status"],
+            _code_cell(e, c), how]
+
+
+def _code_cell(e: dict, c: dict) -> str:
+    """The `code` cell: the start of the entry's training-code fingerprint ("-": written before
+    fingerprints), "(other)" when the running code would retrain it (fingerprint.accepted)."""
+    fp = e.get("fingerprint") if isinstance(e.get("fingerprint"), str) else None
+    try:
+        config = TrainConfig(**c)
+        ok = fingerprint.accepted(fp, fingerprint.path_of(config), fingerprint.of(config))
+    except (TypeError, ValueError, LmcError):  # a sidecar of another TrainConfig: nothing to judge
+        return (fp or "-")[:8]
+    return (fp or "-")[:8] + ("" if ok else " (other)")
 
 
 def format_table(rows: list[dict]) -> str:
     """The `ls` table: one line per entry (its training recipe last) and the total size; s/model is
-    a model's wall time, its share of the group's for seeds trained together. Unreadable and corrupt
-    entries are listed after it with their file and what is wrong."""
+    a model's wall time, its share of the group's for seeds trained together; code: _code_cell.
+    Unreadable and corrupt entries are listed after it with their file and what is wrong."""
     head = ["key", "dataset", "arch", "variant", "width", "seed", "test_acc", "MB", "s/model",
-            "", "recipe"]
+            "", "code", "recipe"]
     cells = [head] + [_fmt_row(e) for e in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(head))]
     lines = ["  ".join(s.ljust(w) for s, w in zip(r, widths)).rstrip() for r in cells]

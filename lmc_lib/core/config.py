@@ -14,14 +14,17 @@ import json
 from dataclasses import dataclass
 from fractions import Fraction
 
+from lmc_lib.core import ingredient
+from lmc_lib.core.ingredient import Ingredient
 from lmc_lib.core.utils import LmcError
 
 RECIPE_VERSION = 2  # bump when the training code changes what a config produces
 # 2: MLPs (plain/skip) train through the stacked group trainer, alone or in a group
 PROFILE_NAMES = ("smoke", "cpu", "paper")
 # Fields added after models were cached, with the default that reproduces the recipe as it was
-# (SGD had momentum 0.9, Nesterov, built in): at that default a field is left out of the key.
-KEYED_UNLESS_DEFAULT = {"momentum": 0.9, "nesterov": True}
+# (SGD had momentum 0.9, Nesterov, built in; no ingredients): at that default (as to_dict gives
+# it) a field is left out of the key.
+KEYED_UNLESS_DEFAULT = {"momentum": 0.9, "nesterov": True, "ingredients": []}
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,10 @@ class TrainConfig:
     bias: bool = True
     n_train: int | None = None  # use the first n training samples (None: all)
     compile: bool = False       # torch.compile (CUDA only)
+    ingredients: tuple[Ingredient, ...] = ()  # a chapter's loss / transform / init (ingredient.py)
+
+    def __post_init__(self):
+        object.__setattr__(self, "ingredients", ingredient.normalise(self.ingredients))
 
     def replace(self, **changes) -> "TrainConfig":
         """A copy with some fields changed (unknown fields are an error)."""
@@ -57,14 +64,20 @@ class TrainConfig:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict:
-        """Plain dict of the fields."""
-        return dataclasses.asdict(self)
+        """Plain dict of the fields; ingredients as [{kind, name, digest}], left out when none (so
+        the dict of a config without them is the one it always was)."""
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        out["ingredients"] = [i.describe() for i in self.ingredients]
+        if not out["ingredients"]:
+            del out["ingredients"]
+        return out
 
     def key(self) -> str:
         """Cache key: hash of every field plus the recipe version (fields added later leave the
         key out at their default, so every model trained before they existed keeps its key)."""
         fields = {k: v for k, v in self.to_dict().items()
-                  if k not in KEYED_UNLESS_DEFAULT or v != KEYED_UNLESS_DEFAULT[k]}
+                  if k not in KEYED_UNLESS_DEFAULT or v != KEYED_UNLESS_DEFAULT[k]}  # ingredients by
+        # kind, name and digest: an edited ingredient trains anew, a reverted one finds its models
         blob = json.dumps({"recipe": RECIPE_VERSION, **fields}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:20]
 

@@ -4,17 +4,22 @@ On a terminal, training shows tqdm bars and nothing else. Elsewhere (a notebook 
 job on a GPU machine whose log is read afterwards) each trained model and each weight
 matching of a recorded study gets one line: appended to the file $LMC_TRAIN_LOG when that is set
 (lmc_lib.chapters.record sets it), else printed on stderr. A trained model's line names its whole
-training recipe (two recipes never look alike) and the wall time as it was spent: a model trained
-alone, or the time of the group of seeds it was trained with (and that time per model).
+training recipe (two recipes never look alike; a chapter's ingredient by kind, name and the start
+of its digest) and the wall time as it was spent: a model trained alone, or the time of the group
+of seeds it was trained with (and that time per model). While a model or a group trains, a line
+after an epoch says how far it is, at most one every PROGRESS_EVERY_S seconds (none after the last
+epoch: the trained line follows).
 """
 from __future__ import annotations
 
 import os
 import sys
+import time
 
 from lmc_lib.core.config import KEYED_UNLESS_DEFAULT, TrainConfig
 
 LOG_ENV = "LMC_TRAIN_LOG"  # a file path: one appended line per trained model, no progress bars
+PROGRESS_EVERY_S = 60.0   # at most one epoch line this often per training
 
 
 def bars_on(progress: bool) -> bool:
@@ -43,6 +48,7 @@ def recipe(config: TrainConfig | dict) -> str:
     parts += [f"{k}={c[k]}" for k in ("n_train", "init_seed") if c.get(k) is not None]
     parts += [f"precision={c['precision']}"] * (c.get("precision", "auto") != "auto")
     parts += ["augment"] * bool(c.get("augment")) + ["no-bias"] * (c.get("bias") is False)
+    parts += [f"{i['kind']}={i['name']}@{i['digest'][:8]}" for i in c.get("ingredients") or []]
     return " ".join(parts + ["compile"] * bool(c.get("compile")))
 
 
@@ -54,6 +60,40 @@ def log_trained(config: TrainConfig, seconds: float, test_acc: float, progress: 
             f"{seconds:.1f}s for its group of {group} trained together ({seconds / group:.1f}s per model)")
     log_line(f"trained {config.dataset} {config.arch}/{config.variant} w={config.width:g} "
              f"seed={config.seed} test_acc={test_acc:.4f} [{recipe(config)}] {took}", progress)
+
+
+def epoch_reporter(config: TrainConfig, epochs: int, progress: bool = True, seeds: str | None = None,
+                   clock=time.monotonic):
+    """A function (epochs_done, loss, train_acc) that logs how far a training is (see log_line),
+    at most once every PROGRESS_EVERY_S seconds and never after the last epoch; `seeds`: the
+    seeds of a group trained together (their mean loss and accuracy are given)."""
+    start = last = clock()
+    who = f"seeds={seeds} (means)" if seeds else f"seed={config.seed}"
+
+    def report(done: int, loss: float, acc: float) -> None:
+        nonlocal last
+        now = clock()
+        if done >= epochs or now - last < PROGRESS_EVERY_S:
+            return
+        last, spent = now, now - start
+        log_line(f"epoch {done}/{epochs} {config.dataset} {config.arch}/{config.variant} "
+                 f"w={config.width:g} {who} loss={loss:.4f} train_acc={acc:.4f} "
+                 f"[{recipe(config)}] {spent:.0f}s so far, about {spent / done * (epochs - done):.0f}s "
+                 "to go at this pace", progress)
+    return report
+
+
+def follow(path, offset: int = 0) -> tuple[list[str], int]:
+    """The complete lines appended to the log file `path` since byte `offset`, and the new offset
+    (a build shows its chapters' training logs on the terminal this way)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            data = f.read()
+    except OSError:
+        return [], offset
+    done = data.rfind(b"\n") + 1
+    return data[:done].decode(errors="replace").splitlines(), offset + done
 
 
 def log_line(line: str, progress: bool = True) -> None:

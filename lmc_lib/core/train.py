@@ -9,8 +9,11 @@ so two configs with equal `init_seed` start from the same weights ("spawning"). 
 precision "auto" the forward runs under bf16 autocast (conv nets in channels_last); on CPU
 everything is fp32 and the same config gives bit-identical weights. The final partial batch of an
 epoch is dropped (a fresh permutation each epoch, so no sample is always left out).
-Several seeds of one MLP recipe train as one stacked model in train_group.py. Progress: bars on
-a terminal, else one line per trained model (lmc_lib.core.runlog).
+Several seeds of one MLP recipe train as one stacked model in train_group.py. A config's
+ingredients (lmc_lib.core.ingredient: a chapter's loss, batch transform or init) replace the
+cross-entropy, transform each batch after its gather, or change the initial weights. Progress:
+bars on a terminal, else a line per trained model and, at most once a minute, a line after an
+epoch (lmc_lib.core.runlog).
 """
 from __future__ import annotations
 
@@ -26,9 +29,10 @@ from torch import nn
 from tqdm import tqdm
 
 from lmc_lib.core import data as data_mod
+from lmc_lib.core import ingredient
 from lmc_lib.core.config import TrainConfig
 from lmc_lib.core.models import build_model
-from lmc_lib.core.runlog import bars_on, log_trained
+from lmc_lib.core.runlog import bars_on, epoch_reporter, log_trained
 from lmc_lib.core.sophia import HESSIAN_INTERVAL, SophiaG
 from lmc_lib.core.utils import LmcError, generator, resolve_device
 
@@ -138,6 +142,8 @@ def check_config(config: TrainConfig) -> None:
         raise TrainingError(f"lr, weight_decay and warmup_epochs must be >= 0; got {config.lr}, "
                             f"{config.weight_decay}, {config.warmup_epochs}")
     check_momentum(config)
+    for item in config.ingredients:
+        ingredient.function(config, item.kind)  # a recorded ingredient without its function
 
 
 def check_momentum(config: TrainConfig) -> None:
@@ -186,12 +192,17 @@ def make_optimizer(config: TrainConfig, params, batch_size: int, fused: bool = F
 
 
 def init_model(config: TrainConfig, ds: data_mod.Dataset) -> nn.Module:
-    """The untrained model, built on CPU from torch.manual_seed(effective_init_seed) in a forked RNG."""
+    """The untrained model, built on CPU from torch.manual_seed(effective_init_seed) in a forked RNG
+    (then changed by the config's "init" ingredient, in the same RNG)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.effective_init_seed)
-        return build_model(config.arch, config.width, in_channels=ds.in_channels,
-                           image_size=ds.image_size, n_classes=ds.n_classes,
-                           variant=config.variant, bias=config.bias)
+        model = build_model(config.arch, config.width, in_channels=ds.in_channels,
+                            image_size=ds.image_size, n_classes=ds.n_classes,
+                            variant=config.variant, bias=config.bias)
+        tweak = ingredient.function(config, "init")
+        if tweak is not None:
+            ingredient.tweak(tweak, model)
+        return model
 
 
 # ---------------------------------------------------------------- loop
@@ -230,18 +241,25 @@ def autocast_for(config: TrainConfig, dev: torch.device, cache: bool = True):
     return lambda: bf16_context(dev, amp, cache)
 
 
+def cross_entropy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The training loss of the recipe: the batch's mean cross-entropy."""
+    return F.cross_entropy(logits, y)
+
+
 def make_step(config, model, opt, dev, gen):
-    """A function (x, y, t) -> (loss, n_correct) that does one optimiser step on a float batch."""
+    """A function (x, y, t) -> (loss, n_correct) that does one optimiser step on a float batch
+    (the loss: cross_entropy, or the config's "loss" ingredient)."""
     fwd = torch.compile(model) if config.compile and dev.type == "cuda" else model
     to_channels_last = channels_last(config, dev)
     autocast = autocast_for(config, dev)
+    own = ingredient.function(config, "loss")
 
     def step(x, y, t):
         if to_channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         with autocast():
             logits = fwd(x).float()
-        loss = F.cross_entropy(logits, y)
+        loss = cross_entropy(logits, y) if own is None else ingredient.mean_loss(own, logits, y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -268,9 +286,11 @@ def _fit(config: TrainConfig, model: nn.Module, ds, dev, progress: bool) -> dict
     warm = min(round(config.warmup_epochs * per_epoch), total)
     opt = make_optimizer(config, model.parameters(), bs)
     step, batch = make_step(config, model, opt, dev, gen), batch_source(config, ds, dev)
+    transform = ingredient.function(config, "transform")
     hist = dict(epoch_losses=[], step_losses=[], train_acc=float("nan"))
     bar = tqdm(range(config.epochs), desc=f"{config.arch} w={config.width:g} seed={config.seed}",
                disable=not bars_on(progress))
+    report = epoch_reporter(config, config.epochs, progress)
     model.train()
     for epoch in bar:
         perm = torch.randperm(n, device=dev, generator=gen)
@@ -281,7 +301,10 @@ def _fit(config: TrainConfig, model: nn.Module, ds, dev, progress: bool) -> dict
             for group in opt.param_groups:
                 group["lr"] = config.lr * lr_factor(t, total, warm, config.schedule)
             idx = perm[i * bs:(i + 1) * bs]
-            losses[i], n_correct = step(batch(idx, gen), ds.y_train[idx], t)
+            x = batch(idx, gen)
+            if transform is not None:
+                x = ingredient.transformed(transform, x, gen)
+            losses[i], n_correct = step(x, ds.y_train[idx], t)
             correct += n_correct
         host = losses.tolist()
         _check_finite(host, config, epoch)
@@ -289,6 +312,7 @@ def _fit(config: TrainConfig, model: nn.Module, ds, dev, progress: bool) -> dict
         hist["epoch_losses"].append(sum(host) / len(host))
         hist["train_acc"] = correct.item() / (per_epoch * bs)
         bar.set_postfix(loss=f"{hist['epoch_losses'][-1]:.4f}", acc=f"{hist['train_acc']:.4f}")
+        report(epoch + 1, hist["epoch_losses"][-1], hist["train_acc"])
     return hist
 
 

@@ -11,7 +11,11 @@ forward runs under bf16 autocast as in train.py, the optimiser is fused, and (Ad
 constant lr) the whole step is replayed from a CUDA graph (lmc_lib.core.cudagraph).
 Everything else (BatchNorm MLPs, conv nets, Sophia, augmentation, compile) falls back to training
 the members one by one with train.train. A group is capped by memory: see `max_group_size` and
-`group_bytes` (GROUP_BYTES on a CPU, a share of the free memory of a GPU).
+`group_bytes` (GROUP_BYTES on a CPU, a share of the free memory of a GPU). A config's ingredients
+(lmc_lib.core.ingredient) are honoured member by member: a "loss" replaces each member's mean
+cross-entropy, a "transform" changes each member's batch with its own generator, an "init" changes
+each member's initial model (train.init_model) before stacking; no CUDA graph then.
+Progress: a line after an epoch, at most once a minute (runlog.epoch_reporter).
 """
 from __future__ import annotations
 
@@ -22,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from lmc_lib.core import cudagraph, runlog, train
+from lmc_lib.core import cudagraph, ingredient, runlog, train
 from lmc_lib.core.config import TrainConfig
 from lmc_lib.core.models import MLP_DEPTH, MLP_HIDDEN, scaled
 from lmc_lib.core.utils import generator, resolve_device
@@ -107,17 +111,29 @@ def _unstack(params: list[torch.Tensor], models) -> None:
             p.copy_(stacked[j].t() if p.dim() == 2 else stacked[j])
 
 
+def mean_cross_entropy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Each member's mean cross-entropy [k] of stacked logits [k, B, C] and labels [k, B]."""
+    k, b = y.shape
+    return F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view(k, b).mean(1)
+
+
+def member_losses(own, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Each member's loss [k] under the "loss" ingredient `own` (called once per member)."""
+    return torch.stack([ingredient.mean_loss(own, logits[j], y[j]) for j in range(len(y))])
+
+
 def make_step(config, params, opt, dev, graphs: bool = False):
     """A function (x [k,B,D], y [k,B]) -> (per-member loss [k], per-member n_correct [k]);
-    `graphs`: replayed from a CUDA graph (cudagraph.graphed), the autocast cast cache off."""
+    `graphs`: replayed from a CUDA graph (cudagraph.graphed), the autocast cast cache off.
+    The loss: mean_cross_entropy, or the config's "loss" ingredient member by member."""
     autocast = train.autocast_for(config, dev, cache=not graphs)
     skip = config.variant == "skip"
+    own = ingredient.function(config, "loss")
 
     def step(x, y):
         with autocast():
             logits = _forward(params, x, skip, config.bias).float()
-        k, b = y.shape
-        ce = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view(k, b).mean(1)
+        ce = mean_cross_entropy(logits, y) if own is None else member_losses(own, logits, y)
         opt.zero_grad(set_to_none=True)
         ce.sum().backward()
         opt.step()
@@ -140,11 +156,13 @@ def _fit(configs, params, ds, dev, progress, at_epoch=None) -> dict:
     per_epoch, gens = n // bs, [generator(c.seed, dev) for c in configs]
     total = c0.epochs * per_epoch
     warm = min(round(c0.warmup_epochs * per_epoch), total)
-    graphs = cudagraph.usable(c0, dev)
+    graphs = cudagraph.usable(c0, dev) and not c0.ingredients  # a chapter's code: run it eagerly
     opt = train.make_optimizer(c0, params, bs, fused=dev.type == "cuda", capturable=graphs)
     step, batch = make_step(c0, params, opt, dev, graphs), train.batch_source(c0, ds, dev)
+    transform = ingredient.function(c0, "transform")
     hist = dict(epoch_losses=[[] for _ in configs], step_losses=[[] for _ in configs], train_acc=[])
     seeds = ",".join(str(c.seed) for c in configs)
+    report = runlog.epoch_reporter(c0, c0.epochs, progress, seeds=seeds)
     for epoch in tqdm(range(c0.epochs), desc=f"{c0.arch} w={c0.width:g} seeds={seeds}",
                       disable=not runlog.bars_on(progress)):
         perm = torch.stack([torch.randperm(n, device=dev, generator=g) for g in gens])
@@ -154,7 +172,10 @@ def _fit(configs, params, ds, dev, progress, at_epoch=None) -> dict:
             for group in opt.param_groups:
                 group["lr"] = c0.lr * train.lr_factor(epoch * per_epoch + i, total, warm, c0.schedule)
             idx = perm[:, i * bs:(i + 1) * bs]
-            losses[i], n_correct = step(batch(idx, None).flatten(2), ds.y_train[idx])
+            x = batch(idx, None)
+            if transform is not None:
+                x = torch.stack([ingredient.transformed(transform, x[j], g) for j, g in enumerate(gens)])
+            losses[i], n_correct = step(x.flatten(2), ds.y_train[idx])
             correct += n_correct
         host = losses.tolist()
         _check_members(host, configs, epoch)
@@ -162,6 +183,7 @@ def _fit(configs, params, ds, dev, progress, at_epoch=None) -> dict:
             hist["step_losses"][j] += [row[j] for row in host]
             hist["epoch_losses"][j].append(sum(row[j] for row in host) / len(host))
         hist["train_acc"] = [c / (per_epoch * bs) for c in correct.tolist()]
+        report(epoch + 1, sum(h[-1] for h in hist["epoch_losses"]) / k, sum(hist["train_acc"]) / k)
         if at_epoch is not None and epoch + 1 < c0.epochs:
             at_epoch(epoch + 1, hist)
     return hist
