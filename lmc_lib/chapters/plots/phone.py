@@ -1,11 +1,11 @@
-"""Figures that read on a phone: a figure with panels side by side also ships a stacked copy.
+"""Figures that read on a phone: every figure wider than a phone's column also ships a phone copy.
 
 In a notebook every matplotlib figure is shown as HTML (`figure_html`, registered by
-`register()`): a `<picture>` whose `<img>` is the figure as drawn (retina PNG) and which, for a
-figure with two panels per row, adds a source for screens narrower than PHONE_PX: the same panels
-in one column, 6 inches wide, so that tick labels stay at least 9 CSS px tall on a 420 px screen.
-Every image carries `data-font-px`, the smallest font in it in image pixels, so the browser test
-can measure the rendered size of the smallest text.
+`register(refinish)`): a `<picture>` whose `<img>` is the figure as drawn (retina PNG) and which
+adds a source for screens narrower than PHONE_PX: the same panels in one column, STACK_W inches
+wide (panels side by side are stacked), so that the smallest text stays at least 9 CSS px tall in
+the about 330 px column of a 420 px screen. Every image carries `data-font-px`, the smallest font
+in it in image pixels, so the browser test can measure the rendered size of the smallest text.
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from matplotlib.gridspec import GridSpec
 from matplotlib.text import Text
 
 PHONE_PX = 720      # below this screen width the stacked copy is shown
-STACK_W = 5.5       # inches: the width of the stacked copy
+STACK_W = 4.6       # inches: the phone copy's width (a 420 px phone's column is about 330 px)
 STACK_PANEL_H = 3.0  # inches per stacked panel (an empty cell holding a legend: half)
 SCALE = 2           # image pixels per figure pixel (retina)
 
@@ -61,20 +61,29 @@ def stacked(fig, refinish):
     """A copy of `fig` with its panels in one column, STACK_W wide, titled and laid out again by
     `refinish(copy, title, legend entries (handles, labels, legend title) or None)`; None when
     it has no grid."""
-    if panel_specs(fig) is None:
-        return None
+    grid = panel_specs(fig) is not None
+    if not grid and fig.get_figwidth() <= STACK_W + 0.05:
+        return None  # one column, already narrow: the phone shows it as drawn
     try:
         twin = pickle.loads(pickle.dumps(fig))
     except (pickle.PicklingError, TypeError, AttributeError):
         return None  # e.g. a lambda formatter: shown as drawn (the browser test measures it)
+    if not grid:  # one column: the same panels, narrower
+        twin.set_size_inches(STACK_W, fig.get_figheight(), forward=False)
+        return _refinished(twin, refinish)
     specs = panel_specs(twin)
     axes = [a for a in twin.axes if a.get_visible()]
     panel = [any(a.axison for a in axes if a.get_subplotspec() == s) for s in specs]
     ratios = [1.0 if p else 0.5 for p in panel]
     twin.set_size_inches(STACK_W, STACK_PANEL_H * sum(ratios) + 0.9, forward=False)
-    grid = GridSpec(len(specs), 1, figure=twin, height_ratios=ratios)
+    cells = GridSpec(len(specs), 1, figure=twin, height_ratios=ratios)
     for a in axes:
-        a.set_subplotspec(grid[next(i for i, s in enumerate(specs) if s == a.get_subplotspec())])
+        a.set_subplotspec(cells[next(i for i, s in enumerate(specs) if s == a.get_subplotspec())])
+    return _refinished(twin, refinish)
+
+
+def _refinished(twin, refinish):
+    """The copy titled and laid out again, its figure legend (if any) rebuilt below the panels."""
     legends = list(twin.legends)
     for leg in legends:
         leg.remove()
