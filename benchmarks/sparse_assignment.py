@@ -23,7 +23,8 @@ Each comparison solver runs in a forked child and is stopped after --cap seconds
    similarity upkeep of before (`ColumnUpdates`: one rank-1 term per moved column, a rebuild once
    half moved), and certified sparse with today's cycle-reduced updates
    (lmc_lib.matching.similarity); the upkeep's seconds, builds / updates / rebuilds, summed update
-   rank against moved columns; same permutations as the first variant?
+   rank against moved columns, and the product columns (the upkeep's flops / 2 n^2: a count
+   the load does not change); same permutations as the first variant?
 4. (--wide) one warm solve at 8192 units: h2 of the wide pair, solved once cold, then again after
    h1 and h3 were solved (as in weight matching's second sweep).
 """
@@ -188,6 +189,7 @@ class ColumnUpdates(Similarity):
                 delta = (bt.index_select(0, similarity_mod._source_columns(spec, name, ax, shape, c, perm))
                          - bt.index_select(0, similarity_mod._source_columns(spec, name, ax, shape, c, old)))
                 self.stats["rank"] += c.numel()
+                self.stats["columns"] += c.numel()
                 self.sim[group] += at.index_select(0, c).T @ delta
 
 
@@ -221,7 +223,7 @@ def table_warm(widths, k) -> None:
     print(f"\n## 2. warm solves of group h2 along a weight matching; load before:{load()}\n")
     print(f"| w | n | solves | dense warm (s) | certified sparse (s) | speed-up | rounds | candidates / n "
           f"| optimal outside top-{k}: raw similarity | by reduced cost | same objective |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for w in widths:
         a, b = pair(w)
         Recorder.seen, original = [], warmlap.WarmStart
@@ -259,17 +261,17 @@ def matched(spec, a, b, upkeep, **kw):
 def table_wm(widths, cold_max) -> None:
     print(f"\n## 3. weight matching end to end; load before:{load()}\n")
     print("| w | n | variant | seconds | similarity upkeep (s) | builds / updates / rebuilds "
-          "| update rank / moved columns | sweeps | solves | sparse solves / gave up (dense) "
+          "| update rank / moved columns | product columns (2 n^2 flops each) | sweeps | solves | sparse solves / gave up (dense) "
           "| same permutations |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for w in widths:
         a, b = pair(w)
         spec = perm.spec_for(a)
         variants = ([("every solve cold (lapjvr), cycle-reduced updates", Similarity, dict(warm_start=False))]
                     if w <= cold_max else [])
-        variants += [("warm, dense warm solves, column updates", ColumnUpdates, dict(sparse=False)),
+        variants += [("warm, certified sparse, cycle-reduced updates", Similarity, dict(sparse=True)),
                      ("warm, certified sparse, column updates", ColumnUpdates, dict(sparse=True)),
-                     ("warm, certified sparse, cycle-reduced updates", Similarity, dict(sparse=True))]
+                     ("warm, dense warm solves, column updates", ColumnUpdates, dict(sparse=False))]
         first = None
         for name, upkeep, kw in variants:
             sec, (p, info) = timed(matched, spec, a, b, upkeep, **kw)
@@ -278,6 +280,7 @@ def table_wm(widths, cold_max) -> None:
             same = all(torch.equal(first[g], p[g]) for g in spec.groups)
             print(f"| {w:g} | {max(spec.groups.values())} | {name} | {sec:.2f} | {sim['seconds']:.2f} "
                   f"| {sim['builds']} / {sim['updates']} / {sim['rebuilds']} | {sim['rank']} / {sim['moved']} "
+                  f"| {sim['columns']} "
                   f"| {info['iterations']} | {info['solves']} | {st.get('sparse', '-')} / {st.get('dense', '-')} "
                   f"| {same} |", flush=True)
     print(f"\nload after:{load()}")

@@ -79,6 +79,8 @@ def test_a_swap_is_a_rank_one_update_and_equals_the_full_product(planted):
     perm["h1"] = moved(perm["h1"], torch.tensor([3, 40]))  # one swap: h2's fc1 term changes
     sim, changed = sims.get("h2", perm)
     assert changed and sims.stats["updates"] == 1 and sims.stats["rank"] == 1
+    width = sum(sb[k].numel() // spec.groups[g] for g in spec.groups for k, _ in spec.touching(g, sb))
+    assert sims.stats["columns"] == width + 1  # three builds, then one rank-1 product
     assert torch.allclose(sim, fresh(spec, "h2", sa, sb, perm), rtol=0, atol=1e-12)
     assert sims.get("h3", perm)[1] is False  # h3 does not depend on h1
 

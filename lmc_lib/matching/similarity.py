@@ -76,7 +76,8 @@ class Similarity:
     whose other-axis permutation moved since S_g was last seen (the cycle-reduced update of the
     module docstring), or rebuilds when that update would be nearly as wide as the product.
     `get` says whether S_g changed at all; `stats` counts builds, rebuilds, updates, the summed
-    update rank and moved columns, and the seconds spent. Memory: the matrices S_g plus a
+    update rank and moved columns, `columns` (the inner dimension of every product done: the
+    upkeep is 2 n^2 x columns flops) and the seconds spent. Memory: the matrices S_g plus a
     transposed copy of every matched tensor (about 3x the models' float64 size).
     """
 
@@ -86,12 +87,13 @@ class Similarity:
         self.terms = {g: spec.touching(g, sa) for g in spec.groups}
         self.deps = {g: sorted({h for n, ax in self.terms[g] for a, h in enumerate(spec.axes[n])
                                 if h is not None and a != ax}) for g in spec.groups}
-        self.stats = dict(builds=0, rebuilds=0, updates=0, rank=0, moved=0, seconds=0.0)
+        self.stats = dict(builds=0, rebuilds=0, updates=0, rank=0, moved=0, columns=0, seconds=0.0)
 
     def _rebuild(self, group, perm) -> None:
         """S_g from scratch (float64, on the models' device)."""
         n = self.spec.groups[group]
         sim = torch.zeros(n, n, dtype=torch.float64, device=next(iter(self.sa.values())).device)
+        self.stats["columns"] += sum(self.sb[k].numel() // n for k, _ in self.terms[group])
         for name, ax in self.terms[group]:
             wb = permute(self.sb[name], self.spec.axes[name], perm, skip_axis=ax)
             sim.addmm_(_flat(self.sa[name], ax, n), _flat(wb, ax, n).T)
@@ -153,6 +155,7 @@ class Similarity:
             return self._rebuild(group, perm)
         self.stats["updates"] += 1
         self.stats["rank"] += rank
+        self.stats["columns"] += rank
         for name, ax, cols, cycles in work:
             if len(cycles[0]):
                 self._add_update(group, name, ax, cols, cycles)
