@@ -1,8 +1,9 @@
 """Exact assignment for weight matching of TRAINED pairs: dense solvers against the certified
 sparse solve (lmc_lib.matching.sparselap), on one CPU thread.
 
-Usage: python benchmarks/sparse_assignment.py [--widths 2 4 8] [--epochs 3] [--wide 16]
+Usage: python benchmarks/sparse_assignment.py [--widths 2 4 8] [--epochs 3] [--n-train N ...] [--wide 16]
                                               [--wide-epochs 1] [--wide-n-train 2560] [--cold-wm-max 4]
+                                              [--tables 1 2 3 4]
 The pairs (cpu profile MLPs on Fashion-MNIST, 3 epochs; the --wide pair briefly: --wide-epochs on
 the first --wide-n-train images) are trained through the model cache (.cache/models) when missing.
 Comparison packages are optional and benchmark-only: `lapjv` (MIT; dense JV returning duals, run
@@ -17,8 +18,13 @@ Each comparison solver runs in a forked child and is stopped after --cap seconds
    previous solve left, by the dense warm solve (lmc_lib.matching.warmlap.sap + its certificate)
    and the certified sparse solve; and how many rows' optimal column lies outside the K_ROW best
    by raw similarity and by reduced cost (similarity plus the previous column duals);
-3. weight matching end to end: every solve cold (lapjvr; up to --cold-wm-max), warm-started with
-   dense warm solves, warm-started with certified sparse warm solves; same permutations?
+3. weight matching end to end, in one process: every solve cold (lapjvr; up to --cold-wm-max),
+   warm-started with dense warm solves and with certified sparse warm solves, both with the
+   similarity upkeep of before (`ColumnUpdates`: one rank-1 term per moved column, a rebuild once
+   half moved), and certified sparse with today's cycle-reduced updates
+   (lmc_lib.matching.similarity); the upkeep's seconds, builds / updates / rebuilds, summed update
+   rank against moved columns, and the product columns (the upkeep's flops / 2 n^2: a count
+   the load does not change); same permutations as the first variant?
 4. (--wide) one warm solve at 8192 units: h2 of the wide pair, solved once cold, then again after
    h1 and h3 were solved (as in weight matching's second sweep).
 """
@@ -44,6 +50,7 @@ import torch  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from lmc_lib.core import cache, config  # noqa: E402
 from lmc_lib.matching import assignment, perm, sparselap, warmlap  # noqa: E402
+from lmc_lib.matching import similarity as similarity_mod  # noqa: E402
 from lmc_lib.matching.similarity import Similarity  # noqa: E402
 
 
@@ -60,11 +67,13 @@ def timed(f, *args, **kw):
 
 
 TRAINING = {}  # --epochs: overrides of the cpu profile for the --widths pairs
+N_TRAIN = {}  # --n-train: width -> training images of that pair
 
 
 def pair(width: float, **over):
     """The trained (model_a, model_b) pair of the cpu profile at `width` (cached)."""
-    c = config.make_config("cpu", "fashion_mnist", "mlp", width, 0, **(over or TRAINING))
+    over = over or dict(TRAINING, **({"n_train": N_TRAIN[width]} if width in N_TRAIN else {}))
+    c = config.make_config("cpu", "fashion_mnist", "mlp", width, 0, **over)
     return cache.model_pairs(c, 1, "cpu", progress=False)[0]
 
 
@@ -156,6 +165,34 @@ def table_first(widths, groups_of, cap: float) -> None:
     print(f"\nload after:{load()}")
 
 
+class ColumnUpdates(Similarity):
+    """The similarity upkeep before the cycle-reduced updates (for table 3's comparison): every
+    moved column's change added as its own rank-1 term (rank k, not k - cycles), S_g rebuilt
+    from scratch once half of its columns moved."""
+
+    def _update(self, group, perm, seen, moved) -> None:
+        spec, n = self.spec, self.spec.groups[group]
+        cols = [similarity_mod._moved_columns(spec, k, ax, self.sb[k].shape, moved) for k, ax in self.terms[group]]
+        width = [self.sb[k].numel() // n for k, _ in self.terms[group]]
+        self.stats["moved"] += sum(c.numel() for c in cols)
+        if 2 * sum(c.numel() for c in cols) >= sum(width):
+            self.stats["rebuilds"] += 1
+            return self._rebuild(group, perm)
+        self.stats["updates"] += 1
+        old = dict(perm, **seen)
+        for (name, ax), c in zip(self.terms[group], cols):
+            if c.numel():
+                if (name, ax) not in self.columns:
+                    self.columns[name, ax] = tuple(similarity_mod._flat(t[name], ax, n).T.contiguous()
+                                                   for t in (self.sa, self.sb))
+                (at, bt), shape = self.columns[name, ax], self.sb[name].shape
+                delta = (bt.index_select(0, similarity_mod._source_columns(spec, name, ax, shape, c, perm))
+                         - bt.index_select(0, similarity_mod._source_columns(spec, name, ax, shape, c, old)))
+                self.stats["rank"] += c.numel()
+                self.stats["columns"] += c.numel()
+                self.sim[group] += at.index_select(0, c).T @ delta
+
+
 class Recorder(warmlap.WarmStart):
     """A WarmStart that keeps every warm-started matrix of one group with the state it started from."""
 
@@ -186,7 +223,7 @@ def table_warm(widths, k) -> None:
     print(f"\n## 2. warm solves of group h2 along a weight matching; load before:{load()}\n")
     print(f"| w | n | solves | dense warm (s) | certified sparse (s) | speed-up | rounds | candidates / n "
           f"| optimal outside top-{k}: raw similarity | by reduced cost | same objective |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for w in widths:
         a, b = pair(w)
         Recorder.seen, original = [], warmlap.WarmStart
@@ -212,26 +249,40 @@ def table_warm(widths, k) -> None:
     print(f"\nload after:{load()}")
 
 
+def matched(spec, a, b, upkeep, **kw):
+    """weight_matching with the similarity upkeep class `upkeep` (perm.Similarity swapped in)."""
+    original, perm.Similarity = perm.Similarity, upkeep
+    try:
+        return perm.weight_matching(spec, a, b, **kw)
+    finally:
+        perm.Similarity = original
+
+
 def table_wm(widths, cold_max) -> None:
     print(f"\n## 3. weight matching end to end; load before:{load()}\n")
-    print("| w | n | variant | seconds | sweeps | solves | sparse solves / gave up (dense) | "
-          "same permutations |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| w | n | variant | seconds | similarity upkeep (s) | builds / updates / rebuilds "
+          "| update rank / moved columns | product columns (2 n^2 flops each) | sweeps | solves | sparse solves / gave up (dense) "
+          "| same permutations |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for w in widths:
         a, b = pair(w)
         spec = perm.spec_for(a)
-        variants = [("every solve cold (lapjvr)", dict(warm_start=False))] if w <= cold_max else []
-        variants += [("warm, dense warm solves", dict(sparse=False)),
-                     ("warm, certified sparse", dict(sparse=True))]
+        variants = ([("every solve cold (lapjvr), cycle-reduced updates", Similarity, dict(warm_start=False))]
+                    if w <= cold_max else [])
+        variants += [("warm, certified sparse, cycle-reduced updates", Similarity, dict(sparse=True)),
+                     ("warm, certified sparse, column updates", ColumnUpdates, dict(sparse=True)),
+                     ("warm, dense warm solves, column updates", ColumnUpdates, dict(sparse=False))]
         first = None
-        for name, kw in variants:
-            sec, (p, info) = timed(perm.weight_matching, spec, a, b, **kw)
+        for name, upkeep, kw in variants:
+            sec, (p, info) = timed(matched, spec, a, b, upkeep, **kw)
             first = first or p
-            st = info["warm"] or {}
+            st, sim = info["warm"] or {}, info["similarity"]
             same = all(torch.equal(first[g], p[g]) for g in spec.groups)
-            print(f"| {w:g} | {max(spec.groups.values())} | {name} | {sec:.2f} | {info['iterations']} "
-                  f"| {info['solves']} | {st.get('sparse', '-')} / {st.get('dense', '-')} | {same} |",
-                  flush=True)
+            print(f"| {w:g} | {max(spec.groups.values())} | {name} | {sec:.2f} | {sim['seconds']:.2f} "
+                  f"| {sim['builds']} / {sim['updates']} / {sim['rebuilds']} | {sim['rank']} / {sim['moved']} "
+                  f"| {sim['columns']} "
+                  f"| {info['iterations']} | {info['solves']} | {st.get('sparse', '-')} / {st.get('dense', '-')} "
+                  f"| {same} |", flush=True)
     print(f"\nload after:{load()}")
 
 
@@ -263,6 +314,8 @@ def main(argv=None) -> None:
     ap.add_argument("--widths", type=float, nargs="+", default=[2.0, 4.0, 8.0])
     ap.add_argument("--tables", type=int, nargs="+", default=[1, 2, 3, 4])
     ap.add_argument("--epochs", type=int, default=0, help="train the --widths pairs this long (0: 3)")
+    ap.add_argument("--n-train", type=int, nargs="*", default=[],
+                    help="train the --widths pairs on the first N images (one N per width; none: all)")
     ap.add_argument("--cold-wm-max", type=float, default=4.0, help="widest pair matched every solve cold")
     ap.add_argument("--all-groups-max", type=float, default=4.0, help="wider pairs: table 1 on h2 only")
     ap.add_argument("--cap", type=float, default=120.0, help="seconds before a comparison solver is stopped")
@@ -272,6 +325,7 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     TRAINING.update(dict(epochs=args.epochs) if args.epochs else {})
+    N_TRAIN.update(zip(args.widths, args.n_train))
     sparselap.solve(np.eye(3))  # compile (or load the cached kernels) before timing
     print(f"# exact assignment of trained pairs, one CPU thread, torch {torch.__version__}; "
           f"K_ROW {sparselap.K_ROW}, K_COL {sparselap.K_COL}; epochs {args.epochs or 3}")

@@ -218,7 +218,8 @@ def weight_matching(spec: PermSpec, model_a, model_b, seed: int = 0, max_iter: i
     (lmc_lib.matching.sparselap: a candidate set proven optimal on the whole matrix; `method` then
     only where one gives up). info: distances
     before/after, sweeps (`iterations`), `converged`, `solves`, `method` (the solver used),
-    `warm` (the warm-start counts, or None), `seconds`.
+    `warm` (the warm-start counts, or None), `similarity` (the upkeep of the similarity matrices:
+    lmc_lib.matching.similarity's counts and seconds), `seconds`.
     """
     check_same_architecture(model_a, model_b)
     method = assignment.resolve_method(method)
@@ -239,7 +240,8 @@ def weight_matching(spec: PermSpec, model_a, model_b, seed: int = 0, max_iter: i
     after = _distance(spec, sa, sb, perm, names)
     info = dict(distance_before=before, distance_after=after, iterations=iterations,
                 converged=converged, solves=sims.solves, method=method,
-                warm=dict(warm.stats) if warm else None, seconds=time.perf_counter() - start)
+                warm=dict(warm.stats) if warm else None, similarity=dict(sims.stats),
+                seconds=time.perf_counter() - start)
     return {g: p.cpu() for g, p in perm.items()}, info
 
 
