@@ -116,7 +116,8 @@ def show(chapter: str, dataset: str, draws, table=None, **thresholds) -> list[di
                      f"{p.get('threads') or '?'} torch thread(s); evaluation {p['seconds']:.0f} s"
                      + (f", training {p['train_seconds'] / 3600:.1f} h" if p.get("train_seconds") else "")
                      + "."))
-    title = f"RECORDED: {regime_line(rec)} | {rec['result']['settings']['title']}"
+    own = (rec["result"].get("settings") or {}).get("title") or setup_of(rec).title()
+    title = f"RECORDED: {regime_line(rec)} | {own}"
     for draw in draws:
         draw(rec["result"], title)
         plt.show()
