@@ -88,10 +88,10 @@ setup = Setup.from_params(profile=profile)
                                           ("found = hypothesis.sweep(setup, measure)", True),
                                           ("pairs = setup.pairs(1.0)", True)])
 def test_a_chapter_of_your_own_is_charged_only_for_what_it_trains(tmp_path, body, trains):
-    src = tmp_path / "12_mine.py"
+    src = tmp_path / "13_mine.py"
     src.write_text(USER_CHAPTER.replace("{body}", body))
     setup = Setup.from_params(profile="cpu", device="cpu")
-    configs = guard.planned("12", setup, "", source=src)
+    configs = guard.planned("13", setup, "", source=src)
     assert (configs == plan.pair_configs(setup)) if trains else configs == []
 
 
