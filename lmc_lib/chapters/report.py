@@ -98,7 +98,7 @@ def git_commit() -> str:
     try:
         out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO,
                              capture_output=True, text=True, timeout=10)
-        return out.stdout.strip() or "unknown"
+        return (out.stdout or "").strip() or "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"
 
