@@ -102,7 +102,7 @@ cpu_record = regimes.show("08", setup.dataset, [figs.fig11_commutativity])
 # :class: warning
 # - The paper's exact normalisation of Fig 11 was lost in extraction; we use the Frobenius ratio
 #   {eq}`eq-commutativity` over the evaluation batch. Three thresholds are ours, all printed in the
-#   Result table: a *large* residual (0.5), a *smaller* factor and a *holding* residual (0.2).
+#   Result table: a *large* residual, a *smaller* factor and a *holding* residual.
 #   "Commutativity fails" when $r_l$ exceeds the large residual at every hidden layer
 #   $2 \le l \le L-1$ at the largest width (the defect is then at least half the size of the
 #   quantity it should cancel against); "WM clearly smaller" when the WM residual (mean over hidden

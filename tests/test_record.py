@@ -175,7 +175,7 @@ def test_plan_lists_the_groups_and_trains_nothing(fake, capsys, one_thread):
     rows = [line.split() for line in out.splitlines() if line.startswith("mnist ")]
     assert [(r[1], float(r[2]), r[6], r[7]) for r in rows] == [
         ("mlp", 0.0625, "2", "0"), ("mlp", 0.125, "2", "0")]
-    assert all(r[-2] == "measured" for r in rows) and "4 models, 4 to train" in out
+    assert all(r[-2] == "timed" for r in rows) and "4 models, 4 to train" in out
 
 
 def test_idx_reader_reads_gzipped_copies(tmp_path):
