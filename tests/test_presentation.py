@@ -103,4 +103,4 @@ def test_the_index_scale_reads_widths_not_pair_counts():
     from lmc_lib.chapters import report
     recs = {"C7": [{"setting": "VGG-11 (BN) at w = 1/8, 1/4, 1 pair(s); MLP at w = 1/8, 1/2, 3 pairs"}],
             "C1": [{"setting": "MNIST | MLP | profile cpu | w = 1/8, 4 | 3 pairs | epochs 3"}]}
-    assert report._scale(recs) == "w = 1/8, 1/4, 1/2, 4; 1-3 pairs; 3 epochs"
+    assert report._scale(recs) == "w = 1/8 to 4 (each verdict: its own); 1-3 pairs; 3 epochs"
