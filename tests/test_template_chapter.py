@@ -8,9 +8,9 @@ from lmc_lib.build import newchapter
 
 
 def test_generated_chapter_passes_the_books_structure_checks(tmp_path, monkeypatch):
-    (tmp_path / "11_last_of_the_book.py").write_text("")  # numbered after the book's chapters
+    (tmp_path / "12_last_of_the_book.py").write_text("")  # numbered after the book's chapters
     path = newchapter.new_chapter("my_hypothesis", tmp_path)
-    assert path.name == "12_my_hypothesis.py"
+    assert path.name == "13_my_hypothesis.py"
     test_book.test_chapter_has_one_parameters_cell_with_the_shared_parameters(path)
     test_book.test_parameters_are_declared_in_the_schema_and_defaults_are_valid(path)
     monkeypatch.setitem(test_chapter_figures.NOTEBOOKS, path, jupytext.read(path))

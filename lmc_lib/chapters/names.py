@@ -76,4 +76,6 @@ def setting(name: str, value) -> str:
         return widths(value if isinstance(value, (list, tuple, dict)) else [value])
     if name in LABELS:
         return f"{LABELS[name]} {value:g}" if isinstance(value, float) else f"{LABELS[name]} {value}"
-    raise KeyError(f"no display name for the setting {name!r}: add it to lmc_lib.chapters.names")
+    # a setting of a chapter of your own (e.g. its `lam`): its name in words, its value as given
+    text = name.replace("_", " ")
+    return f"{text} {value:g}" if isinstance(value, float) else f"{text} {value}"
