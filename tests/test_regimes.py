@@ -8,6 +8,7 @@ import pytest
 
 from lmc_lib.chapters import attribution, record, regimes, report
 from lmc_lib.chapters.attribution import movement, statement
+from lmc_lib.core import records
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +75,7 @@ def test_attribution_rows_pair_each_live_verdict_with_its_record(as_cpu_records,
     monkeypatch.setenv("LMC_RESULTS", str(live))
     for r in regimes.rejudge("02", "fashion_mnist", 1):  # live verdicts: the 1-epoch record's
         (live / "smoke").mkdir(parents=True, exist_ok=True)
-        (live / "smoke" / f"{r['claim']}_02_fashion_mnist.json").write_text(json.dumps(r))
+        records.write(live / "smoke" / f"{r['claim']}_02_fashion_mnist.json", r)  # with its checksum
     rows = attribution.rows_for(live / "smoke")
     assert {r["claim"] for r in rows} == {"C1", "C2", "C10"}
     for r in rows:
