@@ -190,12 +190,12 @@ record.show("02", setup.dataset, [paths.accuracy_vs_lam, paths.loss_vs_lam,
 # %% [markdown]
 # ## The paper's recipe on a CPU (100 epochs, the paper's smallest widths)
 # The same study with the paper's own training recipe (100 epochs, constant learning rate) at the
-# paper's four smallest widths, recorded on a CPU and drawn by the same code; its verdicts are
-# judged by today's rules. {doc}`Chapter 12 <12_training_length>` sets this regime beside the
+# paper's smallest widths, recorded on a CPU; its verdicts, judged by today's rules, are below.
+# {doc}`Chapter 12 <12_training_length>` draws its numbers against training length beside the
 # `cpu` profile's 3 epochs and attributes each verdict to one of them.
 
 # %% tags=["remove-input"]
-cpu_record = regimes.show("02", setup.dataset, [paths.accuracy_vs_lam, paths.barriers_vs_width, paths.beta_vs_width], table=ch02.table1_markdown, **thresholds)
+cpu_record = regimes.show("02", setup.dataset, [], table=ch02.table1_markdown, **thresholds)
 if second:
     _ = regimes.show("02", second.dataset, [], **thresholds)
 

@@ -148,12 +148,12 @@ record.show("04", setup.dataset,
 # %% [markdown]
 # ## The paper's recipe on a CPU (100 epochs, the paper's smallest widths)
 # The same study with the paper's own training recipe (100 epochs, constant learning rate) at the
-# paper's four smallest widths, recorded on a CPU and drawn by the same code; its verdicts are
-# judged by today's rules. {doc}`Chapter 12 <12_training_length>` sets this regime beside the
+# paper's smallest widths, recorded on a CPU; its verdicts, judged by today's rules, are below.
+# {doc}`Chapter 12 <12_training_length>` draws its numbers against training length beside the
 # `cpu` profile's 3 epochs and attributes each verdict to one of them.
 
 # %% tags=["remove-input"]
-cpu_record = regimes.show("04", setup.dataset, [lplots.lewc_cosine, lplots.norm_decay], **thresholds)
+cpu_record = regimes.show("04", setup.dataset, [], **thresholds)
 if second:
     _ = regimes.show("04", second.dataset, [], **thresholds)
 

@@ -89,12 +89,12 @@ _ = report.show_sentences(ch08.verdicts, (result, setup), ["C9"])
 # %% [markdown]
 # ## The paper's recipe on a CPU (100 epochs, the paper's smallest widths)
 # The same study with the paper's own training recipe (100 epochs, constant learning rate) at the
-# paper's four smallest widths, recorded on a CPU and drawn by the same code; its verdicts are
-# judged by today's rules. {doc}`Chapter 12 <12_training_length>` sets this regime beside the
+# paper's smallest widths, recorded on a CPU; its verdicts, judged by today's rules, are below.
+# {doc}`Chapter 12 <12_training_length>` draws its numbers against training length beside the
 # `cpu` profile's 3 epochs and attributes each verdict to one of them.
 
 # %% tags=["remove-input"]
-cpu_record = regimes.show("08", setup.dataset, [figs.fig11_commutativity])
+cpu_record = regimes.show("08", setup.dataset, [])
 
 # %% [markdown]
 # ## Departures from the paper

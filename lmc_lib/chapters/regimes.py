@@ -118,7 +118,7 @@ def show(chapter: str, dataset: str, draws, table=None, **thresholds) -> list[di
                      + "."))
     own = (rec["result"].get("settings") or {}).get("title") or setup_of(rec).title()
     title = f"RECORDED: {regime_line(rec)} | {own}"
-    for draw in draws:
+    for draw in draws:  # chapters pass their figures only from a cell that captions them
         draw(rec["result"], title)
         plt.show()
     if table is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import textwrap
 
 import numpy as np
-from matplotlib.ticker import FixedLocator, NullLocator
+from matplotlib.ticker import FixedLocator, FormatStrFormatter, NullLocator
 
 from lmc_lib.chapters.plots.style import errorbars, finish_with_legend, grid, width_colors
 from lmc_lib.core.config import width_label
@@ -25,11 +25,11 @@ def core_vs_epochs(panels: list[dict], title: str):
             errorbars(ax, p["epochs"], vals, label=f"w = {width_label(w)}", color=colors[w])
         ax.set_xscale("log")
         ax.xaxis.set_major_locator(FixedLocator(p["epochs"]))
-        ax.xaxis.set_major_formatter(lambda x, _: f"{x:g}")
+        ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))  # picklable: the phone copy
         ax.xaxis.set_minor_locator(NullLocator())
         ax.set_xlabel("training epochs (log scale)")
-        ax.set_ylabel(textwrap.fill(p["name"], 30), fontsize=9)
-        ax.set_title(f"{p['claim']} ({ARROW[p['direction']]})", fontsize=10)
+        ax.set_ylabel(textwrap.fill(p["name"], 30))
+        ax.set_title(f"{p['claim']} ({ARROW[p['direction']]})")
     if not panels:
         axes[0].text(0.5, 0.5, "not recorded", ha="center", va="center", transform=axes[0].transAxes)
         axes[0].set_axis_off()
