@@ -72,3 +72,20 @@ def warm_small(monkeypatch):
     """Warm-started assignments for small test matrices too (below WARM_MIN_N they are solved cold)."""
     from lmc_lib.matching import warmlap
     monkeypatch.setattr(warmlap, "WARM_MIN_N", 0)
+
+
+@pytest.fixture
+def counted_runs(monkeypatch, tmp_path):
+    """bookbuild with an empty model cache whose chapter runs (and up-front training) are
+    recorded, not started."""
+    from lmc_lib.build import bookbuild, buildrun
+    from lmc_lib.chapters import executor
+
+    monkeypatch.setattr(bookbuild, "BUILD", tmp_path / "build")
+    monkeypatch.setenv("LMC_CACHE", str(tmp_path / "cache"))
+    for var in ("PROFILE", "JOBS", "MAX_TRAIN_MINUTES"):
+        monkeypatch.delenv(var, raising=False)
+    started = []
+    monkeypatch.setattr(buildrun, "run", lambda jobs, *a, **k: started.extend(jobs) or [])
+    monkeypatch.setattr(executor, "pretrain_book", lambda *a, **k: None)
+    return started

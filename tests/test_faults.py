@@ -29,21 +29,6 @@ def _env(**extra) -> dict:
 
 
 @pytest.fixture
-def counted_runs(monkeypatch, tmp_path):
-    """bookbuild with an empty model cache; chapter runs and up-front training recorded, not started."""
-    from lmc_lib.chapters import executor
-
-    monkeypatch.setattr(bookbuild, "BUILD", tmp_path / "build")
-    monkeypatch.setenv("LMC_CACHE", str(tmp_path / "cache"))
-    for var in ("PROFILE", "JOBS", "MAX_TRAIN_MINUTES"):
-        monkeypatch.delenv(var, raising=False)
-    started = []
-    monkeypatch.setattr(buildrun, "run", lambda jobs, *a, **k: started.extend(jobs) or [])
-    monkeypatch.setattr(executor, "pretrain_book", lambda *a, **k: None)
-    return started
-
-
-@pytest.fixture
 def loaded_machine(monkeypatch):
     """The calibration as a machine at load 7 measured it: 3.2 GFLOP/s (the issue's number), so a
     cold cpu chapter estimates hours."""

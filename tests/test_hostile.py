@@ -385,22 +385,6 @@ def test_a_broken_chapter_fails_alone_named_by_file_and_line(tmp_path, monkeypat
     assert [p for p in problems if "97_broken" in p] and not [p for p in problems if "98" in p]
 
 
-@pytest.fixture
-def counted_runs(monkeypatch, tmp_path):
-    """bookbuild with an empty model cache whose chapter runs (and up-front training) are
-    recorded, not started."""
-    from lmc_lib.chapters import executor
-
-    monkeypatch.setattr(bookbuild, "BUILD", tmp_path / "build")
-    monkeypatch.setenv("LMC_CACHE", str(tmp_path / "cache"))
-    for var in ("PROFILE", "JOBS", "MAX_TRAIN_MINUTES"):
-        monkeypatch.delenv(var, raising=False)
-    started = []
-    monkeypatch.setattr(buildrun, "run", lambda jobs, *a, **k: started.extend(jobs) or [])
-    monkeypatch.setattr(executor, "pretrain_book", lambda *a, **k: None)
-    return started
-
-
 @pytest.mark.parametrize("argv", [["-p", "epochs", "100000"], ["-p", "n_pairs", "1000"],
                                   ["-p", "profile", "paper"]])
 def test_a_run_far_above_the_limit_stops_before_any_kernel(counted_runs, capsys, argv):
