@@ -153,8 +153,10 @@ print(f"||theta_a - theta_b|| (other seed) = {s['dist_independent']:.2f}")
 #
 # ```{math}
 # :label: eq-barrier
-# B_{\text{loss}} = \max_\lambda \big[\mathcal{L}(\theta(\lambda)) -
-#   \lambda\,\mathcal{L}(\theta_a) - (1 - \lambda)\,\mathcal{L}(\theta_b)\big],
+# \begin{aligned}
+# B_{\text{loss}} = \max_\lambda \big[\, &\mathcal{L}(\theta(\lambda)) \\
+#   &- \lambda\,\mathcal{L}(\theta_a) - (1 - \lambda)\,\mathcal{L}(\theta_b)\big],
+# \end{aligned}
 # ```
 #
 # and the **accuracy barrier** (in percentage points, pp, throughout the book) is the largest

@@ -37,10 +37,10 @@
 # ```{math}
 # :label: eq-calibrated-loss
 # \begin{aligned}
-# \hat\beta &= \arg\min_{\beta > 0} \sum_{(x, y) \in D_{\text{fit}}}
-#   -\log \mathrm{softmax}(\beta z(x;\theta))_y, \\
-# \mathcal{L}_{\text{cal}}(\theta) &= \frac{1}{|D_{\text{eval}}|} \sum_{(x, y) \in D_{\text{eval}}}
-#   -\log \mathrm{softmax}(\hat\beta z(x;\theta))_y .
+# \ell_\beta(x, y) &= -\log \mathrm{softmax}(\beta z(x;\theta))_y, \\
+# \hat\beta &= \arg\min_{\beta > 0} \textstyle\sum_{(x, y) \in D_{\text{fit}}} \ell_\beta(x, y), \\
+# \mathcal{L}_{\text{cal}}(\theta) &= \tfrac{1}{|D_{\text{eval}}|}
+#   \textstyle\sum_{(x, y) \in D_{\text{eval}}} \ell_{\hat\beta}(x, y) .
 # \end{aligned}
 # ```
 #

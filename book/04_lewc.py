@@ -23,7 +23,10 @@
 #
 # ```{math}
 # :label: eq-lewc
-# f_l(x; \lambda\theta_a + (1-\lambda)\theta_b) = \lambda^l f_l(x;\theta_a) + (1-\lambda)^l f_l(x;\theta_b).
+# \begin{aligned}
+# &f_l(x; \lambda\theta_a + (1-\lambda)\theta_b) \\
+# &\quad = \lambda^l f_l(x;\theta_a) + (1-\lambda)^l f_l(x;\theta_b).
+# \end{aligned}
 # ```
 #
 # At $\lambda = 1/2$ the right-hand side is $2^{-(l-1)}$ times the average of the two features. At

@@ -24,7 +24,10 @@
 #
 # ```{math}
 # :label: eq-weak-additivity
-# \sigma(\lambda z_a + (1-\lambda) z_b) = \lambda\,\sigma(z_a) + (1-\lambda)\,\sigma(z_b).
+# \begin{aligned}
+# &\sigma(\lambda z_a + (1-\lambda) z_b) \\
+# &\quad = \lambda\,\sigma(z_a) + (1-\lambda)\,\sigma(z_b).
+# \end{aligned}
 # ```
 #
 # ReLU is not linear, so this fails wherever $z_a$ and $z_b$ have opposite signs in a unit. It holds

@@ -150,3 +150,12 @@ def test_the_config_keeps_mathjax_out_of_the_static_path_and_renders_myst_output
     assert sphinx["html_static_path"] == []
     assert "sphinx_thebe" not in sphinx["extensions"]
 
+
+
+def test_the_phase_summary_puts_the_slowest_chapter_first_and_totals_the_phases():
+    text = bookbuild.phase_summary({"training": 100.0, "chapters (2 at a time)": 50.0,
+                                    "  02_width": 20.0, "  07_weight_decay": 45.0, "render": 10.0})
+    lines = text.splitlines()
+    names = [line.split()[0] for line in lines[1:]]
+    assert names == ["training", "chapters", "07_weight_decay", "02_width", "render", "total"]
+    assert lines[-1].split()[-2] == "160"  # chapters are inside their phase, not added again

@@ -42,7 +42,11 @@ def test_survival_same_flip_and_not_recorded(tmp_path):
             _write(tmp_path / "b", "C3", "03", "partly"), _write(tmp_path / "b", "C4", "04", "partly")]
     assert [stability.survival(r, other) for r in book] == [
         "same", "flips to not reproduced", "not recorded", "not recorded"]  # C4: another profile
-    assert stability.flips(book, other) == [(("C2", "02", "fashion_mnist"), "partly", "not reproduced")]
+    assert stability.summary(book, other) == (
+        "Under seed offset 1000, 1 of the 2 verdicts recorded in both builds keep their value; these "
+        "flip: C2 (ch. 02): partly -> not reproduced.")
+    assert stability.summary(book[:1], other).endswith("keep their value; none flips.")
+    assert "is not recorded" in stability.summary(book, {})
     assert stability.cell(book[:2], other) == "same (ch. 02); flips to not reproduced (ch. 02)"
     assert stability.cell(book[:2], {}) == "not recorded"
 
@@ -60,3 +64,4 @@ def test_the_index_shows_the_stability_column(tmp_path, monkeypatch):
     assert "seed offset 1000" in head and rule.count("---") == 6
     assert "(ch. 02, MNIST) | same (ch. 02, MNIST) | not run | not run |" in c1  # beside the live one
     assert "| flips to not reproduced (ch. 02, MNIST) | not run | not run |" in c2
+    assert "these flip: C2 (ch. 02, MNIST): " in table  # the flip list under the table, by name

@@ -28,6 +28,7 @@ from lmc_lib.core.utils import REPO, LmcError, build_dir
 BOOK = Path(os.environ.get("LMC_BOOK") or REPO / "book").absolute()  # tests use a tiny book
 BUILD = build_dir()  # $LMC_BUILD: tests build elsewhere
 EXECUTED = BUILD / "executed"
+PHASES: dict[str, float] = {}  # this process's build phases and their wall seconds (phase_summary)
 STAGE = BUILD / "stage"
 FAILED = BUILD / "failed"
 MATHJAX = REPO / "_static" / "mathjax"
@@ -171,7 +172,10 @@ def execute_all(profile=None, selected=None, parameters=None, jobs=1, executor="
     plan = buildrun.plan(todo, per_chapter, BUILD, env, given=set(given))
     total = time.time()
     trainer.pretrain_book(todo, per_chapter, executor, address)  # every core, before the kernels
+    PHASES["training"] = time.time() - total
     failures = list(broken.values()) + buildrun.run(plan, n_jobs, BUILD / "running")
+    PHASES[f"chapters ({n_jobs} at a time)"] = time.time() - total - PHASES["training"]
+    PHASES.update({f"  {job.source.stem}": job.seconds for job in plan})
     print(f"executed {len(todo) + len(broken) - len(failures)} of {len(todo) + len(broken)} "
           f"chapter(s) in {time.time() - total:.0f} s")
     if failures:
@@ -268,12 +272,14 @@ def stage(executed: Path = EXECUTED, dest: Path = STAGE,
 def render(executed: Path = EXECUTED, out: Path = BUILD.parent, stage_dir: Path = STAGE,
            failed: Path = FAILED) -> Path:
     """Render executed chapters (placeholders for the rest) with jupyter-book into out/_build/html."""
+    start = time.time()
     fetch_mathjax()
     src, problems = stage(executed, stage_dir, failed)
     cmd = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(src),
            "--path-output", str(out)]
     if subprocess.run(cmd).returncode != 0:
         raise LmcError("jupyter-book build failed (see the messages above)")
+    PHASES["render"] = time.time() - start
     index = out / "_build" / "html" / "index.html"
     from lmc_lib.build import bookstage
 
@@ -285,6 +291,20 @@ def render(executed: Path = EXECUTED, out: Path = BUILD.parent, stage_dir: Path 
         raise LmcError("rendered, but these chapters failed (their pages say so):\n  "
                        + "\n  ".join(problems))
     return index
+
+
+def phase_summary(phases: dict[str, float]) -> str:
+    """The build's wall time per phase, one line each (chapters indented, slowest first), for the
+    end of the build log: where a cold build's minutes go."""
+    top = {k: v for k, v in phases.items() if not k.startswith(" ")}
+    chapters_ = sorted(((k, v) for k, v in phases.items() if k.startswith(" ")), key=lambda kv: -kv[1])
+    lines = ["time per phase (wall seconds):"]
+    for name, secs in top.items():
+        lines.append(f"  {name:<28} {secs:7.0f} s")
+        if name.startswith("chapters"):
+            lines += [f"  {k:<28} {v:7.0f} s" for k, v in chapters_]
+    lines.append(f"  {'total':<28} {sum(top.values()):7.0f} s")
+    return "\n".join(lines)
 
 
 def check_offline(html_dir: Path) -> None:
@@ -391,6 +411,8 @@ def _main(args) -> int:
             failed = err
     if args.command in ("render", "all"):
         render()
+    if PHASES:
+        print(phase_summary(PHASES))
     if args.command == "notebooks":
         import jupytext
 

@@ -122,6 +122,7 @@ class Job:
     partial: Path | None = None
     started: float = 0.0
     shown: int = 0  # bytes of the training log already echoed on the terminal
+    seconds: float = 0.0  # wall time, once finished (the build's phase summary)
 
 
 def _echo_log(job: Job) -> None:
@@ -178,7 +179,7 @@ def _finish(job: Job, ok: bool) -> str:
         write_stub(target, job.source.name, why)
         if job.partial is not None:
             job.partial.unlink(missing_ok=True)
-    secs = time.time() - job.started
+    secs = job.seconds = time.time() - job.started
     if ok:
         return f"{job.source.name} done in {secs:.0f} s -> {target}"
     return (f"{job.source.name} FAILED after {secs:.0f} s: notebook {target}, "

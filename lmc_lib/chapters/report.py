@@ -33,7 +33,7 @@ CLAIMS = {
     "C4": "LEWC cosine rises with width at every layer, to about 1 at the logits",
     "C5": "Weak-additivity cosine rises with width, above the Gaussian 0.9304 for wide nets",
     "C6": "Most units have tiny second moments; active-unit overlap falls with width (not with WM)",
-    "C7": "Reciprocal-orthogonality ratio falls with width; cos(W_a h_merged, W_a h_a) rises to 1",
+    "C7": "Reciprocal-orthogonality ratio falls with width; the cosine of merged and endpoint features after W_a rises to 1",
     "C8": "Weaker weight decay breaks LEWC, both conditions and LMC",
     "C9": "Without permutations commutativity fails; with weight matching it holds",
     "C10": "Fitted inverse temperature grows with width (its size, $2^{L-1}$, is finding B1)",
@@ -245,6 +245,8 @@ def verdict_table(live_profile: str | None = None, cpu_records: dict | None = No
     if extra:
         rows += ["", "### Claims beyond the paper and your own", "", head]
         rows += [line(c, _statement(next(col[c] for col in cols if col.get(c))[0])) for c in extra]
+    live = [r for recs in cols[0].values() for r in recs]
+    rows += ["", stability.summary(live, seeds, lambda r: f"ch. {r['chapter']}{_dataset_label(r)}")]
     return "\n".join(rows)
 
 

@@ -98,11 +98,21 @@ def survival(record: dict, other: dict[tuple, dict]) -> str:
     return "same" if found["verdict"] == record["verdict"] else f"flips to {found['verdict']}"
 
 
-def flips(records, other: dict[tuple, dict]) -> list[tuple[tuple, str, str]]:
-    """[(key, book verdict, other verdict)] of the book's records whose verdict the other seed
-    set changes (records the other set lacks are not flips)."""
-    return [(key(r), r["verdict"], other[key(r)]["verdict"]) for r in records
-            if survival(r, other).startswith("flips")]
+def summary(records, other: dict[tuple, dict], label=None, seed: int = SEED) -> str:
+    """One paragraph under the index's claims table: how many of the book's verdicts the seed-shifted
+    build keeps, and every flip by name (label(record) -> where it was judged)."""
+    if not other:
+        return (f"The build with seed offset {seed} is not recorded, so no verdict's stability is "
+                "known (`make book SEED=1000`, then `python -m lmc_lib.chapters.stability collect`).")
+    label = label or (lambda r: f"ch. {r['chapter']}")
+    compared = [r for r in records if survival(r, other) != "not recorded"]
+    flipped = [(r, other[key(r)]["verdict"]) for r in compared if survival(r, other) != "same"]
+    text = (f"Under seed offset {seed}, {len(compared) - len(flipped)} of the {len(compared)} verdicts "
+            "recorded in both builds keep their value")
+    if not flipped:
+        return text + "; none flips."
+    return text + "; these flip: " + "; ".join(
+        f"{r['claim']} ({label(r)}): {r['verdict']} -> {new}" for r, new in flipped) + "."
 
 
 def cell(records, other: dict[tuple, dict], label=None) -> str:

@@ -287,11 +287,11 @@ def c7(widths, layers, ro, cos, threshold: float = ABOUT_ONE) -> Judgement:
     trends = [c.add(f"RO ratio falls with width at layer {l}", trend_row(
         "", "falls", widths, _col(ro, i), f"RO ratio at layer {l}", ws)) for i, l in enumerate(layers)]
     trends += [c.add(f"cosine rises with width at layer {l}", trend_row(
-        "", "rises", widths, _col(cos, i), f"cos(W_a h_merged, W_a h_a) at layer {l}", ws))
+        "", "rises", widths, _col(cos, i), f"merged-vs-endpoint cosine after W_a at layer {l}", ws))
         for i, l in enumerate(layers)]
     c.add(f"cosine > {threshold} at every layer (largest width)", level_row(
         "", "above", [_last(cos, i) for i in range(len(layers))], threshold,
-        f"cos(W_a h_merged, W_a h_a) at {ws[-1]}", [f"layer {l}" for l in layers]))
+        f"merged-vs-endpoint cosine after W_a at {ws[-1]}", [f"layer {l}" for l in layers]))
     return c.judgement(core=trends)
 
 
