@@ -34,6 +34,16 @@ print("ran")
 '''
 
 
+def test_a_chapter_without_the_jupytext_header_executes(tmp_path):
+    """Cells pasted into a file without the generated header (no kernelspec, no language) still
+    run: papermill is told the language instead of failing with "No language found"."""
+    src = tmp_path / "95_bare.py"
+    src.write_text(FAKE[FAKE.index("# %%"):])
+    bookbuild.execute(src, tmp_path / "out.ipynb", {"profile": "smoke"}, cwd=tmp_path)
+    nb = json.loads((tmp_path / "out.ipynb").read_text())
+    assert any("ran" in "".join(o.get("text", "")) for c in nb["cells"] for o in c.get("outputs", []))
+
+
 def test_a_chapter_without_a_parameters_cell_fails_alone(tmp_path, monkeypatch):
     """The other chapter executes; the one without a parameters cell gets a failure page that
     says what it lacks."""

@@ -67,7 +67,8 @@ def execute(source: Path, out: Path, parameters: dict, cwd: Path = BOOK) -> floa
         jupytext.write(to_notebook(source), nb_in)
         try:
             papermill.execute_notebook(str(nb_in), str(out), parameters=parameters,
-                                       kernel_name="python3", cwd=str(cwd), progress_bar=False,
+                                       kernel_name="python3", language="python",  # no header
+                                       cwd=str(cwd), progress_bar=False,
                                        config=kernel_config())
         except papermill.PapermillExecutionError as err:
             raise LmcError(f"{source.name} failed in cell {err.exec_count} "
