@@ -55,6 +55,10 @@ PHONE = """(async () => { const vw = document.documentElement.clientWidth;
           side_by_side: imgs.filter(i => { const s = i.closest('picture') && i.closest('picture').querySelector('source');
                                            return s && i.currentSrc !== s.srcset; }).map(name),
           outcome_off_screen: outcome.map(td => td.closest('tr').innerText.slice(0, 60)),
+          clipped_tables: Array.from(document.querySelectorAll('main table'))
+                          .filter(t => !t.closest('.lmc-result') && t.scrollWidth >
+                                       Math.min(t.clientWidth, t.parentElement.clientWidth) + 1)
+                          .map(t => t.innerText.slice(0, 40)),
           cut_equations: Array.from(document.querySelectorAll('mjx-container[display="true"]'))
                           .filter(e => e.scrollWidth > e.clientWidth + 1 || e.getBoundingClientRect().right > vw + 1)
                           .map(e => e.textContent.slice(0, 40))}; })()"""
@@ -276,14 +280,12 @@ def phone_pages(smoke_book):
 
 
 @pytest.mark.parametrize("check", ["overflow", "lowres", "narrow", "small_text", "side_by_side",
-                                   "outcome_off_screen"])
-# not yet on the built pages: "cut_equations" (chapters 1, 2, 4, 5 cut their display equations at
-# 420 px) and "code" (chapter 6's C7 text names W_a h_merged); both checks stay in
-# test_the_phone_check_catches_* / the broken-page tests, which show they can fail
+                                   "outcome_off_screen", "clipped_tables", "cut_equations"])
 def test_chapters_read_at_phone_width(phone_pages, check):
     """At 420 px: nothing wider than the screen, figures high-DPI, as wide as the column, their
     panels stacked (the phone source shown) and their smallest text at least 9 px as rendered;
-    every Result row's outcome on screen; no display equation cut or scrolling."""
+    every Result row's outcome on screen; no table wider than its column (lmc.js stacks them);
+    no display equation cut or scrolling."""
     bad = {name: found[check] for name, found in phone_pages.items() if found[check]}
     assert not bad, f"{check} at 420 px on {len(bad)} page(s): {json.dumps(bad, indent=1)[:3000]}"
 
@@ -329,6 +331,8 @@ def test_the_phone_check_catches_stacking_text_tables_and_equations(tmp_path):
         "<figure><img src='wide.png' style='width:100%'><figcaption>b</figcaption></figure>"
         "<div class='lmc-result'><table><tbody><tr><td>check</td><td>q</td><td>1 ± 1</td><td>rule</td>"
         "<td></td><td style='position:relative; left:900px'>yes</td></tr></tbody></table></div>"
+        "<table><thead><tr><th>a</th><th>b</th></tr></thead><tbody><tr><td>x</td>"
+        "<td style='min-width:900px'>y</td></tr></tbody></table>"
         "<mjx-container display='true' style='display:block; overflow:auto'>"
         "<span style='display:inline-block; width:900px'>x</span></mjx-container></main></body></html>")
     browser = Chromium(chromium_path())
@@ -338,6 +342,7 @@ def test_the_phone_check_catches_stacking_text_tables_and_equations(tmp_path):
         browser.close()
     assert len(found["small_text"]) == 2 and any("unmeasured" in t for t in found["small_text"])
     assert found["side_by_side"] and found["outcome_off_screen"] and found["cut_equations"]
+    assert found["clipped_tables"]  # a page without lmc.js: the wide table stays wide
 
 
 def test_the_page_check_finds_code_in_prose():
@@ -351,7 +356,8 @@ def test_every_chapter_and_page_is_built(smoke_book):
     assert expected <= names, f"pages missing from the build: {sorted(expected - names)}"
 
 
-@pytest.mark.parametrize("check", ["errors", "network", "raw", "uncaptioned", "phone_figure_on_desktop"])
+@pytest.mark.parametrize("check", ["errors", "network", "raw", "code", "uncaptioned",
+                                   "phone_figure_on_desktop"])
 def test_pages_in_a_browser(pages, check):
     """No console errors, no http(s) request, no raw $math$ or pipe tables, no Python repr or
     snake_case name outside code, every figure captioned, the drawn layout (not the phone's) at

@@ -236,8 +236,9 @@ def setting_line(result: dict, key: str, setup: Setup) -> str:
     own = (conv_setup(setup, s.get("conv_dataset", setup.dataset), s["conv_pairs"],
                       s["conv_n_train"] or 0).but(arch=key)
            if conv else mlp_setups(setup, s.get("sophia_lr", SOPHIA_LR))[key])
-    extra = f", n_train {s['conv_n_train'] or 'of the profile'}" if conv else ""
-    return f"{SETTING_NAMES[key]}: {st['title']} | epochs {own.config(widest).epochs}{extra}"
+    cfg = own.config(widest)
+    extra = f", {names.setting('n_train', cfg.n_train)}" if conv else ""
+    return f"{SETTING_NAMES[key]}: {st['title']} | {names.setting('epochs', cfg.epochs)}{extra}"
 
 
 def _bn_factors(st: dict) -> list:
