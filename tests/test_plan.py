@@ -197,3 +197,12 @@ def test_calibration_times_the_trainer_step_here(one_thread, monkeypatch):
     assert timing.tiny_flops < timing.flops / 10 and timing.tiny_secs > 0
     rate = cost.calibrate("cpu")
     assert rate.flops > 0 and rate.overhead_s >= 0 and cost.calibrate("cpu") is rate
+
+
+def test_rates_from_cached_models_of_several_sizes_read_as_one_range():
+    rates = {("mlp", 1.0): cost.Rate(107e9, "the wall times of 4 cached mlp models of this size", origin="cache"),
+             ("mlp", 2.0): cost.Rate(189e9, "the wall times of 4 cached mlp models of this size", origin="cache"),
+             ("vgg11", 1.0): cost.Rate(50e9, "the median of 5 timings", overhead_s=1e-3)}
+    text = plan.rates_text(rates)
+    assert text.count("wall times") == 1 and "of each of 2 sizes: 107-189 GFLOP/s (mlp)" in text
+    assert text.startswith("from the median of 5 timings: 50 GFLOP/s + 1 ms per step (vgg11)")

@@ -103,8 +103,17 @@ def rates_text(rates: dict) -> str:
     for key, rate in rates.items():
         if rate is not None:
             archs.setdefault(rate, []).append(key[0] if isinstance(key, tuple) else key)
-    return "; ".join(f"{r.describe()} ({', '.join(dict.fromkeys(a))})"
-                     for r, a in archs.items()) or "nothing to train"
+    parts = [f"{r.describe()} ({', '.join(dict.fromkeys(a))})"
+             for r, a in archs.items() if r.origin != "cache"]
+    cached = [(r, a) for r, a in archs.items() if r.origin == "cache"]
+    if len(cached) == 1:
+        parts.append(f"{cached[0][0].describe()} ({', '.join(dict.fromkeys(cached[0][1]))})")
+    elif cached:  # one cache rate per size: their range, once
+        lo, hi = min(r.flops for r, _ in cached) / 1e9, max(r.flops for r, _ in cached) / 1e9
+        names = ", ".join(dict.fromkeys(x for _, a in cached for x in a))
+        parts.append(f"from the wall times of cached models of each of {len(cached)} sizes: "
+                     f"{lo:.3g}-{hi:.3g} GFLOP/s ({names})")
+    return "; ".join(parts) or "nothing to train"
 
 
 def _summary(configs, total: float, rates: dict) -> str:
