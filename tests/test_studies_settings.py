@@ -1,6 +1,7 @@
 """Chapters 10 and 11 studies: smoke runs (keys, one entry per width, ranges) and verdict logic
 on hand-made results."""
 import json
+import re
 
 import numpy as np
 import pytest
@@ -85,7 +86,8 @@ def test_ch10_one_verdict_per_setting_each_with_its_scale(results_dir):
     for r in recs:
         if r["chapter"] != "10-cifar100":
             name = ch10.SETTING_NAMES[r["chapter"].split("-", 1)[1]]
-            assert r["setting"].startswith(name) and "epochs" in r["setting"]
+            assert r["setting"].startswith(name) and re.search(r"\| \d+ epochs?\b", r["setting"])
+            assert "n_train" not in r["setting"]  # in words: "10000 training images"
             assert all(k.startswith(name) for k in r["checks"]), r["checks"]
 
 
