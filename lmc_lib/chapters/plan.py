@@ -103,12 +103,11 @@ def rates_text(rates: dict) -> str:
     for key, rate in rates.items():
         if rate is not None:
             archs.setdefault(rate, []).append(key[0] if isinstance(key, tuple) else key)
-    parts = [f"{r.describe()} ({', '.join(dict.fromkeys(a))})"
-             for r, a in archs.items() if r.origin != "cache"]
     cached = [(r, a) for r, a in archs.items() if r.origin == "cache"]
-    if len(cached) == 1:
-        parts.append(f"{cached[0][0].describe()} ({', '.join(dict.fromkeys(cached[0][1]))})")
-    elif cached:  # one cache rate per size: their range, once
+    ranged = len(cached) > 1  # one cache rate per size: their range, once
+    parts = [f"{r.describe()} ({', '.join(dict.fromkeys(a))})"
+             for r, a in archs.items() if not (ranged and r.origin == "cache")]
+    if ranged:
         lo, hi = min(r.flops for r, _ in cached) / 1e9, max(r.flops for r, _ in cached) / 1e9
         names = ", ".join(dict.fromkeys(x for _, a in cached for x in a))
         parts.append(f"from the wall times of cached models of each of {len(cached)} sizes: "

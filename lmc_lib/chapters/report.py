@@ -246,7 +246,7 @@ def verdict_table(live_profile: str | None = None, cpu_records: dict | None = No
         rows += ["", "### Claims beyond the paper and your own", "", head]
         rows += [line(c, _statement(next(col[c] for col in cols if col.get(c))[0])) for c in extra]
     live = [r for recs in cols[0].values() for r in recs]
-    rows += ["", stability.summary(live, seeds, lambda r: f"ch. {r['chapter']}{_dataset_label(r)}")]
+    rows += ["", stability.summary(live, seeds, _judged_in)]
     return "\n".join(rows)
 
 
@@ -305,7 +305,12 @@ def _cell(records) -> str:
 
 def _stable(records, seeds: dict) -> str:
     """The stability cell: whether each live verdict survives the recorded seed-shifted build."""
-    return stability.cell(records or [], seeds, lambda r: f"ch. {r['chapter']}{_dataset_label(r)}")
+    return stability.cell(records or [], seeds, _judged_in)
+
+
+def _judged_in(record: dict) -> str:
+    """Where a verdict was judged, as the stability column and its summary name it."""
+    return f"ch. {record['chapter']}{_dataset_label(record)}"
 
 
 def _dataset_label(record: dict) -> str:

@@ -105,8 +105,9 @@ def summary(records, other: dict[tuple, dict], label=None, seed: int = SEED) -> 
         return (f"The build with seed offset {seed} is not recorded, so no verdict's stability is "
                 "known (`make book SEED=1000`, then `python -m lmc_lib.chapters.stability collect`).")
     label = label or (lambda r: f"ch. {r['chapter']}")
-    compared = [r for r in records if survival(r, other) != "not recorded"]
-    flipped = [(r, other[key(r)]["verdict"]) for r in compared if survival(r, other) != "same"]
+    fates = [(r, survival(r, other)) for r in records]
+    compared = [r for r, fate in fates if fate != "not recorded"]
+    flipped = [(r, other[key(r)]["verdict"]) for r, fate in fates if fate.startswith("flips")]
     text = (f"Under seed offset {seed}, {len(compared) - len(flipped)} of the {len(compared)} verdicts "
             "recorded in both builds keep their value")
     if not flipped:
