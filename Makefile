@@ -10,6 +10,9 @@ EXECUTOR ?= local
 RAY_ADDRESS ?=
 # make book SEED=1000: every seed shifted by 1000 (a variant run: _build/variants/, the book untouched)
 SEED ?= 0
+# make book FRESH=1: execute every chapter, also those whose inputs did not change since their last
+# good run (by default such a chapter's notebook is kept: lmc_lib/build/reuse.py)
+FRESH ?= 0
 STAMP := $(VENV)/.lmc-installed
 LAB_STAMP := $(VENV)/.lmc-lab-installed
 
@@ -30,7 +33,7 @@ book: setup
 	@start=$$(date +%s); \
 	$(PY) -m lmc_lib.build.bookbuild all --profile $(PROFILE) --jobs $(JOBS) \
 	  --executor $(EXECUTOR) $(if $(and $(filter ray,$(EXECUTOR)),$(RAY_ADDRESS)),--address $(RAY_ADDRESS)) \
-	  $(if $(filter-out 0,$(SEED)),-p seed $(SEED)) || exit 1; \
+	  $(if $(filter-out 0,$(SEED)),-p seed $(SEED)) $(if $(filter-out 0,$(FRESH)),--fresh) || exit 1; \
 	echo "make book took $$(( $$(date +%s) - start )) s (profile $(PROFILE))"
 
 notebooks: setup

@@ -258,21 +258,33 @@ def matched(spec, a, b, upkeep, **kw):
         perm.Similarity = original
 
 
-def table_wm(widths, cold_max) -> None:
+def gemm_rate(n: int) -> float:
+    """float64 GFLOP/s of one n x n x n product on this thread (best of two; the upkeep's kernel)."""
+    a, b = torch.randn(n, n, dtype=torch.float64), torch.randn(n, n, dtype=torch.float64)
+    return 2 * n ** 3 / min(timed(torch.mm, a, b)[0] for _ in range(2)) / 1e9
+
+
+def build_columns(spec, sims) -> int:
+    """The product columns of the first build of every group (a lower bound of any exact upkeep)."""
+    return sum(sims.sb[k].numel() // spec.groups[g] for g in spec.groups for k, _ in sims.terms[g])
+
+
+def table_wm(widths, cold_max, before: bool = True) -> None:
     print(f"\n## 3. weight matching end to end; load before:{load()}\n")
     print("| w | n | variant | seconds | similarity upkeep (s) | builds / updates / rebuilds "
           "| update rank / moved columns | product columns (2 n^2 flops each) | sweeps | solves | sparse solves / gave up (dense) "
           "| same permutations |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    bounds = []
     for w in widths:
         a, b = pair(w)
         spec = perm.spec_for(a)
         variants = ([("every solve cold (lapjvr), cycle-reduced updates", Similarity, dict(warm_start=False))]
                     if w <= cold_max else [])
-        variants += [("warm, certified sparse, cycle-reduced updates", Similarity, dict(sparse=True)),
-                     ("warm, certified sparse, column updates", ColumnUpdates, dict(sparse=True)),
-                     ("warm, dense warm solves, column updates", ColumnUpdates, dict(sparse=False))]
-        first = None
+        variants += [("warm, certified sparse, cycle-reduced updates", Similarity, dict(sparse=True))]
+        variants += [("warm, certified sparse, column updates", ColumnUpdates, dict(sparse=True)),
+                     ("warm, dense warm solves, column updates", ColumnUpdates, dict(sparse=False))] if before else []
+        first, today = None, None
         for name, upkeep, kw in variants:
             sec, (p, info) = timed(matched, spec, a, b, upkeep, **kw)
             first = first or p
@@ -283,6 +295,16 @@ def table_wm(widths, cold_max) -> None:
                   f"| {sim['columns']} "
                   f"| {info['iterations']} | {info['solves']} | {st.get('sparse', '-')} / {st.get('dense', '-')} "
                   f"| {same} |", flush=True)
+            today = sim if upkeep is Similarity and kw.get("sparse") else today
+        n = max(spec.groups.values())
+        rate, floor = gemm_rate(n), build_columns(spec, similarities(a, b)[1])
+        bounds.append(f"- w = {w:g}: float64 products at {rate:.1f} GFLOP/s (one {n} x {n} x {n} product, "
+                      f"this thread): the three first builds alone ({floor} product columns) take "
+                      f"{floor * 2 * n * n / rate / 1e9:.2f} s; today's upkeep "
+                      f"({today['columns'] if today else '-'} columns) "
+                      + (f"{today['columns'] * 2 * n * n / rate / 1e9:.2f} s at that rate" if today else "-"))
+    print("\nWhat the upkeep's products cost at least, at the rate measured in this run:\n")
+    print("\n".join(bounds))
     print(f"\nload after:{load()}")
 
 
@@ -318,6 +340,7 @@ def main(argv=None) -> None:
                     help="train the --widths pairs on the first N images (one N per width; none: all)")
     ap.add_argument("--cold-wm-max", type=float, default=4.0, help="widest pair matched every solve cold")
     ap.add_argument("--all-groups-max", type=float, default=4.0, help="wider pairs: table 1 on h2 only")
+    ap.add_argument("--no-before", action="store_true", help="table 3: leave out the upkeep of before")
     ap.add_argument("--cap", type=float, default=120.0, help="seconds before a comparison solver is stopped")
     ap.add_argument("--wide", type=float, default=16.0)
     ap.add_argument("--wide-epochs", type=int, default=1)
@@ -335,7 +358,7 @@ def main(argv=None) -> None:
     if 2 in args.tables:
         table_warm(args.widths, sparselap.K_ROW)
     if 3 in args.tables:
-        table_wm(args.widths, args.cold_wm_max)
+        table_wm(args.widths, args.cold_wm_max, not args.no_before)
     if 4 in args.tables and args.wide:
         table_wide(args.wide, args.wide_epochs, args.wide_n_train)
 

@@ -23,7 +23,8 @@ from pathlib import Path
 
 import yaml
 
-from lmc_lib.core.utils import REPO, LmcError, build_dir
+from lmc_lib.build import reuse
+from lmc_lib.core.utils import REPO, LmcError, build_dir, env_set
 
 BOOK = Path(os.environ.get("LMC_BOOK") or REPO / "book").absolute()  # tests use a tiny book
 BUILD = build_dir()  # $LMC_BUILD: tests build elsewhere
@@ -146,9 +147,11 @@ class ChaptersFailed(LmcError):
 
 
 def execute_all(profile=None, selected=None, parameters=None, jobs=1, executor="local",
-                address=None) -> list[Path]:
+                address=None, fresh=False) -> list[Path]:
     """Check every parameter and the training estimate, then execute the (selected) chapters `jobs`
-    at a time (own processes); a chapter that does not compile fails alone, before any work."""
+    at a time (own processes); a chapter that does not compile fails alone, before any work. A
+    book chapter whose inputs did not change since its last good run is kept (lmc_lib.build.reuse)
+    unless `fresh` or $LMC_FRESH."""
     from lmc_lib.build import buildrun
     from lmc_lib.chapters import executor as trainer
 
@@ -174,14 +177,62 @@ def execute_all(profile=None, selected=None, parameters=None, jobs=1, executor="
     total = time.time()
     trainer.pretrain_book(todo, per_chapter, executor, address)  # every core, before the kernels
     PHASES["training"] = time.time() - total
-    failures = list(broken.values()) + buildrun.run(plan, n_jobs, BUILD / "running")
+    reusing = not (fresh or reuse.fresh_requested())
+    shared = _shared_key(plan, env) if reusing else None
+    ran, kept, failures = [], [], list(broken.values())
+    for stage in reuse.stages(plan):  # a chapter reading the others' verdicts runs after them
+        keys = {job.source: reuse.chapter_key(shared, job.source, job.params, _verdicts_read(job))
+                for job in stage if shared and job.dest.parent == EXECUTED}  # variants always run
+        kept += [job for job in stage if job.source in keys and _keep(job, keys[job.source])]
+        ran += [job for job in stage if job not in kept]
+        failures += buildrun.run([job for job in stage if job not in kept], n_jobs, BUILD / "running")
+        for job in stage:
+            if job.source in keys and job.proc is not None and job.proc.returncode == 0:
+                reuse.store(_reuse_path(job), keys[job.source], _results(job), job.source.name[:2])
     PHASES[f"chapters ({n_jobs} at a time)"] = time.time() - total - PHASES["training"]
-    PHASES.update({f"  {job.source.stem}": job.seconds for job in plan})
-    print(f"executed {len(todo) + len(broken) - len(failures)} of {len(todo) + len(broken)} "
-          f"chapter(s) in {time.time() - total:.0f} s")
+    PHASES.update({f"  {job.source.stem}": job.seconds for job in ran})
+    print(f"executed {len(ran) + len(broken) - len(failures)} of {len(ran) + len(broken)} chapter(s) "
+          f"in {time.time() - total:.0f} s" + (f"; kept {len(kept)} whose inputs did not change "
+                                               "(make book FRESH=1 executes them too)" if kept else ""))
     if failures:
         raise ChaptersFailed(f"{len(failures)} chapter(s) failed:\n  " + "\n  ".join(failures))
     return [job.dest for job in plan]
+
+
+def _shared_key(plan: list, env: dict) -> str:
+    """The part of the chapters' reuse keys they share (lmc_lib.build.reuse.environment_key)."""
+    from lmc_lib.core import cache, data
+
+    with env_set("LMC_DATA", env.get("LMC_DATA")), env_set("LMC_CACHE", env.get("LMC_CACHE")):
+        return reuse.environment_key(env, BOOK, data.data_root(), cache.cache_dir())
+
+
+def _reuse_path(job) -> Path:
+    return BUILD / "reuse" / (job.source.stem + ".json")
+
+
+def _results(job) -> Path:
+    """Where the job's kernel writes its live verdicts (lmc_lib.chapters.report.results_dir)."""
+    root = Path(job.env["LMC_RESULTS"]) if job.env.get("LMC_RESULTS") else BUILD / "results"
+    return root / job.env.get("LMC_PROFILE", "cpu")
+
+
+def _verdicts_read(job) -> dict | None:
+    """The other chapters' verdicts, for a chapter that reads them (reuse.reads_all_verdicts)."""
+    if not reuse.reads_all_verdicts(job.source):
+        return None
+    return reuse.others_verdicts(_results(job), job.source.name[:2])
+
+
+def _keep(job, key: str) -> bool:
+    """Keep the job's last good notebook when its inputs' key is unchanged; its verdicts are written back."""
+    verdicts = reuse.reusable(_reuse_path(job), key, job.dest)
+    if verdicts is None:
+        return False
+    reuse.restore(verdicts, _results(job))
+    print(f"      {job.source.name} kept: nothing it depends on changed since its last run -> {job.dest}",
+          flush=True)
+    return True
 
 
 def train_limit(value=None) -> float:
@@ -330,6 +381,8 @@ def _parse(argv):
     ap.add_argument("--executor", default=os.environ.get("EXECUTOR") or "local",
                     help="local | ray: ray trains the chapters' planned models first, as Ray tasks")
     ap.add_argument("--address", default=None, help="Ray cluster address (default: a local Ray)")
+    ap.add_argument("--fresh", action="store_true",
+                    help="execute every chapter, also those whose inputs did not change (default $LMC_FRESH)")
     ap.add_argument("-p", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                     help="chapter parameter (YAML value), as with papermill -p")
     return ap.parse_args(argv)
@@ -405,7 +458,7 @@ def _main(args) -> int:
     if args.command in ("execute", "all"):
         try:
             execute_all(args.profile, args.chapters, _given(args.p), args.jobs,
-                        args.executor, args.address)
+                        args.executor, args.address, args.fresh)
         except ChaptersFailed as err:
             if args.command == "execute":
                 raise
