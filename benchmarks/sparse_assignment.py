@@ -3,7 +3,7 @@ sparse solve (lmc_lib.matching.sparselap), on one CPU thread.
 
 Usage: python benchmarks/sparse_assignment.py [--widths 2 4 8] [--epochs 3] [--n-train N ...] [--wide 16]
                                               [--wide-epochs 1] [--wide-n-train 2560] [--cold-wm-max 4]
-                                              [--tables 1 2 3 4]
+                                              [--tables 1 2 3 4] [--no-before] [--bound-widths 8]
 The pairs (cpu profile MLPs on Fashion-MNIST, 3 epochs; the --wide pair briefly: --wide-epochs on
 the first --wide-n-train images) are trained through the model cache (.cache/models) when missing.
 Comparison packages are optional and benchmark-only: `lapjv` (MIT; dense JV returning duals, run
@@ -24,7 +24,10 @@ Each comparison solver runs in a forked child and is stopped after --cap seconds
    half moved), and certified sparse with today's cycle-reduced updates
    (lmc_lib.matching.similarity); the upkeep's seconds, builds / updates / rebuilds, summed update
    rank against moved columns, and the product columns (the upkeep's flops / 2 n^2: a count
-   the load does not change); same permutations as the first variant?
+   the load does not change); same permutations as the first variant? (--no-before: today's
+   upkeep only.) Then what the products cost at least at the float64 rate measured in the same
+   run: the three first builds (any exact upkeep does them) and today's upkeep; --bound-widths
+   adds the first builds' bound at widths without a trained pair (from the shapes).
 4. (--wide) one warm solve at 8192 units: h2 of the wide pair, solved once cold, then again after
    h1 and h3 were solved (as in weight matching's second sweep).
 """
@@ -48,7 +51,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from lmc_lib.core import cache, config  # noqa: E402
+from lmc_lib.core import cache, config, models  # noqa: E402
 from lmc_lib.matching import assignment, perm, sparselap, warmlap  # noqa: E402
 from lmc_lib.matching import similarity as similarity_mod  # noqa: E402
 from lmc_lib.matching.similarity import Similarity  # noqa: E402
@@ -269,7 +272,7 @@ def build_columns(spec, sims) -> int:
     return sum(sims.sb[k].numel() // spec.groups[g] for g in spec.groups for k, _ in sims.terms[g])
 
 
-def table_wm(widths, cold_max, before: bool = True) -> None:
+def table_wm(widths, cold_max, before: bool = True, bound_widths=()) -> None:
     print(f"\n## 3. weight matching end to end; load before:{load()}\n")
     print("| w | n | variant | seconds | similarity upkeep (s) | builds / updates / rebuilds "
           "| update rank / moved columns | product columns (2 n^2 flops each) | sweeps | solves | sparse solves / gave up (dense) "
@@ -303,6 +306,13 @@ def table_wm(widths, cold_max, before: bool = True) -> None:
                       f"{floor * 2 * n * n / rate / 1e9:.2f} s; today's upkeep "
                       f"({today['columns'] if today else '-'} columns) "
                       + (f"{today['columns'] * 2 * n * n / rate / 1e9:.2f} s at that rate" if today else "-"))
+    for w in bound_widths:  # no trained pair needed: the first builds depend on the shapes alone
+        model = models.build_model("mlp", w, in_channels=1, image_size=28, n_classes=10)
+        spec, n = perm.spec_for(model), models.scaled(models.MLP_HIDDEN, w)
+        rate, floor = gemm_rate(n), build_columns(spec, similarities(model, model)[1])
+        bounds.append(f"- w = {w:g} (shapes only, no pair matched): float64 products at {rate:.1f} GFLOP/s "
+                      f"(one {n} x {n} x {n} product): the three first builds alone ({floor} product "
+                      f"columns) take {floor * 2 * n * n / rate / 1e9:.2f} s")
     print("\nWhat the upkeep's products cost at least, at the rate measured in this run:\n")
     print("\n".join(bounds))
     print(f"\nload after:{load()}")
@@ -340,6 +350,8 @@ def main(argv=None) -> None:
                     help="train the --widths pairs on the first N images (one N per width; none: all)")
     ap.add_argument("--cold-wm-max", type=float, default=4.0, help="widest pair matched every solve cold")
     ap.add_argument("--all-groups-max", type=float, default=4.0, help="wider pairs: table 1 on h2 only")
+    ap.add_argument("--bound-widths", type=float, nargs="*", default=[],
+                    help="table 3: the float64 bound of the first builds at these widths too (no training)")
     ap.add_argument("--no-before", action="store_true", help="table 3: leave out the upkeep of before")
     ap.add_argument("--cap", type=float, default=120.0, help="seconds before a comparison solver is stopped")
     ap.add_argument("--wide", type=float, default=16.0)
@@ -358,7 +370,7 @@ def main(argv=None) -> None:
     if 2 in args.tables:
         table_warm(args.widths, sparselap.K_ROW)
     if 3 in args.tables:
-        table_wm(args.widths, args.cold_wm_max, not args.no_before)
+        table_wm(args.widths, args.cold_wm_max, not args.no_before, args.bound_widths)
     if 4 in args.tables and args.wide:
         table_wide(args.wide, args.wide_epochs, args.wide_n_train)
 
