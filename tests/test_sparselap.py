@@ -61,6 +61,32 @@ def test_warm_solves_of_a_changing_matrix_are_optimal(kind):
     assert np.array_equal(x, x2) and stats["free"] == 0 and stats["rounds"] == 1
 
 
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_warm_start_that_guides_nothing_is_dropped_for_a_priced_one(kind):
+    """A start from another matrix's solve (nearly every row violated) restarts from an auction's
+    prices and reaches the optimum; a start of the same matrix slightly changed is kept."""
+    S, other = matrix(kind, 150, 3), matrix(kind, 150, 9)
+    x, v, keys, _ = sparselap.solve(other, max_fraction=1.0)
+    found, _, _, stats = sparselap.solve(S, v, x, keys, max_fraction=1.0)
+    assert stats["restarted"] == int(len(sparselap.certify(S, v, x, 0.0)[1]) > sparselap.WARM_RESTART * 150)
+    assert total(S, found) == pytest.approx(best(S), abs=1e-9)
+    x, v, keys, _ = sparselap.solve(S, max_fraction=1.0)
+    S2 = S + 0.01 * np.random.default_rng(1).normal(size=S.shape)
+    found, _, _, stats = sparselap.solve(S2, v, x, keys, max_fraction=1.0)
+    assert stats["restarted"] == 0 and total(S2, found) == pytest.approx(best(S2), abs=1e-9)
+
+
+def test_a_restart_happens_only_above_the_set_fraction(monkeypatch):
+    S, other = matrix("normal", 150, 3), matrix("normal", 150, 9)
+    x, v, keys, _ = sparselap.solve(other, max_fraction=1.0)
+    violated = len(sparselap.certify(S, v, x, 1e-13 * np.abs(S).max())[1]) / 150
+    assert violated > 0.5  # another matrix's duals: most rows miss their minimum
+    for fraction, restarted in ((violated - 0.01, 1), (min(violated + 0.01, 1.0), 0)):
+        monkeypatch.setattr(sparselap, "WARM_RESTART", fraction)
+        found, _, _, stats = sparselap.solve(S, v, x, keys, max_fraction=1.0)
+        assert stats["restarted"] == restarted and total(S, found) == pytest.approx(best(S), abs=1e-9)
+
+
 def test_few_candidates_need_certificate_rounds_and_reach_the_optimum():
     S = matrix("congested", 120, 5)  # from the column maxima as duals: far from the optimum's
     x, _, keys, stats = sparselap.solve(S, -S.max(axis=0), None, k=1, kc=0, max_fraction=1.0)

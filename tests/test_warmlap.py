@@ -121,7 +121,7 @@ def test_a_start_without_certificate_is_redone_cold(monkeypatch, warm_small, met
         assert total(sim, p.numpy()) == pytest.approx(-optimum(-sim), abs=1e-9)
     redone = 4 if method == "auction" else 3  # the auction's priced first solve is redone too
     assert solver.stats == dict(cold=4, priced=0, warm=0, redone=redone, free=0, scans=0, sparse=0,
-                                dense=4 if sparse else 0, rounds=0)
+                                dense=4 if sparse else 0, rounds=0, restarted=0)
 
 
 @pytest.mark.parametrize("kind", ["normal", "ties", "lowrank"])

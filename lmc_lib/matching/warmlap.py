@@ -193,7 +193,8 @@ class WarmStart:
     key's last assignment and duals ("warm"). A start whose result fails the certificate is
     redone by the exact cold solver ("redone"). Matrices below WARM_MIN_N rows are always solved
     cold (benchmarks/warm_assignment.py: warm starts were slower at n <= 256, faster from n = 512
-    on). `stats` counts those solves, the rows re-augmented and the columns scanned.
+    on). `stats` counts those solves, the rows re-augmented and the columns scanned, and the warm
+    sparse solves that dropped their start for an auction-priced one (`restarted`).
     """
 
     def __init__(self, method: str = "auto", sparse: bool | None = None):
@@ -202,7 +203,7 @@ class WarmStart:
         self.sparse = sparselap.available() if sparse is None else bool(sparse)
         self.state = {}
         self.stats = dict(cold=0, priced=0, warm=0, redone=0, free=0, scans=0, sparse=0, dense=0,
-                          rounds=0)
+                          rounds=0, restarted=0)
 
     def solve(self, key, sim) -> torch.Tensor:
         """The permutation p maximising sum_i sim[i, p[i]] (exact; warm from this key's last solve)."""
@@ -242,7 +243,7 @@ class WarmStart:
         if len(keys) > KEEP_CANDIDATES * len(x) * (sparselap.K_ROW + sparselap.K_COL):
             keys = None  # grown over the solves: the next solve picks a fresh set
         for k, add in (("warm" if start else "priced", 1), ("sparse", 1), ("free", info["free"]),
-                       ("scans", info["scans"]), ("rounds", info["rounds"])):
+                       ("scans", info["scans"]), ("rounds", info["rounds"]), ("restarted", info["restarted"])):
             self.stats[k] += add
         self.state[key] = (v, x, keys)
         return torch.from_numpy(x)
