@@ -182,7 +182,7 @@ def execute_all(profile=None, selected=None, parameters=None, jobs=1, executor="
     ran, kept, failures = [], [], list(broken.values())
     for stage in reuse.stages(plan):  # a chapter reading the others' verdicts runs after them
         keys = {job.source: reuse.chapter_key(shared, job.source, job.params, _verdicts_read(job))
-                for job in stage if shared and job.dest.parent == EXECUTED}  # variants always run
+                for job in stage if shared and job.dest.parent == BUILD / "executed"}  # variants always run
         kept += [job for job in stage if job.source in keys and _keep(job, keys[job.source])]
         ran += [job for job in stage if job not in kept]
         failures += buildrun.run([job for job in stage if job not in kept], n_jobs, BUILD / "running")

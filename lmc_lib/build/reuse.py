@@ -12,8 +12,8 @@ depend on:
 - the interpreter, every installed package's version, the machine kind and whether CUDA is there;
 - every file under lmc_lib/ and results/ (the records the chapters show), and under book/ except
   notebooks, caches and the chapters' sources (each chapter's own source is in its own key);
-- the data files (names and sizes) and the model cache's entries (names and sizes; not its study
-  results or locks): a retrained or deleted model executes every chapter again.
+- the data files (names and sizes) and the model cache's entries (names, sizes and modification
+  times; not its study results or locks): a retrained or deleted model executes every chapter again.
 
 A chapter that reads the other chapters' verdicts (chapter 12's attribution: `report.results_dir`
 given the profile alone) runs after all the others, and its key also covers their verdicts
@@ -54,15 +54,17 @@ def _tree(h, root: Path, skip=lambda rel: False, skip_suffixes=(".ipynb", ".pyc"
             h.update(hashlib.sha256(path.read_bytes()).digest())
 
 
-def _listing(h, root: Path, skip=lambda rel: False) -> None:
-    """Feed the names and sizes of the files under `root` into `h` (not their bytes: models are large)."""
+def _listing(h, root: Path, skip=lambda rel: False, times: bool = False) -> None:
+    """Feed the names and sizes (`times`: and modification times) of the files under `root` into `h`
+    (not their bytes: models are large)."""
     if not root.is_dir():
         h.update(f"{root}: absent\n".encode())
         return
     for path in sorted(root.rglob("*")):
         rel = path.relative_to(root)
         if path.is_file() and not skip(rel):
-            h.update(f"{rel} {path.stat().st_size}\n".encode())
+            st = path.stat()
+            h.update(f"{rel} {st.st_size} {st.st_mtime_ns if times else ''}\n".encode())
 
 
 def environment_key(env: dict, book: Path, data_root: Path, model_cache: Path) -> str:
@@ -79,7 +81,7 @@ def environment_key(env: dict, book: Path, data_root: Path, model_cache: Path) -
     _tree(h, REPO / "results")
     _tree(h, book, skip=lambda rel: len(rel.parts) == 1 and bool(CHAPTER.fullmatch(rel.name)))
     _listing(h, data_root)
-    _listing(h, model_cache, skip=lambda rel: rel.parts[0] == "studies" or rel.suffix == ".lock")
+    _listing(h, model_cache, skip=lambda rel: rel.parts[0] == "studies" or rel.suffix == ".lock", times=True)
     return h.hexdigest()
 
 
