@@ -1,7 +1,10 @@
 """Setup: a chapter's parameters -> configs, titles and clear errors."""
 import pytest
+import torch
 
+from lmc_lib.chapters import experiment
 from lmc_lib.chapters.experiment import Setup, width_label
+from lmc_lib.core import train
 from lmc_lib.core.config import book_settings
 from lmc_lib.core.utils import LmcError
 
@@ -83,6 +86,28 @@ def test_curve_precision_comes_from_the_profile_and_is_stated():
     assert s.curve_precision == book_settings("smoke")["curve_precision"]
     assert "bf16" not in s.scale_line()
     assert "curves in bf16" in s.but(curve_precision="bf16").scale_line()
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_bf16_curves_only_where_bf16_is_native(monkeypatch, native):
+    """The cpu profile's bf16 curves fall back to fp32 on a CPU that emulates bf16 (AVX2: several
+    times slower), and the scale line says which precision ran; an explicit bf16 stays bf16."""
+    monkeypatch.setattr(experiment, "native_bf16", lambda dev: native)
+    assert book_settings("cpu")["curve_precision"] == "bf16"
+    s = Setup.from_params(profile="cpu", device="cpu", width=0.125)
+    assert s.curve_precision == ("bf16" if native else "fp32")
+    assert ("curves in bf16" in s.scale_line()) is native
+    assert s.but(curve_precision="bf16").curve_precision == "bf16"
+    assert experiment.curve_precision("fp32", torch.device("cpu")) == "fp32"
+
+
+@pytest.mark.parametrize("avx512_bf16, amx, native", [(True, False, True), (False, True, True),
+                                                      (False, False, False)])
+def test_native_bf16_reads_the_cpu(monkeypatch, avx512_bf16, amx, native):
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx, raising=False)
+    assert train.native_bf16(torch.device("cpu")) is native
+    assert train.native_bf16(torch.device("cuda")) is True
 
 
 def test_conv_setups_evaluate_curves_in_fp32_whatever_the_profile_says():

@@ -15,10 +15,17 @@ from lmc_lib.core.config import TrainConfig, book_settings, make_config, width_l
 from lmc_lib.core.data import DATASET_NAMES, DATASETS
 from lmc_lib.core.models import ARCH_NAMES
 from lmc_lib.core.runlog import log_line
-from lmc_lib.core.train import prepare_data
+from lmc_lib.core.train import native_bf16, prepare_data
 from lmc_lib.core.utils import LmcError, resolve_device
 from lmc_lib.lmc import merge
 from lmc_lib.matching import perm
+
+
+def curve_precision(profile_choice: str, dev: torch.device) -> str:
+    """The profile's curve precision, except fp32 where bf16 is emulated (train.native_bf16: an
+    AVX2 CPU computes a bf16 forward several times slower than fp32; the rule of
+    benchmarks/bf16_check.py found the two precisions' numbers and verdicts equal)."""
+    return profile_choice if profile_choice != "bf16" or native_bf16(dev) else "fp32"
 
 
 def _device(name: str) -> torch.device:
@@ -75,11 +82,12 @@ class Setup:
             overrides["epochs"] = p["epochs"]
         if p["weight_decay"] != -1:
             overrides["weight_decay"] = p["weight_decay"]
+        dev = _device(p["device"])
         setup = cls(profile=p["profile"], dataset=p["dataset"], arch=p["model"],
                     widths=tuple(sorted(chosen)), n_pairs=p["n_pairs"] or book["n_pairs"],
-                    device=_device(p["device"]), n_eval=book["n_eval"],
+                    device=dev, n_eval=book["n_eval"],
                     bn_batches=book["bn_batches"], variant=variant, overrides=dict(overrides),
-                    seed=p["seed"], curve_precision=book["curve_precision"])
+                    seed=p["seed"], curve_precision=curve_precision(book["curve_precision"], dev))
         setup.check_resources(max(default))
         guard.announce(setup)  # in a kernel: the training estimate; stop above max_train_minutes
         return setup

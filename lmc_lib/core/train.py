@@ -228,6 +228,19 @@ def channels_last(config: TrainConfig, dev: torch.device) -> bool:
     return dev.type == "cuda" and uses_bf16(config, dev) and config.arch != "mlp"
 
 
+def native_bf16(dev: torch.device) -> bool:
+    """Whether bf16 matrix products run natively on `dev`: CUDA, or a CPU with AVX512-BF16 or AMX.
+    Elsewhere torch emulates them and bf16 autocast is slower than fp32 (an AVX2 CPU: 7-8x slower
+    for an MLP forward, docs/BENCHMARKS.md)."""
+    if dev.type == "cuda":
+        return True
+    if dev.type != "cpu":
+        return False
+    cpu = getattr(torch, "cpu", None)
+    checks = [getattr(cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+    return any(bool(check()) for check in checks if check is not None)
+
+
 def bf16_context(dev: torch.device, on: bool, cache: bool = True):
     """bf16 autocast on `dev` when `on`, else a no-op context (`cache=False`: no cast cache)."""
     return (torch.autocast(dev.type, dtype=torch.bfloat16, cache_enabled=cache) if on
