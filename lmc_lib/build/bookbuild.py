@@ -183,9 +183,10 @@ def execute_all(profile=None, selected=None, parameters=None, jobs=1, executor="
     for stage in reuse.stages(plan):  # a chapter reading the others' verdicts runs after them
         keys = {job.source: reuse.chapter_key(shared, job.source, job.params, _verdicts_read(job))
                 for job in stage if shared and job.dest.parent == BUILD / "executed"}  # variants always run
-        kept += [job for job in stage if job.source in keys and _keep(job, keys[job.source])]
-        ran += [job for job in stage if job not in kept]
-        failures += buildrun.run([job for job in stage if job not in kept], n_jobs, BUILD / "running")
+        todo_now = [job for job in stage if not (job.source in keys and _keep(job, keys[job.source]))]
+        kept += [job for job in stage if job not in todo_now]
+        ran += todo_now
+        failures += buildrun.run(todo_now, n_jobs, BUILD / "running")
         for job in stage:
             if job.source in keys and job.proc is not None and job.proc.returncode == 0:
                 reuse.store(_reuse_path(job), keys[job.source], _results(job), job.source.name[:2])

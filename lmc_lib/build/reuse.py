@@ -113,29 +113,27 @@ def stages(jobs: list) -> list[list]:
 def others_verdicts(results: Path, chapter: str) -> dict:
     """{file name: what the verdict says} of every chapter but `chapter` in `results`, without the
     date and commit of the run that wrote it (a re-executed chapter with the same verdicts changes nothing)."""
-    out = {}
+    return {name: "damaged" if rec is None else {k: v for k, v in rec.items() if k not in ("date", "commit")}
+            for name, rec in _records(results) if rec is None or not _of(rec, chapter)}
+
+
+def _records(results: Path):
+    """(file name, record or None when damaged) of every verdict record in `results`, in name order."""
     for path in sorted(results.glob("*.json")) if results.is_dir() else []:
         try:
-            rec = records.read(path)
+            yield path.name, records.read(path)
         except (records.DamagedRecord, OSError):
-            out[path.name] = "damaged"
-            continue
-        if str(rec.get("chapter", "")).split("-")[0] != chapter:
-            out[path.name] = {k: v for k, v in rec.items() if k not in ("date", "commit")}
-    return out
+            yield path.name, None
+
+
+def _of(rec: dict, chapter: str) -> bool:
+    """Whether a verdict record is chapter NN's (its "-suffix" parts too)."""
+    return str(rec.get("chapter", "")).split("-")[0] == chapter
 
 
 def _verdicts(results: Path, chapter: str) -> dict:
-    """{file name: record} of the verdict records of `chapter` (NN, its "-suffix" parts too) in `results`."""
-    out = {}
-    for path in sorted(results.glob("*.json")) if results.is_dir() else []:
-        try:
-            rec = records.read(path)
-        except (records.DamagedRecord, OSError):
-            continue
-        if str(rec.get("chapter", "")).split("-")[0] == chapter:
-            out[path.name] = rec
-    return out
+    """{file name: record} of the verdict records of `chapter` in `results`."""
+    return {name: rec for name, rec in _records(results) if rec is not None and _of(rec, chapter)}
 
 
 def store(path: Path, key: str, results: Path, chapter: str) -> None:
