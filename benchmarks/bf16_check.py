@@ -22,7 +22,12 @@ quantities almost never all pass):
 
 Stages: `--stage train` compares training conditions (null, bf16 autocast of forward and
 backward; curves and probes in fp32); `--stage eval` compares curve evaluation (fp32-trained
-models, curves in fp32 and under bf16 autocast; the curve quantities and C1, C2, C10 only).
+models, curves in fp32 and under bf16 autocast; the curve quantities and C1, C2, C10 only);
+`--stage probes` compares chapters 4-6's probes (fp32-trained models, probes in fp32 and under bf16
+autocast, Setup.probe_precision; per layer: the LEWC cosine and the merged norm ratio (ch. 4), the
+weak-additivity cosine, tiny-unit share, active-unit overlap without and with weight matching
+(ch. 5), the reciprocal-orthogonality ratios and merged-projection cosines (ch. 6); verdicts C4,
+C11, C5, C6, C7), by the same rule with one Holm family per data set.
 Prints the table (width x quantity: reference and condition mean ± std, mean difference, p,
 Holm's threshold, pass), the verdicts, the times and the decision per condition; writes the raw
 numbers as JSON.
@@ -48,7 +53,7 @@ from scipy import stats
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from lmc_lib.chapters.experiment import Setup, width_label  # noqa: E402
 from lmc_lib.chapters.plan import pair_configs  # noqa: E402
-from lmc_lib.chapters.studies import ch02, ch04  # noqa: E402
+from lmc_lib.chapters.studies import ch02, ch04, ch05, ch06  # noqa: E402
 from lmc_lib.core import cache, train_group  # noqa: E402
 from lmc_lib.core.utils import env_set  # noqa: E402
 
@@ -85,11 +90,35 @@ def run(setup: Setup, log) -> dict:
     t2 = time.perf_counter()
     log(f"  evaluated in {t2 - t1:.0f} s")
     q, verdicts = curve_numbers(r2, setup)
-    cos = ch04.per_pair(r4, "cos")  # [widths][pairs][layers]
-    for layer in r4["layers"]:
-        q[f"LEWC cosine, layer {layer}"] = [[p[layer - 1] for p in row] for row in cos]
+    add_layers(q, "LEWC cosine", ch04.per_pair(r4, "cos"), r4["layers"])
     verdicts.update({v["claim"]: v["verdict"] for v in ch04.verdicts(r4, setup) if v["claim"] == "C4"})
     return dict(quantities=q, verdicts=verdicts, train_s=t1 - t0, eval_s=t2 - t1)
+
+
+def add_layers(q: dict, name: str, rows, layers) -> None:
+    """q["<name>, layer l"] = [widths][pairs] from rows [widths][pairs][layers]."""
+    for j, layer in enumerate(layers):
+        q[f"{name}, layer {layer}"] = [[float(p[j]) for p in row] for row in rows]
+
+
+def run_probes(setup: Setup, log) -> dict:
+    """Chapters 4-6's probe quantities per layer and their verdicts (C4, C11, C5, C6, C7) for
+    fp32-trained models, probes in setup.probe_precision."""
+    t0 = time.perf_counter()
+    r4, r5, r6 = ch04.run(setup, lams=()), ch05.run(setup), ch06.run(setup)
+    secs = time.perf_counter() - t0
+    log(f"  probes in {setup.probe_precision}: {secs:.0f} s")
+    q = {}
+    for name, key in (("LEWC cosine", "cos"), ("merged norm ratio", "norm_merged")):
+        add_layers(q, name, ch04.per_pair(r4, key), r4["layers"])
+    for name, key in (("WA cosine", "wa"), ("tiny-unit share", "tiny"), ("overlap", "overlap"),
+                      ("overlap after WM", "overlap_wm")):
+        add_layers(q, name, ch05.per_pair(r5, key), r5["hidden"])
+    for key in ("ro_ab", "ro_ba", "cos_a", "cos_b"):
+        add_layers(q, key, [r6["per_width"][str(w)][key] for w in r6["widths"]], r6["layers"])
+    verdicts = {v["claim"]: v["verdict"] for v in
+                ch04.verdicts(r4, setup) + ch05.verdicts(r5, setup) + ch06.verdicts(r6, setup)}
+    return dict(quantities=q, verdicts=verdicts, train_s=0.0, eval_s=secs)
 
 
 def run_eval(setup: Setup, log) -> dict:
@@ -149,10 +178,14 @@ def compare(widths, ref: dict, cond: dict) -> tuple[list, bool]:
     return rows, not any(rej for _, rej in holm(ps))
 
 
+STAGES = {"train": run, "eval": run_eval, "probes": run_probes}
+
+
 def conditions_of(stage: str, names) -> dict:
     """{name: (Setup change, training context)} of the conditions compared with fp32."""
-    if stage == "eval":
-        return {"bf16": (dict(curve_precision="bf16"), None)}
+    if stage != "train":
+        field = "curve_precision" if stage == "eval" else "probe_precision"
+        return {"bf16": ({field: "bf16"}, None)}
     out = {}
     for n in names:
         out[n] = (dict(overrides=dict(precision="bf16")), None) if n == "bf16" else ({}, "reversed")
@@ -167,8 +200,9 @@ def main(argv=None) -> int:
     ap.add_argument("--n-pairs", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default="")
-    ap.add_argument("--stage", choices=("train", "eval"), default="train",
-                    help="train: training conditions (curves fp32); eval: fp32 models, curves in bf16")
+    ap.add_argument("--stage", choices=tuple(STAGES), default="train",
+                    help="train: training conditions (curves fp32); eval: fp32 models, curves in "
+                         "bf16; probes: fp32 models, chapters 4-6's probes in bf16")
     ap.add_argument("--conditions", nargs="+", choices=CONDITIONS, default=list(CONDITIONS),
                     help="train stage: null (reversed batch order, fp32) and/or bf16")
     args = ap.parse_args(argv)
@@ -182,13 +216,13 @@ def main(argv=None) -> int:
                                  n_pairs=args.n_pairs)
         base = base.but(curve_precision="fp32")
         log(f"{ds} fp32 ({time.strftime('%H:%M:%S')}, load {os.getloadavg()[0]:.2f})")
-        ref = run_eval(base, log) if args.stage == "eval" else run(base, log)  # the book's models
+        ref = STAGES[args.stage](base, log)  # the book's models
         found[ds] = dict(widths=list(base.widths), fp32=ref)
         for name, (change, order) in conditions_of(args.stage, args.conditions).items():
             log(f"{ds} {name} ({time.strftime('%H:%M:%S')}, load {os.getloadavg()[0]:.2f})")
             setup = base.but(**change)
-            if args.stage == "eval":
-                cond = run_eval(setup, log)
+            if args.stage != "train":
+                cond = STAGES[args.stage](setup, log)
             else:
                 with tempfile.TemporaryDirectory(prefix="bf16_check_models_") as tmp:
                     saved = train_group.torch

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from lmc_lib.chapters import experiment
+from lmc_lib.chapters import experiment, studycache
 from lmc_lib.chapters.experiment import Setup, width_label
 from lmc_lib.core import train
 from lmc_lib.core.config import book_settings
@@ -110,7 +110,16 @@ def test_native_bf16_reads_the_cpu(monkeypatch, avx512_bf16, amx, native):
     assert train.native_bf16(torch.device("cuda")) is True
 
 
-def test_conv_setups_evaluate_curves_in_fp32_whatever_the_profile_says():
-    s = Setup.from_params(profile="smoke", device="cpu").but(curve_precision="bf16")
-    assert s.curve_precision == "bf16"
-    assert s.but(arch="vgg11").curve_precision == "fp32"
+@pytest.mark.parametrize("name", ["curve_precision", "probe_precision"])
+def test_conv_setups_evaluate_curves_and_probes_in_fp32_whatever_the_profile_says(name):
+    s = Setup.from_params(profile="smoke", device="cpu").but(**{name: "bf16"})
+    assert getattr(s, name) == "bf16"
+    assert getattr(s.but(arch="vgg11"), name) == "fp32"
+
+
+def test_probe_precision_is_part_of_a_study_key():
+    """A study cached in fp32 probes is never served for a bf16-probe setup (and back)."""
+    s = Setup.from_params(profile="smoke", device="cpu")
+    assert s.probe_precision == "fp32"
+    keys = {studycache.study_key("ch04", s.but(probe_precision=p), (), {}) for p in ("fp32", "bf16")}
+    assert len(keys) == 2

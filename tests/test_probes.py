@@ -253,3 +253,26 @@ def test_errors_are_clear():
         P.commutativity_residual(a, build_model("mlp", 16 / 512, in_channels=1, image_size=4), x)
     with pytest.raises(LmcError, match="at="):
         P.second_moments(a, x, at="post")
+
+
+def test_probe_precision_runs_the_forwards_in_bf16_inside_the_block_only():
+    torch.manual_seed(0)
+    a, b = tiny_mlp(), tiny_mlp()
+    m = interpolate(a, b, 0.5)
+    x = torch.randn(64, 1, 4, 4)
+    fp32 = P.lewc_cosine(a, b, m, x)
+    with P.precision("bf16"):
+        bf16 = P.lewc_cosine(a, b, m, x)
+        s_bf16 = P.second_moments(a, x)
+    assert not np.array_equal(bf16, fp32)  # the forwards did run in bf16
+    np.testing.assert_allclose(bf16, fp32, atol=0.05)  # bf16 keeps about 3 significant digits
+    for got, want in zip(s_bf16, P.second_moments(a, x)):
+        assert not np.array_equal(got, want)
+        np.testing.assert_allclose(got, want, rtol=0.05)
+    np.testing.assert_array_equal(P.lewc_cosine(a, b, m, x), fp32)  # fp32 again after the block
+
+
+def test_probe_precision_rejects_unknown_names():
+    with pytest.raises(P.ProbeError, match="probe precision"):
+        with P.precision("fp16"):
+            pass

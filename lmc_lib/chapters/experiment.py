@@ -58,12 +58,14 @@ class Setup:
     overrides: dict = field(default_factory=dict)
     seed: int = 0  # offset added to every seed the chapter uses (models, splits, directions)
     curve_precision: str = "fp32"  # the forward of interpolation curves: fp32 | bf16 (autocast)
+    probe_precision: str = "fp32"  # the forward of chapters 4-6's probes: fp32 | bf16 (autocast)
 
     def __post_init__(self):
-        """bf16 curves only for MLPs: benchmarks/bf16_check.py's rule admitted them for MLPs, and
+        """bf16 curves and probes only for MLPs: benchmarks/bf16_check.py's rule was run on MLPs,
         BN conv nets were not tested, so a conv setup (also one made by `but(arch=...)`) is fp32."""
-        if self.arch != "mlp" and self.curve_precision != "fp32":
-            object.__setattr__(self, "curve_precision", "fp32")
+        for name in ("curve_precision", "probe_precision"):
+            if self.arch != "mlp" and getattr(self, name) != "fp32":
+                object.__setattr__(self, name, "fp32")
 
     @classmethod
     def from_params(cls, *, profile="cpu", dataset="fashion_mnist", model="mlp", widths=(),

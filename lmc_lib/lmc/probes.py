@@ -11,6 +11,8 @@ Conventions shared by every probe:
   between two models: at l = 1 every model reads the same x, so cross terms are trivial there).
 - f_l(x) = readout(x)[l].out = h_l (the logits at l = L), flattened per input over C*H*W for convs.
 - "W h" is a weight layer applied without its bias (F.linear / F.conv2d with its stride, padding).
+- Precision: the forwards run in fp32, or under bf16 autocast inside `with precision("bf16")`
+  (a study passes its Setup's probe_precision); cosines, norms and sums are taken in float64.
 - Cosines and norm ratios are computed per input, then averaged over inputs. An input where one
   of the two vectors (or a ratio's denominator) is exactly zero is excluded from the mean; a layer
   with no valid input gives nan.
@@ -20,16 +22,20 @@ from __future__ import annotations
 
 import math
 from contextlib import contextmanager
+from contextvars import ContextVar
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lmc_lib.core.train import bf16_context
 from lmc_lib.core.utils import LmcError, generator
 
 GAUSSIAN_WA_LIMIT = (3 / 4 + 1 / math.pi) / math.sqrt(1 + 1 / math.pi)  # Thm 5.4: 0.9304
 SECOND_MOMENT_AT = ("relu_input", "pre")
+PRECISIONS = ("fp32", "bf16")
+_PRECISION = ContextVar("probe_precision", default="fp32")
 
 
 class ProbeError(LmcError):
@@ -104,6 +110,19 @@ def _check_models(models) -> None:
 
 
 @contextmanager
+def precision(name: str):
+    """Every probe called inside the block runs its forwards in `name`: "fp32", or "bf16" (bf16
+    autocast of the models' layers; the cosines, norms and sums stay float64)."""
+    if name not in PRECISIONS:
+        raise ProbeError(f"probe precision must be one of {PRECISIONS}; got {name!r}")
+    token = _PRECISION.set(name)
+    try:
+        yield
+    finally:
+        _PRECISION.reset(token)
+
+
+@contextmanager
 def _inference(models):
     """Eval mode and no_grad for the duration; restores each model's train/eval flag afterwards."""
     modes = [m.training for m in models]
@@ -125,7 +144,7 @@ def _over_chunks(fn, models, x, batch_size: int = 500, reduce: str = "cat"):
     _check_models(models)
     device = next(models[0].parameters()).device
     outs = []
-    with _inference(models):
+    with _inference(models), bf16_context(device, _PRECISION.get() == "bf16"):
         for i in range(0, len(x), batch_size):
             xb = x[i:i + batch_size].to(device)
             outs.append(fn(*[m.readout(xb) for m in models]))

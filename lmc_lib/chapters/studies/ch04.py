@@ -54,7 +54,8 @@ def run(setup, lams=LAMS) -> dict:
     """Fig 3, Fig 20 and the general-lam check over the setup's widths (lam check: ends only)."""
     x, _ = setup.eval_inputs()
     ends = {setup.widths[0], setup.widths[-1]}
-    per = {str(w): _width(setup, w, x, lams if w in ends else ()) for w in setup.widths}
+    with probes.precision(setup.probe_precision):
+        per = {str(w): _width(setup, w, x, lams if w in ends else ()) for w in setup.widths}
     a = setup.pairs(setup.widths[0], progress=False)[0][0]
     L = len(a.weight_layers())
     return dict(settings=dict(title=setup.title(), profile=setup.profile),

@@ -68,7 +68,8 @@ def run(setup, dims=DIMS, mass: float = MASS, bins: int = BINS, mc_elements: int
     x, _ = setup.eval_inputs()
     per = {}
     for w in setup.widths:
-        pairs = [_pair(a, b, x, mass, bins, i) for i, (a, b) in enumerate(setup.pairs(w))]
+        with probes.precision(setup.probe_precision):
+            pairs = [_pair(a, b, x, mass, bins, i) for i, (a, b) in enumerate(setup.pairs(w))]
         per[str(w)] = {k: [p[k] for p in pairs]
                        for k in ("wa", "small", "tiny", "overlap", "overlap_wm", "active")}
         per[str(w)].update(hist=pairs[0]["hist"], rank=[pairs[0]["rank"]])  # model a of pair 1 only

@@ -25,7 +25,8 @@ def run(setup) -> dict:
     x, _ = setup.eval_inputs()
     per = {}
     for w in setup.widths:
-        pairs = [_pair(setup, a, b, x, setup.seed_of(i)) for i, (a, b) in enumerate(setup.pairs(w))]
+        with probes.precision(setup.probe_precision):
+            pairs = [_pair(setup, a, b, x, setup.seed_of(i)) for i, (a, b) in enumerate(setup.pairs(w))]
         per[str(w)] = {k: [p[k] for p in pairs] for k in pairs[0]}
     L = len(per[str(setup.widths[0])]["ro_ab"][0]) + 1
     return dict(settings=dict(title=setup.title(), profile=setup.profile),
