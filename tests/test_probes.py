@@ -276,3 +276,43 @@ def test_probe_precision_rejects_unknown_names():
     with pytest.raises(P.ProbeError, match="probe precision"):
         with P.precision("fp16"):
             pass
+
+
+@pytest.mark.parametrize("arch", ["mlp", "vgg11"])
+def test_one_pass_probes_give_the_separate_probes_numbers(arch):
+    """lewc_probes and orthogonality_probes read every model once per chunk; their numbers are
+    those of lewc_cosine, lewc_scale, norm_decay, reciprocal_orthogonality and
+    merged_projection_cosine (chunks of 40 over 100 inputs: a ragged last chunk too)."""
+    torch.manual_seed(3)
+    if arch == "mlp":
+        a, b = tiny_mlp(), tiny_mlp()
+        x = torch.randn(100, 1, 4, 4)
+    else:
+        a, b = (build_model("vgg11", 1 / 16, in_channels=3, image_size=32).eval() for _ in range(2))
+        x = torch.randn(100, 3, 32, 32)
+    merged = {lam: interpolate(a, b, lam) for lam in (0.25, 0.5, 0.75)}
+    got = P.lewc_probes(a, b, merged, x, norms_at=0.5, batch_size=40)
+    close = dict(rtol=1e-12, atol=1e-12)
+    for lam, m in merged.items():
+        np.testing.assert_allclose(got[lam]["cos"], P.lewc_cosine(a, b, m, x, lam, batch_size=40), **close)
+        np.testing.assert_allclose(got[lam]["scale"], P.lewc_scale(a, b, m, x, lam, batch_size=40), **close)
+        assert ("norm_merged" in got[lam]) is (lam == 0.5)
+    for want, key in zip(P.norm_decay(a, b, merged[0.5], x, 0.5, batch_size=40), ("norm_merged", "norm_lewc")):
+        np.testing.assert_allclose(got[0.5][key], want, **close)
+    only_cos = P.lewc_probes(a, b, {0.5: merged[0.5]}, x, scale=False, norms_at=None, batch_size=40)
+    assert list(only_cos[0.5]) == ["cos"]
+    np.testing.assert_allclose(only_cos[0.5]["cos"], got[0.5]["cos"], **close)
+
+    ortho = P.orthogonality_probes(a, b, merged[0.5], x, batch_size=40)
+    ab, ba = P.reciprocal_orthogonality(a, b, x, batch_size=40)
+    for key, want in (("ro_ab", ab), ("ro_ba", ba),
+                      ("cos_a", P.merged_projection_cosine(a, merged[0.5], x, batch_size=40)),
+                      ("cos_b", P.merged_projection_cosine(b, merged[0.5], x, batch_size=40))):
+        np.testing.assert_allclose(ortho[key], want, **close)
+        assert len(want) == len(a.weight_layers()) - 1
+
+
+def test_one_pass_lewc_probes_check_lam():
+    a, b = tiny_mlp(), tiny_mlp()
+    with pytest.raises(P.ProbeError, match="lam"):
+        P.lewc_probes(a, b, {1.5: a}, torch.randn(4, 1, 4, 4))

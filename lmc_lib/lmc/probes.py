@@ -180,21 +180,53 @@ def relu_inputs(model: nn.Module, layers) -> list[torch.Tensor]:
 def lewc_cosine(model_a, model_b, model_merged, x, lam: float = 0.5, batch_size: int = 500) -> np.ndarray:
     """Def 4.1 / Fig 3, all layers: mean cos(f_l(merged), lam^l f_l(a) + (1-lam)^l f_l(b))."""
     lam = _check_lam(lam)
-
-    def rows(la, lb, lm):
-        return torch.stack([_cos_rows(m.out, _lewc_target(a.out, b.out, lam, l))
-                            for l, (a, b, m) in enumerate(zip(la, lb, lm), 1)], 1)
-    return _mean_rows(rows, (model_a, model_b, model_merged), x, batch_size)
+    return _mean_rows(lambda la, lb, lm: _lewc_rows(_cos_rows, la, lb, lm, lam),
+                      (model_a, model_b, model_merged), x, batch_size)
 
 
 def lewc_scale(model_a, model_b, model_merged, x, lam: float = 0.5, batch_size: int = 500) -> np.ndarray:
     """Def 4.1 scale, all layers: mean ||f_l(merged)|| / ||lam^l f_a + (1-lam)^l f_b|| (1 if exact)."""
     lam = _check_lam(lam)
+    return _mean_rows(lambda la, lb, lm: _lewc_rows(_ratio_rows, la, lb, lm, lam),
+                      (model_a, model_b, model_merged), x, batch_size)
 
-    def rows(la, lb, lm):
-        return torch.stack([_ratio_rows(m.out, _lewc_target(a.out, b.out, lam, l))
-                            for l, (a, b, m) in enumerate(zip(la, lb, lm), 1)], 1)
-    return _mean_rows(rows, (model_a, model_b, model_merged), x, batch_size)
+
+def _lewc_rows(compare, la, lb, lm, lam: float) -> torch.Tensor:
+    """[n, L]: compare(f_l(merged), lam^l f_l(a) + (1-lam)^l f_l(b)) per input and layer."""
+    return torch.stack([compare(m.out, _lewc_target(a.out, b.out, lam, l))
+                        for l, (a, b, m) in enumerate(zip(la, lb, lm), 1)], 1)
+
+
+def lewc_probes(model_a, model_b, merged: dict, x, scale: bool = True, norms_at: float | None = 0.5,
+                batch_size: int = 500) -> dict:
+    """Chapter 4's probes of several merged models in one pass over x, each model's forward computed
+    once per chunk: {lam: {"cos": lewc_cosine, "scale": lewc_scale (when `scale`), "norm_merged",
+    "norm_lewc": norm_decay (at lam == norms_at)}} for `merged` = {lam: theta(lam)}; the same
+    numbers as the three separate probes (tests/test_probes.py), which read a and b once per probe."""
+    lams = [_check_lam(lam) for lam in merged]
+    parts = [(lam, "cos") for lam in lams] + [(lam, "scale") for lam in lams if scale] + \
+            [(lam, "norms") for lam in lams if lam == norms_at]
+
+    def rows(la, lb, *lms):
+        by_lam = dict(zip(lams, lms))
+        out = []
+        for lam, kind in parts:
+            if kind == "norms":
+                out.append(_norm_rows(la, lb, by_lam[lam], lam).flatten(1))  # [n, 4 L]
+            else:
+                out.append(_lewc_rows(_cos_rows if kind == "cos" else _ratio_rows, la, lb, by_lam[lam], lam))
+        return torch.cat(out, 1)
+    means = _mean_rows(rows, (model_a, model_b, *merged.values()), x, batch_size)
+    n_layers = len(model_a.weight_layers())
+    found, at = {lam: {} for lam in lams}, 0
+    for lam, kind in parts:
+        width = 4 * n_layers if kind == "norms" else n_layers
+        block, at = means[at:at + width], at + width
+        if kind == "norms":
+            found[lam]["norm_merged"], found[lam]["norm_lewc"] = _norm_ratios(block.reshape(4, n_layers))
+        else:
+            found[lam][kind] = block
+    return found
 
 
 # ----------------------------------------------------------------------------- Sec 5.2: weak additivity
@@ -299,24 +331,42 @@ def small_moment_fraction(s, bins: int = 20, rel: float | None = None) -> float:
 def reciprocal_orthogonality(model_a, model_b, x, batch_size: int = 500) -> tuple[np.ndarray, np.ndarray]:
     """Def 5.2 / Fig 7, l = 2..L: mean ||W_a h_b|| / ||W_a h_a|| and ||W_b h_a|| / ||W_b h_b||."""
     wa, wb = model_a.weight_layers()[1:], model_b.weight_layers()[1:]
-
-    def rows(la, lb):
-        out = []
-        for pa, pb, a, b in zip(wa, wb, la[1:], lb[1:]):
-            out += [_ratio_rows(_wh(pa, b.inp), _wh(pa, a.inp)), _ratio_rows(_wh(pb, a.inp), _wh(pb, b.inp))]
-        return torch.stack(out, 1)
-    res = _mean_rows(rows, (model_a, model_b), x, batch_size)
+    res = _mean_rows(lambda la, lb: _ro_rows(wa, wb, la, lb), (model_a, model_b), x, batch_size)
     return res[0::2], res[1::2]
+
+
+def _ro_rows(wa, wb, la, lb) -> torch.Tensor:
+    """[n, 2 (L-1)]: ||W_a h_b|| / ||W_a h_a||, ||W_b h_a|| / ||W_b h_b|| per layer l = 2..L, interleaved."""
+    out = []
+    for pa, pb, a, b in zip(wa, wb, la[1:], lb[1:]):
+        out += [_ratio_rows(_wh(pa, b.inp), _wh(pa, a.inp)), _ratio_rows(_wh(pb, a.inp), _wh(pb, b.inp))]
+    return torch.stack(out, 1)
 
 
 def merged_projection_cosine(model_a, model_merged, x, batch_size: int = 500) -> np.ndarray:
     """Fig 8, l = 2..L: mean cos(W_a h_{l-1}(merged), W_a h_{l-1}(a))."""
     wa = model_a.weight_layers()[1:]
+    return _mean_rows(lambda la, lm: _projection_rows(wa, la, lm), (model_a, model_merged), x, batch_size)
 
-    def rows(la, lm):
-        return torch.stack([_cos_rows(_wh(p, m.inp), _wh(p, a.inp))
-                            for p, a, m in zip(wa, la[1:], lm[1:])], 1)
-    return _mean_rows(rows, (model_a, model_merged), x, batch_size)
+
+def _projection_rows(wa, la, lm) -> torch.Tensor:
+    """[n, L-1]: cos(W_a h_{l-1}(merged), W_a h_{l-1}(a)) per layer l = 2..L."""
+    return torch.stack([_cos_rows(_wh(p, m.inp), _wh(p, a.inp)) for p, a, m in zip(wa, la[1:], lm[1:])], 1)
+
+
+def orthogonality_probes(model_a, model_b, model_merged, x, batch_size: int = 500) -> dict:
+    """Chapter 6's probes in one pass over x, each model's forward computed once per chunk:
+    {"ro_ab", "ro_ba": reciprocal_orthogonality(a, b), "cos_a", "cos_b":
+    merged_projection_cosine(a, merged) and (b, merged)}; the same numbers as the separate probes."""
+    wa, wb = model_a.weight_layers()[1:], model_b.weight_layers()[1:]
+    n = len(wa)
+
+    def rows(la, lb, lm):
+        return torch.cat([_ro_rows(wa, wb, la, lb), _projection_rows(wa, la, lm),
+                          _projection_rows(wb, lb, lm)], 1)
+    res = _mean_rows(rows, (model_a, model_b, model_merged), x, batch_size)
+    ro = res[:2 * n]
+    return dict(ro_ab=ro[0::2], ro_ba=ro[1::2], cos_a=res[2 * n:3 * n], cos_b=res[3 * n:])
 
 
 def commutativity_residual(model_a, model_b, x, batch_size: int = 500) -> np.ndarray:
@@ -347,13 +397,21 @@ def norm_decay(model_a, model_b, model_merged, x, lam: float = 0.5,
                batch_size: int = 500) -> tuple[np.ndarray, np.ndarray]:
     """Fig 20, all layers: (E||f_l(merged)||, LEWC's E||lam^l f_a + (1-lam)^l f_b||) / mean endpoint norm."""
     lam = _check_lam(lam)
+    means = _mean_rows(lambda la, lb, lm: _norm_rows(la, lb, lm, lam).flatten(1),
+                       (model_a, model_b, model_merged), x, batch_size)
+    return _norm_ratios(means.reshape(4, -1))
 
-    def rows(la, lb, lm):
-        cols = [torch.stack([_flat(t).double().norm(dim=1) for t in
-                             (m.out, a.out, b.out, _lewc_target(a.out, b.out, lam, l))], 1)
-                for l, (a, b, m) in enumerate(zip(la, lb, lm), 1)]
-        return torch.stack(cols, 2)  # [n, 4, L]
-    means = torch.nanmean(_over_chunks(rows, (model_a, model_b, model_merged), x, batch_size), 0)
-    merged, fa, fb, lewc = means.cpu().numpy()
+
+def _norm_rows(la, lb, lm, lam: float) -> torch.Tensor:
+    """[n, 4, L]: ||f_l(merged)||, ||f_l(a)||, ||f_l(b)||, ||lam^l f_l(a) + (1-lam)^l f_l(b)||."""
+    cols = [torch.stack([_flat(t).double().norm(dim=1) for t in
+                         (m.out, a.out, b.out, _lewc_target(a.out, b.out, lam, l))], 1)
+            for l, (a, b, m) in enumerate(zip(la, lb, lm), 1)]
+    return torch.stack(cols, 2)
+
+
+def _norm_ratios(means: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(merged, LEWC) mean norms per layer over the mean endpoint norm, from [4, L] means."""
+    merged, fa, fb, lewc = means
     ends = (fa + fb) / 2
     return merged / ends, lewc / ends

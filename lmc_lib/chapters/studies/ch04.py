@@ -33,16 +33,13 @@ def _width(setup, w: float, x, lams) -> dict:
     out = {k: [] for k in ("cos", "norm_merged", "norm_lewc")}
     gen = {str(lam): {"cos": [], "scale": []} for lam in lams}
     for i, (a, b) in enumerate(setup.pairs(w)):
-        m = merged_model(setup, a, b, 0.5, seed=setup.seed_of(i))
-        out["cos"].append(probes.lewc_cosine(a, b, m, x, 0.5))
-        measured, predicted = probes.norm_decay(a, b, m, x, 0.5)
-        out["norm_merged"].append(measured)
-        out["norm_lewc"].append(predicted)
+        merged = {lam: merged_model(setup, a, b, lam, seed=setup.seed_of(i)) for lam in sorted({0.5, *lams})}
+        got = probes.lewc_probes(a, b, merged, x, scale=bool(lams), norms_at=0.5)  # one pass over x
+        for k in out:
+            out[k].append(got[0.5][k])
         for lam in lams:
-            ml = m if lam == 0.5 else merged_model(setup, a, b, lam, seed=setup.seed_of(i))
-            cos = out["cos"][-1] if lam == 0.5 else probes.lewc_cosine(a, b, ml, x, lam)
-            gen[str(lam)]["cos"].append(cos)
-            gen[str(lam)]["scale"].append(probes.lewc_scale(a, b, ml, x, lam))
+            for k in ("cos", "scale"):
+                gen[str(lam)][k].append(got[lam][k])
     res = {k: _lists(v) for k, v in out.items()}
     if lams:
         res["general"] = {k: {q: _lists(v) for q, v in d.items()} for k, d in gen.items()}

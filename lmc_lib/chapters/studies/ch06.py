@@ -13,10 +13,7 @@ from lmc_lib.lmc import claims, probes
 def _pair(setup, a, b, x, seed: int) -> dict:
     """RO ratio in both directions and cos(W h_merged, W h_endpoint) for both endpoints."""
     m = merged_model(setup, a, b, 0.5, seed=seed)
-    ab, ba = probes.reciprocal_orthogonality(a, b, x)
-    return dict(ro_ab=ab.tolist(), ro_ba=ba.tolist(),
-                cos_a=probes.merged_projection_cosine(a, m, x).tolist(),
-                cos_b=probes.merged_projection_cosine(b, m, x).tolist())
+    return {k: v.tolist() for k, v in probes.orthogonality_probes(a, b, m, x).items()}
 
 
 @cached_study
