@@ -3,6 +3,7 @@ two stop signals delivered together are handled once, `make lab` stops with make
 during a chapter leaves one error line and a whole notebook in failed/."""
 import json
 import os
+import re
 import resource
 import signal
 import subprocess
@@ -75,7 +76,9 @@ BUILD = [sys.executable, "-m", "lmc_lib.build.bookbuild", "execute", "--profile"
                                            (signal.SIGTERM, signal.SIGHUP)])
 def test_two_stop_signals_together_are_handled_once(book, first, second):  # noqa: F811
     """SIGHUP to the build's group and SIGTERM (make's) at once: the running chapters are marked
-    failed and stop; never "no chapter was running" while chapters ran."""
+    failed and stop; never "no chapter was running" while chapters ran. Which of the two the
+    build handles is not fixed: when both are pending before it runs, Linux delivers the lower
+    number (SIGHUP) first, whatever order they were sent in; the other one is then ignored."""
     proc = subprocess.Popen(BUILD, cwd=REPO, env=book["env"], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
     _wait_started(book, proc)
@@ -84,11 +87,12 @@ def test_two_stop_signals_together_are_handled_once(book, first, second):  # noq
     out = proc.communicate(timeout=60)[0]
     assert _gone(book["mark"], 15) == [], out
     assert "no chapter was running" not in out, out
-    assert f"stopped by {first.name}; these chapters are marked failed" in out, out
+    handled = re.findall(r"stopped by (SIGHUP|SIGTERM); these chapters are marked failed", out)
+    assert len(handled) == 1, out  # handled once
     assert "97_sleep.py FAILED" in out and "98_sleep.py FAILED" in out
     failed = book["dir"] / "build" / "failed"
     assert sorted(p.name for p in failed.iterdir()) == ["97_sleep.ipynb", "98_sleep.ipynb"]
-    assert proc.returncode == 128 + first
+    assert proc.returncode == 128 + signal.Signals[handled[0]]
 
 
 def test_a_second_signal_during_the_clean_up_is_ignored():
