@@ -214,7 +214,7 @@ def main(argv=None) -> int:
     for ds in args.datasets:
         base = Setup.from_params(profile=args.profile, dataset=ds, device="cpu", widths=args.widths,
                                  n_pairs=args.n_pairs)
-        base = base.but(curve_precision="fp32")
+        base = base.but(curve_precision="fp32", train_precision="fp32")  # the reference: all fp32
         log(f"{ds} fp32 ({time.strftime('%H:%M:%S')}, load {os.getloadavg()[0]:.2f})")
         ref = STAGES[args.stage](base, log)  # the book's models
         found[ds] = dict(widths=list(base.widths), fp32=ref)

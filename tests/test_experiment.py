@@ -98,7 +98,7 @@ def test_bf16_curves_only_where_bf16_is_native(monkeypatch, native):
     assert s.curve_precision == ("bf16" if native else "fp32")
     assert ("curves in bf16" in s.scale_line()) is native
     assert s.but(curve_precision="bf16").curve_precision == "bf16"
-    assert experiment.curve_precision("fp32", torch.device("cpu")) == "fp32"
+    assert experiment.bf16_where_native("fp32", torch.device("cpu")) == "fp32"
 
 
 @pytest.mark.parametrize("avx512_bf16, amx, native", [(True, False, True), (False, True, True),
@@ -123,3 +123,24 @@ def test_probe_precision_is_part_of_a_study_key():
     assert s.probe_precision == "fp32"
     keys = {studycache.study_key("ch04", s.but(probe_precision=p), (), {}) for p in ("fp32", "bf16")}
     assert len(keys) == 2
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_bf16_training_only_for_the_profiles_own_recipe_where_bf16_is_native(monkeypatch, native):
+    """benchmarks/bf16_check.py checked the cpu profile's own MLP recipe: only that recipe trains
+    in bf16, only where bf16 is native; every other recipe keeps TrainConfig's default (fp32 on a
+    CPU), and the scale line says what ran in bf16."""
+    monkeypatch.setattr(experiment, "native_bf16", lambda dev: native)
+    assert book_settings("cpu")["train_precision"] == "bf16"
+    assert book_settings("smoke")["train_precision"] == "fp32"
+    default = train.TrainConfig.__dataclass_fields__["precision"].default
+    s = Setup.from_params(profile="cpu", device="cpu", width=0.125)
+    assert s.train_precision == ("bf16" if native else "fp32")
+    assert s.config(4, seed=3).precision == ("bf16" if native else default)
+    assert ("training and curves in bf16" in s.scale_line()) is native
+    other_recipes = [s.config(4, init_seed=0), s.but(overrides=dict(weight_decay=0.0)).config(4),
+                     s.but(variant="skip").config(4), s.but(train_precision="fp32").config(4),
+                     Setup.from_params(profile="cpu", device="cpu", width=0.125, epochs=10).config(1)]
+    assert [c.precision for c in other_recipes] == [default] * len(other_recipes)
+    assert s.but(overrides=dict(precision="fp32")).config(4).precision == "fp32"  # explicit wins
+    assert s.but(arch="vgg11").train_precision == "fp32"

@@ -21,10 +21,10 @@ from lmc_lib.lmc import merge
 from lmc_lib.matching import perm
 
 
-def curve_precision(profile_choice: str, dev: torch.device) -> str:
-    """The profile's curve precision, except fp32 where bf16 is emulated (train.native_bf16: an
-    AVX2 CPU computes a bf16 forward several times slower than fp32; the rule of
-    benchmarks/bf16_check.py found the two precisions' numbers and verdicts equal)."""
+def bf16_where_native(profile_choice: str, dev: torch.device) -> str:
+    """The profile's precision (of curves, of training), except fp32 where bf16 is emulated
+    (train.native_bf16: an AVX2 CPU computes a bf16 forward several times slower than fp32; the
+    rule of benchmarks/bf16_check.py found the two precisions' numbers and verdicts equal)."""
     return profile_choice if profile_choice != "bf16" or native_bf16(dev) else "fp32"
 
 
@@ -59,11 +59,12 @@ class Setup:
     seed: int = 0  # offset added to every seed the chapter uses (models, splits, directions)
     curve_precision: str = "fp32"  # the forward of interpolation curves: fp32 | bf16 (autocast)
     probe_precision: str = "fp32"  # the forward of chapters 4-6's probes: fp32 | bf16 (autocast)
+    train_precision: str = "fp32"  # training of the profile's own MLP recipe: fp32 | bf16 (config)
 
     def __post_init__(self):
-        """bf16 curves and probes only for MLPs: benchmarks/bf16_check.py's rule was run on MLPs,
-        BN conv nets were not tested, so a conv setup (also one made by `but(arch=...)`) is fp32."""
-        for name in ("curve_precision", "probe_precision"):
+        """bf16 curves, probes and training only for MLPs: benchmarks/bf16_check.py's rule was run
+        on MLPs, BN conv nets were not tested, so a conv setup (also `but(arch=...)`) is fp32."""
+        for name in ("curve_precision", "probe_precision", "train_precision"):
             if self.arch != "mlp" and getattr(self, name) != "fp32":
                 object.__setattr__(self, name, "fp32")
 
@@ -89,7 +90,8 @@ class Setup:
                     widths=tuple(sorted(chosen)), n_pairs=p["n_pairs"] or book["n_pairs"],
                     device=dev, n_eval=book["n_eval"],
                     bn_batches=book["bn_batches"], variant=variant, overrides=dict(overrides),
-                    seed=p["seed"], curve_precision=curve_precision(book["curve_precision"], dev))
+                    seed=p["seed"], curve_precision=bf16_where_native(book["curve_precision"], dev),
+                    train_precision=bf16_where_native(book["train_precision"], dev))
         setup.check_resources(max(default))
         guard.announce(setup)  # in a kernel: the training estimate; stop above max_train_minutes
         return setup
@@ -116,8 +118,12 @@ class Setup:
         return self.but(dataset=dataset) if dataset and dataset != self.dataset else None
 
     def config(self, width: float, seed: int = 0, **overrides) -> TrainConfig:
-        """The TrainConfig of one model of this setup (seeds, init_seed too, shifted by self.seed)."""
+        """The TrainConfig of one model of this setup (seeds, init_seed too, shifted by self.seed).
+        With train_precision "bf16", the profile's own recipe (plain MLP, no training override)
+        trains in bf16: the recipe benchmarks/bf16_check.py checked; any other recipe in fp32."""
         over = dict(self.overrides, variant=self.variant, **overrides)
+        if self.train_precision == "bf16" and over == {"variant": "plain"}:
+            over["precision"] = "bf16"
         if over.get("init_seed") is not None:
             over["init_seed"] = self.seed + over["init_seed"]
         return make_config(self.profile, self.dataset, self.arch, width, self.seed + seed, **over)
@@ -153,7 +159,9 @@ class Setup:
         ws = ", ".join(width_label(w) for w in self.widths)
         epochs = self.config(self.widths[-1]).epochs
         seed = f", seed offset {self.seed}" if self.seed else ""
-        bf16 = ", curves in bf16" if self.curve_precision == "bf16" else ""
+        parts = [what for what, choice in (("training", self.train_precision),
+                                           ("curves", self.curve_precision)) if choice == "bf16"]
+        bf16 = f", {' and '.join(parts)} in bf16" if parts else ""
         return (f"profile `{self.profile}`, {self.data_label()}, widths {ws}; {epochs} "
                 f"epoch{'s' * (epochs != 1)}, {self.n_pairs} pairs, {self.n_eval} test inputs"
                 f"{bf16}{seed}.")

@@ -102,7 +102,8 @@ PROFILES = {
                 conv=dict(_CONV, lr=0.1, epochs=3, n_train=10000, warmup_epochs=0.5),
                 book=dict(widths=(1 / 8, 1 / 4, 1 / 2, 1, 2, 4), costly_widths=(1 / 8, 1 / 4, 1 / 2, 1, 2),
                           conv_widths=(1 / 8, 1 / 4), n_pairs=3, wd_sweep=(0.0, 1e-4, 1e-3, 3e-3),
-                          n_eval=10000, bn_batches=4, curve_precision="bf16")),
+                          n_eval=10000, bn_batches=4, curve_precision="bf16",
+                          train_precision="bf16")),
     "paper": dict(mlp=dict(_MLP, epochs=100), conv=dict(_CONV, epochs=100),
                   book=dict(widths=(1 / 4, 1 / 2, 1, 2, 4, 8, 16), conv_widths=(1 / 4, 1, 4),
                             n_pairs=3, wd_sweep=(0.0, 1e-4, 1e-3, 3e-3), n_eval=10000,
@@ -133,11 +134,13 @@ def book_settings(profile: str) -> dict:
     """The book's sweep settings of a profile (widths, conv_widths, n_pairs, wd_sweep, n_eval,
     bn_batches: batches of 500 training images for the BN reset of a merged conv net;
     costly_widths: the MLP widths of chapters whose studies evaluate many models per pair, default
-    the widths; curve_precision: the forward of interpolation curves, fp32 unless
-    benchmarks/bf16_check.py's rule admitted bf16)."""
+    the widths; curve_precision: the forward of interpolation curves; train_precision: the training
+    of the profile's own MLP recipe (experiment.Setup.config); both fp32 unless
+    benchmarks/bf16_check.py's rule admitted bf16, and bf16 only where it is native)."""
     book = dict(_check_profile(profile)["book"])
     return dict(book, costly_widths=book.get("costly_widths", book["widths"]),
-                curve_precision=book.get("curve_precision", "fp32"))
+                curve_precision=book.get("curve_precision", "fp32"),
+                train_precision=book.get("train_precision", "fp32"))
 
 
 def width_label(width: float) -> str:
