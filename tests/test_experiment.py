@@ -137,8 +137,9 @@ def test_bf16_training_only_for_the_profiles_own_recipe_where_bf16_is_native(mon
     s = Setup.from_params(profile="cpu", device="cpu", width=0.125)
     assert s.train_precision == ("bf16" if native else "fp32")
     assert s.config(4, seed=3).precision == ("bf16" if native else default)
+    assert s.config(4, init_seed=0).precision == s.config(4).precision  # shared init: same recipe
     assert ("training and curves in bf16" in s.scale_line()) is native
-    other_recipes = [s.config(4, init_seed=0), s.but(overrides=dict(weight_decay=0.0)).config(4),
+    other_recipes = [s.but(overrides=dict(weight_decay=0.0)).config(4),
                      s.but(variant="skip").config(4), s.but(train_precision="fp32").config(4),
                      Setup.from_params(profile="cpu", device="cpu", width=0.125, epochs=10).config(1)]
     assert [c.precision for c in other_recipes] == [default] * len(other_recipes)

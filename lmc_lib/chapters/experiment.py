@@ -119,10 +119,11 @@ class Setup:
 
     def config(self, width: float, seed: int = 0, **overrides) -> TrainConfig:
         """The TrainConfig of one model of this setup (seeds, init_seed too, shifted by self.seed).
-        With train_precision "bf16", the profile's own recipe (plain MLP, no training override)
-        trains in bf16: the recipe benchmarks/bf16_check.py checked; any other recipe in fp32."""
+        With train_precision "bf16", the profile's own recipe (plain MLP, no training override but
+        a seed: chapter 11's shared-init pairs compare with the main sweep) trains in bf16, the
+        recipe benchmarks/bf16_check.py checked; any other recipe in fp32."""
         over = dict(self.overrides, variant=self.variant, **overrides)
-        if self.train_precision == "bf16" and over == {"variant": "plain"}:
+        if self.train_precision == "bf16" and over["variant"] == "plain" and set(over) <= {"variant", "init_seed"}:
             over["precision"] = "bf16"
         if over.get("init_seed") is not None:
             over["init_seed"] = self.seed + over["init_seed"]
