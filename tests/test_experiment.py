@@ -144,4 +144,6 @@ def test_bf16_training_only_for_the_profiles_own_recipe_where_bf16_is_native(mon
                      Setup.from_params(profile="cpu", device="cpu", width=0.125, epochs=10).config(1)]
     assert [c.precision for c in other_recipes] == [default] * len(other_recipes)
     assert s.but(overrides=dict(precision="fp32")).config(4).precision == "fp32"  # explicit wins
+    longer = Setup.from_params(profile="cpu", device="cpu", width=0.125, epochs=10)
+    assert "training" not in longer.scale_line() and "training" not in s.but(variant="skip").scale_line()
     assert s.but(arch="vgg11").train_precision == "fp32"

@@ -158,10 +158,11 @@ class Setup:
     def scale_line(self) -> str:
         """The scale of this run in one line, for a chapter's "departures from the paper" note."""
         ws = ", ".join(width_label(w) for w in self.widths)
-        epochs = self.config(self.widths[-1]).epochs
+        widest = self.config(self.widths[-1])
+        epochs = widest.epochs
         seed = f", seed offset {self.seed}" if self.seed else ""
-        parts = [what for what, choice in (("training", self.train_precision),
-                                           ("curves", self.curve_precision)) if choice == "bf16"]
+        parts = [what for what, choice in (("training", widest.precision), ("curves", self.curve_precision))
+                 if choice == "bf16"]
         bf16 = f", {' and '.join(parts)} in bf16" if parts else ""
         return (f"profile `{self.profile}`, {self.data_label()}, widths {ws}; {epochs} "
                 f"epoch{'s' * (epochs != 1)}, {self.n_pairs} pairs, {self.n_eval} test inputs"
